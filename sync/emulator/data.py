@@ -1,0 +1,747 @@
+"""The emulated accounts' state: records, their sort indexes, queries and mutation.
+
+One `Emulator` holds any number of accounts, each with its own legacy messages, v1 messages
+and v1 Operations. A record is stored as the JSON bytes the API serves (encoded once) plus
+the few facts queries need: sort key, creation instant, filter fields. Pages are joins of
+those bytes. A mutation decodes the record, applies the change, re-encodes it with orjson
+and refreshes the facts; nothing else is cached, so nothing else can go stale.
+
+Payload dicts are not kept because memory is the cost that dominates at 200k records (a
+dict per record is several times the size of its JSON); generated records' bytes live in
+shared buffers and rows hold memoryview slices of them.
+
+Indexes are sorted lists of keys (see paging.py), maintained on every insert, update and
+delete. A lock makes reads and mutations atomic with respect to each other, so a test may
+mutate from another thread while the server pages; on the event loop it is never contended.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import gc
+import random
+import threading
+import time
+from bisect import bisect_left, insort
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from . import generate, paging
+from .formats import parse_rfc2822, parse_rfc3339, rfc2822, rfc3339, to_ms
+from .generate import COMMS_RETENTION_MS, HOUR_MS, LEGACY_RETENTION_MS
+from .paging import Key
+
+DEFAULT_ACCOUNT_SID = "AC5e1f0c0ffee5e1f0c0ffee5e1f0c0ffe"
+DEFAULT_AUTH_TOKEN = "0e7b0c1a7e5f4d3c2b1a09f8e7d6c5b4"
+DEFAULT_API_KEY_SID = "SK5e1f0c0ffee5e1f0c0ffee5e1f0c0ffe"
+DEFAULT_API_KEY_SECRET = "emulatorSecret0123456789abcdefgh"
+
+# The legacy list is ordered by date_sent descending, ties by sid ascending. Where null
+# date_sent goes is undocumented: Postgres' `ORDER BY date_sent DESC` puts NULLs first and
+# so does the emulator; a record with no (or an unparseable) date_sent precedes every sent one.
+NULLS_FIRST = -(2**62)
+# Page-boundary positions remembered per account (two per page served), oldest forgotten first.
+RESUME_LIMIT = 200_000
+V1_CHANNELS = frozenset(generate.V1_CHANNELS)
+Blob = bytes | memoryview
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Twilio account: its SID, Auth Token, and API keys (key SID -> secret) that act for it."""
+
+    sid: str
+    auth_token: str
+    api_keys: dict[str, str] = field(default_factory=dict)
+
+
+class LegacyRow:
+    __slots__ = ("key", "created", "to", "from_", "blob")
+
+    def __init__(self, key: Key, created: int, to: object, from_: object, blob: Blob):
+        self.key, self.created, self.to, self.from_, self.blob = key, created, to, from_, blob
+
+
+class CommsRow:
+    __slots__ = ("key", "created", "status", "channel", "op_id", "recipients", "text", "media", "content", "attempts", "blob")
+
+    def __init__(self, key: Key, created: int, text: str, media: int, status: object = None,
+                 channel: str | None = None, op_id: str | None = None, recipients: int = 0):  # fmt: skip
+        self.key, self.created, self.text, self.media = key, created, text, media
+        self.status, self.channel, self.op_id, self.recipients = status, channel, op_id, recipients
+        self.content: Any = None  # set only when a test overrides `content`
+        self.attempts: Any = None  # likewise `attempts`
+        self.blob: Blob = b"{}"
+
+    def learn(self, payload: dict) -> None:
+        """Take the facts queries need from the payload."""
+        self.status = payload.get("status")
+        self.channel = message_channel(payload)
+        self.op_id = _operation_id(payload)
+        to = payload.get("to")
+        self.recipients = len(to) if isinstance(to, list) else 0
+
+
+class OpRow:
+    __slots__ = ("key", "created", "status", "members", "unaddressable", "blob")
+
+    def __init__(self, key: Key, created: int, status: object, unaddressable: int, blob: Blob):
+        self.key, self.created, self.status, self.unaddressable, self.blob = key, created, status, unaddressable, blob
+        self.members: set[str] = set()
+
+
+class Book:
+    """One account's records and indexes."""
+
+    def __init__(self, account: Account, seed: int):
+        self.account = account
+        self.legacy: dict[str, LegacyRow] = {}
+        self.legacy_keys: list[Key] = []
+        # Where each PA/PB token this account was handed points. A page's last record may
+        # move (queued -> sent gives it a date_sent) or vanish before the next page is
+        # asked for; resuming from where it *was* keeps the scan from skipping records.
+        self.legacy_resume: dict[str, Key] = {}
+        self.comms: dict[str, CommsRow] = {}
+        self.comms_keys: list[Key] = []
+        self.ops: dict[str, OpRow] = {}
+        self.op_keys: list[Key] = []
+        self.legacy_factory = generate.LegacyFactory(random.Random(f"{seed}:{account.sid}:legacy"), account.sid)
+        self.comms_factory = generate.CommsFactory(random.Random(f"{seed}:{account.sid}:comms"))
+
+
+class _Packer:
+    """Encodes many records into one buffer, then gives each row a memoryview of its bytes.
+
+    One buffer instead of a bytes object per record: fewer, larger allocations, which is
+    a good part of the cost of loading 200k records.
+    """
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.rows: list[Any] = []
+        self.ends: list[int] = []
+
+    def add(self, row: Any, data: bytes) -> None:
+        self.buf += data
+        self.rows.append(row)
+        self.ends.append(len(self.buf))
+
+    def seal(self) -> None:
+        view = memoryview(self.buf)  # the buffer never grows again, so views stay valid
+        start = 0
+        for row, end in zip(self.rows, self.ends):
+            row.blob = view[start:end]
+            start = end
+        self.rows, self.ends = [], []
+
+
+def _legacy_key(payload: dict, sid: str) -> Key:
+    sent = parse_rfc2822(payload.get("date_sent"))
+    return (NULLS_FIRST if sent is None else -sent, sid)
+
+
+def _remove(keys: list[Key], key: Key) -> None:
+    i = bisect_left(keys, key)
+    if i < len(keys) and keys[i] == key:
+        del keys[i]
+
+
+def _operation_id(payload: dict) -> str | None:
+    """The id of the OPERATION entry in `related`, tolerating whatever a test put there."""
+    related = payload.get("related")
+    if isinstance(related, list):
+        for item in related:
+            if isinstance(item, dict) and item.get("name") == "OPERATION" and isinstance(item.get("id"), str):
+                return item["id"]
+    return None
+
+
+def message_channel(payload: dict) -> str | None:
+    """SMS | RCS | WHATSAPP: the channel of our side of the message.
+
+    That is the sender for outbound messages and the receiving sender for INBOUND ones,
+    whose `from` is the contact (channel PHONE or WHATSAPP).
+    """
+    sender = payload.get("from")
+    if isinstance(sender, dict) and sender.get("channel") in V1_CHANNELS:
+        return sender["channel"]
+    to = payload.get("to")
+    if isinstance(to, list):
+        for item in to:
+            if isinstance(item, dict) and item.get("channel") in V1_CHANNELS:
+                return item["channel"]
+    return None
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _fmt_v1(ms: int) -> str:
+    return rfc3339(ms, millis=ms % 1000 != 0)
+
+
+def _bump(old: object, now_ms: int, parse: Callable[[object], int | None], fmt: Callable[[int], str]) -> str:
+    """A new updated-timestamp strictly later than the old one, so change detection sees it."""
+    previous = parse(old)
+    new = now_ms - now_ms % 1000
+    if previous is not None and new <= previous:
+        new = previous + 1000
+    return fmt(new)
+
+
+class Emulator:
+    """The state behind the emulated Twilio APIs, plus the Python hooks tests use to change it.
+
+    `comms_messages` / `legacy_messages` count the records each account's lists show (for
+    `legacy_days` up to 400); a few more, past retention, exist only to be hidden.
+    Timestamps are relative to `now` (default: the current UTC time, truncated to seconds);
+    the emulator's clock then runs on from `now` in real time.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        comms_messages: int = 500,
+        legacy_messages: int = 500,
+        now: dt.datetime | None = None,
+        legacy_days: int = 30,
+        accounts: list[Account] | None = None,
+    ):
+        if now is None:
+            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        elif now.tzinfo is None:
+            now = now.replace(tzinfo=dt.timezone.utc)
+        self.seed = seed
+        self.now = now
+        self.legacy_days = legacy_days
+        self._now_ms = to_ms(now)
+        self._t0 = time.monotonic()
+        self._lock = threading.RLock()
+        self.token_secret = f"twilio-archive-emulator:{seed}".encode()
+        self.request_counts: Counter[str] = Counter()
+        if accounts is None:
+            accounts = [Account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})]
+        self.accounts: dict[str, Account] = {a.sid: a for a in accounts}
+        self._books: dict[str, Book] = {}
+        # The load allocates millions of long-lived objects; letting the cyclic GC walk
+        # them again and again as they pile up would double the time it takes.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for account in accounts:
+                book = self._books[account.sid] = Book(account, seed)
+                self._load_legacy(book, legacy_messages)
+                self._load_comms(book, comms_messages)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    # ------------------------------------------------------------ clock and accounts
+
+    def clock_ms(self) -> int:
+        """The emulator's current instant: `now` plus the time elapsed since construction."""
+        return self._now_ms + int((time.monotonic() - self._t0) * 1000)
+
+    def authenticate(self, username: str, password: str) -> str | None:
+        """The account SID these Basic credentials act for, or None."""
+        account = self.accounts.get(username)
+        if account is not None:
+            return account.sid if account.auth_token == password else None
+        for account in self.accounts.values():
+            secret = account.api_keys.get(username)
+            if secret is not None:
+                return account.sid if secret == password else None
+        return None
+
+    def _book(self, account_sid: str | None) -> Book:
+        if account_sid is None:
+            return next(iter(self._books.values()))
+        try:
+            return self._books[account_sid]
+        except KeyError:
+            raise KeyError(f"no such account: {account_sid}") from None
+
+    def _find(self, table: str, ident: str) -> tuple[Book, Any]:
+        for book in self._books.values():
+            row = getattr(book, table).get(ident)
+            if row is not None:
+                return book, row
+        raise KeyError(ident)
+
+    # ------------------------------------------------------------ bulk load
+
+    def _load_legacy(self, book: Book, n: int) -> None:
+        rows = book.legacy
+        packer = _Packer()
+        buf, order, ends = packer.buf, packer.rows, packer.ends  # inlined add(): 200k calls
+        for rec in book.legacy_factory.bulk(n, self._now_ms, self.legacy_days):
+            sid, sent = rec.sid, rec.sent_ms
+            row = rows[sid] = LegacyRow((NULLS_FIRST if sent is None else -sent, sid), rec.created_ms, rec.to, rec.from_, b"")
+            buf += rec.json.encode()
+            order.append(row)
+            ends.append(len(buf))
+        packer.seal()
+        book.legacy_keys = sorted(row.key for row in rows.values())
+
+    def _load_comms(self, book: Book, n: int) -> None:
+        packer = _Packer()
+        comms = book.comms
+
+        def load(messages: Iterable[generate.CommsMessage]) -> None:  # packer.add() inlined: 200k calls
+            buf, order, ends = packer.buf, packer.rows, packer.ends
+            for m in messages:
+                row = comms[m.id] = CommsRow(
+                    (-m.created_ms, m.id), m.created_ms, m.text, m.media, m.status, m.channel, m.op_id, m.recipients
+                )
+                buf += m.json.encode()
+                order.append(row)
+                ends.append(len(buf))
+
+        for item in book.comms_factory.bulk(n, self._now_ms):
+            if isinstance(item, generate.CommsMessage):
+                load((item,))
+                continue
+            members = [(m.status, m.recipients, generate.attempt_count(m.status, m.id)) for m in item.messages]
+            status = generate.operation_status([m.status for m in item.messages])
+            payload = {
+                "id": item.id,
+                "status": status,
+                "stats": generate.operation_stats(members, item.unaddressable),
+                "createdAt": rfc3339(item.created_ms),
+                "updatedAt": _fmt_v1(max(m.updated_ms for m in item.messages)),
+            }
+            op = book.ops[item.id] = OpRow((-item.created_ms, item.id), item.created_ms, status, item.unaddressable, b"")
+            op.members.update(m.id for m in item.messages)
+            packer.add(op, orjson.dumps(payload))
+            load(item.messages)
+        packer.seal()
+        book.comms_keys = sorted(row.key for row in comms.values())
+        book.op_keys = sorted(row.key for row in book.ops.values())
+
+    # ------------------------------------------------------------ legacy queries
+
+    def legacy_page(
+        self,
+        account_sid: str,
+        *,
+        to: str | None,
+        from_: str | None,
+        sent_range: tuple[int | None, int | None] | None,
+        token: tuple[str, str] | None,
+        size: int,
+    ) -> tuple[list[Blob], str | None, str | None, bool] | None:
+        """One legacy list page: (record JSON, first sid, last sid, more after it?).
+
+        `sent_range` bounds date_sent (epoch ms, inclusive) and is None when no DateSent
+        filter is given: only then do null date_sent records appear. `token` is
+        ("after" | "before", sid). Returns None when the token names a record this account
+        never had.
+        """
+        with self._lock:
+            book = self._books[account_sid]
+            rows, keys = book.legacy, book.legacy_keys
+            lo, hi = 0, len(keys)
+            if sent_range is not None:
+                first, last = sent_range
+                lo, hi = paging.index_range(keys, None if last is None else -last, None if first is None else -first)
+                lo = max(lo, paging.index_range(keys, NULLS_FIRST + 1, None)[0])
+            cutoff = self.clock_ms() - LEGACY_RETENTION_MS
+
+            def accept(key: Key) -> LegacyRow | None:
+                row = rows[key[1]]
+                if row.created < cutoff or (to is not None and row.to != to) or (from_ is not None and row.from_ != from_):
+                    return None
+                return row
+
+            if token is None:
+                found, _, more = paging.page_after(keys, lo, hi, None, size, accept)
+            else:
+                direction, sid = token
+                at = book.legacy_resume.get(sid) or (rows[sid].key if sid in rows else None)
+                if at is None:
+                    return None
+                if direction == "after":
+                    found, _, more = paging.page_after(keys, lo, hi, at, size, accept)
+                else:
+                    found, _, last_key = paging.page_before(keys, lo, hi, at, size, accept)
+                    more = last_key is not None and paging.any_after(keys, hi, last_key, accept)
+            if not found:
+                return [], None, None, False
+            head, tail = found[0], found[-1]
+            resume = book.legacy_resume
+            resume[head.key[1]] = head.key
+            resume[tail.key[1]] = tail.key
+            if len(resume) > RESUME_LIMIT:  # forget the oldest: they fall back to the record's key
+                del resume[next(iter(resume))]
+            return [r.blob for r in found], head.key[1], tail.key[1], more
+
+    def legacy_record(self, account_sid: str, sid: str) -> Blob | None:
+        """A legacy message's JSON, or None if absent or past retention."""
+        with self._lock:
+            row = self._books[account_sid].legacy.get(sid)
+            if row is None or row.created < self.clock_ms() - LEGACY_RETENTION_MS:
+                return None
+            return row.blob
+
+    def legacy_payloads(self, account_sid: str | None = None) -> list[dict]:
+        """Every legacy record the list endpoint would serve now, in its order, as fresh dicts."""
+        with self._lock:
+            book = self._book(account_sid)
+            cutoff = self.clock_ms() - LEGACY_RETENTION_MS
+            rows = (book.legacy[k[1]] for k in book.legacy_keys)
+            return [orjson.loads(r.blob) for r in rows if r.created >= cutoff]
+
+    # ------------------------------------------------------------ legacy mutation
+
+    def add_legacy_message(self, account_sid: str | None = None, **fields: Any) -> dict:
+        """Insert a legacy message created now: a delivered SMS unless `fields` say otherwise."""
+        with self._lock:
+            book = self._book(account_sid)
+            now = self.clock_ms()
+            created = _or(parse_rfc2822(fields.get("date_created")), now)
+            sid = fields["sid"] if isinstance(fields.get("sid"), str) else None
+            if sid is not None and sid in book.legacy:
+                raise ValueError(f"legacy message {sid} already exists")
+            status = fields["status"] if fields.get("status") in generate.LEGACY_STATUSES else "delivered"
+            rec = book.legacy_factory.record(created - created % 1000, max(now, created), status, sid)
+            payload = orjson.loads(rec.json)
+            payload.update(copy.deepcopy(fields))
+            return orjson.loads(self._insert_legacy(book, payload, sid or payload["sid"], now))
+
+    def _insert_legacy(self, book: Book, payload: dict, sid: str, now: int) -> bytes:
+        blob = orjson.dumps(payload)
+        created = _or(parse_rfc2822(payload.get("date_created")), now)
+        row = book.legacy[sid] = LegacyRow(_legacy_key(payload, sid), created, payload.get("to"), payload.get("from"), blob)
+        insort(book.legacy_keys, row.key)
+        return blob
+
+    def create_legacy_message(
+        self, account_sid: str, to: str, from_: str | None, body: str, service: str | None, media: int
+    ) -> bytes:
+        """A message as `POST .../Messages.json` creates it: queued, or accepted via a Messaging Service."""
+        with self._lock:
+            book = self._books[account_sid]
+            now = self.clock_ms()
+            now -= now % 1000
+            sid = generate.message_sid(book.legacy_factory.rng, mms=media > 0)
+            payload = orjson.loads(book.legacy_factory.record(now, now, "accepted" if service else "queued", sid).json)
+            payload.update(
+                {
+                    "body": body,
+                    "direction": "outbound-api",
+                    "from": from_,
+                    "messaging_service_sid": service,
+                    "num_media": str(media),
+                    # A service picks the sender (and so the encoding) later, hence "0".
+                    "num_segments": "0" if service and not from_ else str(generate.segments(body)),
+                    "tags": {},
+                    "to": to,
+                }
+            )
+            return self._insert_legacy(book, payload, sid, now)
+
+    def update_legacy_message(self, sid: str, **fields: Any) -> dict:
+        """Change fields of a legacy message; date_updated moves forward unless given."""
+        with self._lock:
+            book, row = self._find("legacy", sid)
+            payload = orjson.loads(row.blob)
+            if "sid" in fields and fields["sid"] != payload.get("sid"):
+                raise ValueError("a message's sid cannot change")
+            fields = copy.deepcopy(fields)
+            if "date_updated" not in fields:
+                fields["date_updated"] = _bump(payload.get("date_updated"), self.clock_ms(), parse_rfc2822, rfc2822)
+            payload.update(fields)
+            row.blob = orjson.dumps(payload)
+            row.created = _or(parse_rfc2822(payload.get("date_created")), row.created)
+            row.to, row.from_ = payload.get("to"), payload.get("from")
+            key = _legacy_key(payload, sid)
+            if key != row.key:
+                _remove(book.legacy_keys, row.key)
+                row.key = key
+                insort(book.legacy_keys, key)
+            return payload
+
+    def delete_legacy_message(self, sid: str) -> None:
+        """Remove a legacy message: it vanishes from lists and fetches, with no tombstone."""
+        with self._lock:
+            book, row = self._find("legacy", sid)
+            del book.legacy[sid]
+            _remove(book.legacy_keys, row.key)
+            # A token naming it keeps working: the scan resumes where the record stood.
+            book.legacy_resume.setdefault(sid, row.key)
+
+    # ------------------------------------------------------------ v1 queries
+
+    def comms_page(
+        self,
+        account_sid: str,
+        route: str,
+        *,
+        created_range: tuple[int | None, int | None],
+        filters: dict[str, str],
+        after: Key | None,
+        size: int,
+    ) -> tuple[list[Blob], Key | None, bool]:
+        """One v1 page of `route` ("messages" or "operations"): (record JSON, last key, more?).
+
+        `created_range` is [first, last] epoch ms, inclusive; retention narrows it further.
+        """
+        with self._lock:
+            book = self._books[account_sid]
+            first, last = created_range
+            cutoff = self.clock_ms() - COMMS_RETENTION_MS
+            first = cutoff if first is None else max(first, cutoff)
+            accept: Callable[[Key], Any]
+            if route == "operations":
+                keys = book.op_keys
+                accept = _operation_filter(book.ops, filters.get("status"))
+            else:
+                keys = book.comms_keys
+                op_id = filters.get("operationId")
+                if op_id is not None:
+                    op = book.ops.get(op_id)
+                    members: Iterable[str] = op.members if op is not None else ()
+                    keys = sorted(book.comms[m].key for m in members if m in book.comms)
+                accept = _message_filter(book.comms, filters)
+            lo, hi = paging.index_range(keys, None if last is None else -last, -first)
+            found, last_key, more = paging.page_after(keys, lo, hi, after, size, accept)
+            return [r.blob for r in found], last_key, more
+
+    def comms_record(self, account_sid: str, message_id: str) -> bytes | None:
+        """A v1 message as Fetch returns it (metadata + content + attempts), or None."""
+        with self._lock:
+            row = self._books[account_sid].comms.get(message_id)
+            if row is None or row.created < self.clock_ms() - COMMS_RETENTION_MS:
+                return None
+            payload = orjson.loads(row.blob)
+            return orjson.dumps({**payload, "content": self._content(row, payload), "attempts": self._attempts(row, payload)})
+
+    def operation_record(self, account_sid: str, operation_id: str) -> Blob | None:
+        """A v1 Operation's JSON, or None if absent or past retention."""
+        with self._lock:
+            row = self._books[account_sid].ops.get(operation_id)
+            if row is None or row.created < self.clock_ms() - COMMS_RETENTION_MS:
+                return None
+            return row.blob
+
+    def comms_payloads(self, account_sid: str | None = None) -> list[dict]:
+        """Every v1 message the list endpoint would serve now (metadata only), in its order."""
+        with self._lock:
+            book = self._book(account_sid)
+            return [orjson.loads(book.comms[k[1]].blob) for k in self._visible(book.comms_keys)]
+
+    def operation_payloads(self, account_sid: str | None = None) -> list[dict]:
+        """Every v1 Operation the list endpoint would serve now, in its order."""
+        with self._lock:
+            book = self._book(account_sid)
+            return [orjson.loads(book.ops[k[1]].blob) for k in self._visible(book.op_keys)]
+
+    def _visible(self, keys: list[Key]) -> list[Key]:
+        lo, hi = paging.index_range(keys, None, -(self.clock_ms() - COMMS_RETENTION_MS))
+        return keys[lo:hi]
+
+    def _content(self, row: CommsRow, payload: dict) -> Any:
+        if row.content is not None:
+            return row.content
+        expires = rfc3339(self.clock_ms() // 1000 * 1000 + HOUR_MS)
+        created, mid = str(payload.get("createdAt")), str(payload.get("id"))
+        return generate.comms_content(row.text, row.media, row.channel, created, expires, mid)
+
+    def _attempts(self, row: CommsRow, payload: dict) -> Any:
+        """Attempts as Twilio would report them for the message's current status."""
+        if row.attempts is not None:
+            return row.attempts
+        mid = str(payload.get("id"))
+        status = payload.get("status")
+        n = generate.attempt_count(status, mid)
+        sender, to = payload.get("from"), payload.get("to")
+        if isinstance(sender, dict):
+            sender = {k: sender[k] for k in ("address", "channel", "senderId") if k in sender}
+        if isinstance(to, list):
+            to = [{k: c[k] for k in ("address", "channel") if k in c} if isinstance(c, dict) else c for c in to]
+        failing = status in ("FAILED", "UNDELIVERED")
+        base = row.created - row.created % 1000
+        return [
+            {
+                "from": sender,
+                "to": to,
+                "status": status if i == n - 1 else "FAILED",
+                "attemptedAt": rfc3339(base + 1000 * (i + 1)),
+                "infoUrl": f"https://console.twilio.com/us1/monitor/logs/comms-messages/{mid}?attempt={i + 1}",
+                "error": generate.message_error(mid) if failing or i < n - 1 else None,
+            }
+            for i in range(n)
+        ]
+
+    # ------------------------------------------------------------ v1 mutation
+
+    def add_comms_message(self, account_sid: str | None = None, **fields: Any) -> dict:
+        """Insert a v1 message created now: a DELIVERED SMS unless `fields` say otherwise.
+
+        Unless `fields` give `related`, an outbound message gets a new one-message
+        Operation; an INBOUND one gets none. `content` and `attempts` set what Fetch shows.
+        """
+        with self._lock:
+            book = self._book(account_sid)
+            now = self.clock_ms()
+            created = _or(parse_rfc3339(fields.get("createdAt")), now)
+            status = fields.get("status", "DELIVERED")
+            gen_status = status if status in generate.V1_STATUSES else "DELIVERED"
+            op_id = None
+            if "related" not in fields and gen_status != "INBOUND":
+                op_id = "comms_operation_" + generate.ulid(created, book.comms_factory.rng)
+            channel = message_channel(fields) or "SMS"
+            m = book.comms_factory.single(created, max(now, created), gen_status, channel, op_id)
+            mid = fields["id"] if isinstance(fields.get("id"), str) else m.id
+            if mid in book.comms:
+                raise ValueError(f"v1 message {mid} already exists")
+            fields = copy.deepcopy(fields)
+            content, attempts = fields.pop("content", None), fields.pop("attempts", None)
+            payload = orjson.loads(m.json)
+            payload.update(fields)
+            created = _or(parse_rfc3339(payload.get("createdAt")), now)
+            row = book.comms[mid] = CommsRow((-created, mid), created, m.text, m.media)
+            row.learn(payload)
+            row.content, row.attempts, row.blob = content, attempts, orjson.dumps(payload)
+            insort(book.comms_keys, row.key)
+            if op_id is not None and row.op_id == op_id:
+                op_created = created - created % 1000
+                op_payload = {"id": op_id, "status": None, "stats": None, "createdAt": rfc3339(op_created), "updatedAt": payload.get("updatedAt")}
+                op = book.ops[op_id] = OpRow((-op_created, op_id), op_created, None, 0, orjson.dumps(op_payload))
+                insort(book.op_keys, op.key)
+                op.members.add(mid)
+                self._refresh_operation(book, op, bump=False)
+            self._join_operation(book, row, None)
+            return payload
+
+    def update_comms_message(self, message_id: str, **fields: Any) -> dict:
+        """Change fields of a v1 message (`content` and `attempts` change what Fetch shows);
+        updatedAt moves forward unless given. Its Operation's stats follow."""
+        with self._lock:
+            book, row = self._find("comms", message_id)
+            payload = orjson.loads(row.blob)
+            if "id" in fields and fields["id"] != payload.get("id"):
+                raise ValueError("a message's id cannot change")
+            fields = copy.deepcopy(fields)
+            if "content" in fields:
+                row.content = fields.pop("content")
+            if "attempts" in fields:
+                row.attempts = fields.pop("attempts")
+            if "updatedAt" not in fields:
+                fields["updatedAt"] = _bump(payload.get("updatedAt"), self.clock_ms(), parse_rfc3339, _fmt_v1)
+            payload.update(fields)
+            row.blob = orjson.dumps(payload)
+            old_op = row.op_id
+            row.learn(payload)
+            self._rekey(book.comms_keys, row, _or(parse_rfc3339(payload.get("createdAt")), row.created), message_id)
+            self._join_operation(book, row, old_op)
+            return payload
+
+    def update_operation(self, operation_id: str, **fields: Any) -> dict:
+        """Change fields of a v1 Operation; updatedAt moves forward unless given."""
+        with self._lock:
+            book, row = self._find("ops", operation_id)
+            payload = orjson.loads(row.blob)
+            if "id" in fields and fields["id"] != payload.get("id"):
+                raise ValueError("an operation's id cannot change")
+            fields = copy.deepcopy(fields)
+            if "updatedAt" not in fields:
+                fields["updatedAt"] = _bump(payload.get("updatedAt"), self.clock_ms(), parse_rfc3339, _fmt_v1)
+            payload.update(fields)
+            row.blob, row.status = orjson.dumps(payload), payload.get("status")
+            self._rekey(book.op_keys, row, _or(parse_rfc3339(payload.get("createdAt")), row.created), operation_id)
+            return payload
+
+    @staticmethod
+    def _rekey(keys: list[Key], row: CommsRow | OpRow, created: int, ident: str) -> None:
+        row.created = created
+        if row.key != (-created, ident):
+            _remove(keys, row.key)
+            row.key = (-created, ident)
+            insort(keys, row.key)
+
+    def _join_operation(self, book: Book, row: CommsRow, old_op: str | None) -> None:
+        """Move a message between Operations as its `related` says; refresh their stats."""
+        mid = row.key[1]
+        if old_op is not None and old_op != row.op_id and old_op in book.ops:
+            book.ops[old_op].members.discard(mid)
+            self._refresh_operation(book, book.ops[old_op])
+        if row.op_id is not None and row.op_id in book.ops:
+            book.ops[row.op_id].members.add(mid)
+            self._refresh_operation(book, book.ops[row.op_id])
+
+    def _refresh_operation(self, book: Book, op: OpRow, bump: bool = True) -> None:
+        """Recompute stats and status from the messages; bump updatedAt when they change."""
+        members = [book.comms[m] for m in op.members if m in book.comms]
+        stats = generate.operation_stats(
+            [
+                (m.status, m.recipients, len(m.attempts) if isinstance(m.attempts, list) else generate.attempt_count(m.status, m.key[1]))
+                for m in members
+            ],
+            op.unaddressable,
+        )
+        status = generate.operation_status([m.status for m in members])
+        payload = orjson.loads(op.blob)
+        if payload.get("stats") == stats and payload.get("status") == status:
+            return
+        payload["status"], payload["stats"] = status, stats
+        if bump:
+            payload["updatedAt"] = _bump(payload.get("updatedAt"), self.clock_ms(), parse_rfc3339, _fmt_v1)
+        op.blob, op.status = orjson.dumps(payload), status
+
+
+def _operation_filter(table: dict[str, OpRow], status: str | None) -> Callable[[Key], OpRow | None]:
+    if status is None:
+        return lambda key: table[key[1]]
+
+    def accept(key: Key) -> OpRow | None:
+        row = table[key[1]]
+        return row if row.status == status else None
+
+    return accept
+
+
+def _message_filter(table: dict[str, CommsRow], filters: dict[str, str]) -> Callable[[Key], CommsRow | None]:
+    """The accept() for a v1 message list under the query's filters (all must match)."""
+    status = filters.get("status")
+    channel = filters.get("channel")
+    profile = filters.get("profile")
+    session = filters.get("sessionId")
+    tags = [tuple(t.split(":", 1)) for t in filters["tags"].split(";") if t] if "tags" in filters else None
+    if status is None and channel is None and profile is None and session is None and tags is None:
+        return lambda key: table[key[1]]
+
+    def accept(key: Key) -> CommsRow | None:
+        row = table[key[1]]
+        if (status is not None and row.status != status) or (channel is not None and row.channel != channel):
+            return None
+        if tags is None and profile is None and session is None:
+            return row
+        # Rare filters read the record itself rather than widening every row.
+        p = orjson.loads(row.blob)
+        if tags is not None:
+            have = p.get("tags")
+            if not isinstance(have, dict) or any(have.get(k) != v for k, v in tags):
+                return None
+        if profile is not None and not any(isinstance(x, dict) and x.get("profileId") == profile for x in _parties(p)):
+            return None
+        if session is not None and not any(
+            isinstance(r, dict) and r.get("name") == "SESSION" and r.get("id") == session for r in p.get("related") or ()
+        ):
+            return None
+        return row
+
+    return accept
+
+
+def _parties(payload: dict) -> Iterator[object]:
+    yield payload.get("from")
+    to = payload.get("to")
+    if isinstance(to, list):
+        yield from to

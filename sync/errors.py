@@ -1,0 +1,57 @@
+"""The one error tree of twilio-archive.
+
+    SyncError                   anything the user should see as one clear line
+    ├── ConfigError             bad settings, flags or dates
+    ├── SourceError             the Twilio side
+    │   ├── RetryableSourceError    429, 5xx, timeouts, dropped connections, malformed bodies
+    │   ├── FatalSourceError        other 4xx (bad credentials, bad request): retrying cannot help
+    │   │   └── ForeignURLError     a page link that points away from the configured base URL
+    │   └── PaginationLoopError     the API handed back a page token it had already given
+    └── StoreError              the database: unreachable, refused, or a migration missing
+
+A SyncError reaches the user as one line and a non-zero exit (see cli.main); any other
+exception is a bug and keeps its traceback. Driver errors are turned into StoreError at
+the edge (store.py) with `raise ... from exc`, so the cause stays in the chain.
+"""
+
+
+class SyncError(Exception):
+    """Base of every error the user should see as one clear line."""
+
+
+class ConfigError(SyncError):
+    """A setting, flag or date the user gave is missing or malformed."""
+
+
+class SourceError(SyncError):
+    """The Twilio API answered with something we cannot use."""
+
+
+class RetryableSourceError(SourceError):
+    """A failure that may succeed if asked again later (429, 5xx, network, bad body)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class FatalSourceError(SourceError):
+    """A failure that asking again cannot fix (401, 403, 404, 400)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ForeignURLError(FatalSourceError):
+    """A page link names another host: following it would send our credentials there."""
+
+
+class PaginationLoopError(SourceError):
+    """The API returned a page position it had already returned in this scan."""
+
+
+class StoreError(SyncError):
+    """The archive database is unreachable, refused a statement, or lacks the schema."""

@@ -1,0 +1,187 @@
+"""The CLI as a user runs it: a real process, real Postgres, the emulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import anyio
+import pytest
+
+from sync import emulator, parsing
+from sync.models import Window
+from sync.store import Store
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def cli_env(base_url: str | None, dsn: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DATABASE_URL"))}
+    if dsn:
+        env["DATABASE_URL"] = dsn
+    if base_url:
+        env.update(
+            TWILIO_ACCOUNT_SID=emulator.DEFAULT_ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=emulator.DEFAULT_AUTH_TOKEN,
+            TWILIO_API_BASE_URL=base_url,
+            TWILIO_COMMS_BASE_URL=base_url,
+        )
+    env.update(extra)
+    return env
+
+
+async def sync_cli(*args: str, env: dict[str, str]):
+    # Async on purpose: the emulator serves from this test's event loop while the CLI runs.
+    return await anyio.run_process([sys.executable, "-m", "sync", *args], env=env, check=False)
+
+
+def one_line_error(result) -> str:
+    err = result.stderr.decode()
+    assert "Traceback" not in err, err
+    assert err.strip() and "\n" not in err.strip(), f"expected one line, got: {err!r}"
+    return err
+
+
+async def committed_pages(store: Store) -> int:
+    return (await store.fetch("SELECT coalesce(sum(pages), 0) AS n FROM twilio.scans"))[0]["n"]
+
+
+async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, store):
+    """Two kill -9s at arbitrary pages, then a rerun: the archive equals the API's window, no row twice."""
+    emu = emulator.Emulator(seed=3, comms_messages=4000, legacy_messages=4000, legacy_days=7)
+    async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
+        env = cli_env(url, db_dsn)
+        for kill_at in (12, 45):
+            proc = await anyio.open_process([sys.executable, "-m", "sync", "backfill", "--page-size", "20"], env=env)
+            while await committed_pages(store) < kill_at:
+                assert proc.returncode is None, "the backfill finished before it could be killed"
+                await anyio.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+        pages_at_last_kill = await committed_pages(store)
+        assert pages_at_last_kill >= 45
+        final = await sync_cli("backfill", "--page-size", "20", env=env)
+        assert final.returncode == 0, final.stderr.decode()
+        assert "(resumed)" in final.stdout.decode()
+
+    scans = await store.fetch(
+        "SELECT stream, status, window_start, window_end, rows_inserted FROM twilio.scans ORDER BY id")
+    assert {s["status"] for s in scans} == {"complete"}, "every interrupted scan was resumed to completion"
+    # A stream whose pass had completed before a kill gets a fresh pass on the rerun (writing nothing new).
+    inserted = {stream: sum(s["rows_inserted"] for s in scans if s["stream"] == stream) for stream in
+                ("legacy_messages", "comms_messages", "comms_operations")}
+    key_of = {"legacy_messages": "sid", "comms_messages": "id", "comms_operations": "id"}
+    payloads = {"legacy_messages": emu.legacy_payloads(), "comms_messages": emu.comms_payloads(),
+                "comms_operations": emu.operation_payloads()}
+    for stream, key in key_of.items():
+        passes = [s for s in scans if s["stream"] == stream]
+        window = Window(min(s["window_start"] for s in passes), max(s["window_end"] for s in passes))
+        created = "date_created" if stream == "legacy_messages" else "createdAt"
+        parse = parsing.rfc2822 if stream == "legacy_messages" else parsing.rfc3339
+        expected = {p[key]: p for p in payloads[stream] if window.contains(parse(p[created]))}
+        rows = await store.fetch(f"SELECT {key} AS k, raw FROM twilio.{stream}")
+        assert {r["k"]: json.loads(r["raw"]) for r in rows} == expected, stream
+        # Each row was inserted by exactly one committed page: a page saved twice would count twice.
+        assert inserted[stream] == len(expected), stream
+
+
+async def test_wrong_credentials_say_so_in_one_line(db_dsn, base_url):
+    """A wrong auth token: one line naming the credentials, exit 1, and the token is not echoed."""
+    result = await sync_cli("backfill", env=cli_env(base_url, db_dsn, TWILIO_AUTH_TOKEN="wrong-token-4f2a9"))
+    assert result.returncode == 1
+    err = one_line_error(result)
+    assert "refused the credentials" in err and "401" in err
+    assert "wrong-token-4f2a9" not in err + result.stdout.decode()
+
+
+async def test_unreachable_database_says_so_in_one_line():
+    """An unreachable DATABASE_URL: one line, exit 1, and its password is not echoed."""
+    env = cli_env("http://127.0.0.1:9", "postgresql://archiver:hunter2pw@127.0.0.1:9/archive")
+    result = await sync_cli("backfill", env=env)
+    assert result.returncode == 1
+    err = one_line_error(result)
+    assert "cannot connect to the database" in err
+    assert "hunter2pw" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("backfill", "--frobnicate"), "unrecognized arguments"),
+        (("backfill", "--since", "last tuesday"), "--since"),
+        (("backfill", "--since", "2025-06-18", "--until", "2025-06-01"), "window is empty"),
+        (("backfill", "--source", "fax"), "invalid choice"),
+        (("backfill", "--page-size", "5000"), "between 1 and 1000"),
+        (("teleport",), "invalid choice"),
+    ],
+)
+async def test_bad_flags_and_dates_say_so_in_one_line(args, needle):
+    """Each bad flag or date: exit 2 with one line saying what is wrong, no traceback."""
+    result = await sync_cli(*args, env=cli_env("http://127.0.0.1:9", "postgresql://u@127.0.0.1:9/x"))
+    assert result.returncode == 2
+    assert needle in one_line_error(result)
+
+
+async def test_missing_credentials_say_which_variable(db_dsn):
+    """Without TWILIO_ACCOUNT_SID the backfill names the variable to set."""
+    result = await sync_cli("backfill", env=cli_env(None, db_dsn))
+    assert result.returncode == 2
+    assert "TWILIO_ACCOUNT_SID is not set" in one_line_error(result)
+
+
+async def test_backfill_before_migrate_says_to_migrate(empty_database_dsn, base_url):
+    """A database without the schema gets a one-line pointer to `migrate`."""
+    result = await sync_cli("backfill", env=cli_env(base_url, empty_database_dsn))
+    assert result.returncode == 1
+    assert "python -m sync migrate" in one_line_error(result)
+
+
+async def test_migrate_backfill_status_from_an_empty_database(empty_database_dsn, base_url, emu):
+    """The README's path: migrate, backfill, then status shows rows and the completed scans."""
+    env = cli_env(base_url, empty_database_dsn)
+    migrated = await sync_cli("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr.decode()
+    assert "schema is at revision" in migrated.stdout.decode()
+    filled = await sync_cli("backfill", env=env)
+    assert filled.returncode == 0, filled.stderr.decode()
+    status = await sync_cli("status", env=env)
+    assert status.returncode == 0, status.stderr.decode()
+    out = status.stdout.decode()
+    async with await Store.connect(empty_database_dsn) as store:
+        for stream in ("comms_messages", "comms_operations", "legacy_messages"):
+            assert f"{stream}: {await store.count(stream):,} rows" in out
+    assert out.count("last complete scan: #") == 3
+    assert emulator.DEFAULT_AUTH_TOKEN not in out + status.stderr.decode() + filled.stderr.decode()
+
+
+async def test_status_shows_an_in_flight_checkpoint(db_dsn, store):
+    """After a kill -9, status shows the interrupted scan with its saved pages and resume position."""
+    emu = emulator.Emulator(seed=5, comms_messages=10, legacy_messages=3000, legacy_days=7)
+    async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
+        env = cli_env(url, db_dsn)
+        proc = await anyio.open_process(
+            [sys.executable, "-m", "sync", "backfill", "--source", "legacy", "--page-size", "10"], env=env)
+        while await committed_pages(store) < 5:
+            assert proc.returncode is None
+            await anyio.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        status = await sync_cli("status", env=env)
+    out = status.stdout.decode()
+    assert status.returncode == 0
+    assert "in flight: #" in out and "resumes at /2010-04-01/Accounts/" in out
+
+
+async def test_demo_runs_with_no_configuration(tmp_path_factory):
+    """`demo` on a machine with nothing configured: embedded Postgres, emulator, backfill, a query."""
+    data_dir = tmp_path_factory.mktemp("demo", numbered=True)
+    result = await sync_cli("demo", "--messages", "400", env=cli_env(None, None, TWILIO_ARCHIVE_DATA_DIR=str(data_dir)))
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    for needle in ("twilio.legacy_messages", "twilio.comms_messages", "twilio.comms_operations",
+                   "records/s", "FROM twilio.messages"):
+        assert needle in out
+    assert "Traceback" not in result.stderr.decode()

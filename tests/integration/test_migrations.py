@@ -1,0 +1,549 @@
+"""The migrations against a real Postgres: they apply, undo, build exactly the contracted schema
+(docs/schema-contract.md), document it, grant the reader role, and work for a database owner
+who is not a superuser.
+
+pg_server_dsn and empty_database_dsn come from tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from alembic.config import Config
+
+from sync import errors, migrate
+from tests import pg
+
+REPO = Path(__file__).resolve().parents[2]
+READER = "twilio_archive_reader"
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+async def upgrade(dsn: str, revision: str = "head") -> None:
+    # alembic runs its own event loop (env.py), so it must not share the test's.
+    await asyncio.to_thread(migrate.upgrade, dsn, revision)
+
+
+async def downgrade(dsn: str, revision: str) -> None:
+    await asyncio.to_thread(migrate.downgrade, dsn, revision)
+
+
+async def current(dsn: str) -> str | None:
+    return await asyncio.to_thread(migrate.current, dsn)
+
+
+async def fetch(dsn: str, query: str, *args) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def migrated_dsn(empty_database_dsn):
+    """An empty database brought to head as the superuser."""
+    await upgrade(empty_database_dsn)
+    return empty_database_dsn
+
+
+# --- the expected schema, written out from docs/schema-contract.md ------------------------------
+
+RECORD_COLUMNS = {
+    "raw": "jsonb not null",
+    "raw_text": "text",
+    "parse_problems": "text[]",
+    "first_seen_at": "timestamptz not null default now()",
+    "last_changed_at": "timestamptz not null default now()",
+}
+
+EXPECTED_COLUMNS = {
+    "legacy_messages": {
+        "sid": "text not null",
+        "account_sid": "text",
+        "messaging_service_sid": "text",
+        "direction": "text",
+        "from_address": "text",
+        "to_address": "text",
+        "body": "text",
+        "status": "text",
+        "num_segments": "integer",
+        "num_media": "integer",
+        "price": "numeric",
+        "price_unit": "text",
+        "error_code": "integer",
+        "error_message": "text",
+        "api_version": "text",
+        "date_created": "timestamptz",
+        "date_sent": "timestamptz",
+        "date_updated": "timestamptz",
+        "tags": "jsonb",
+        "uri": "text",
+        "deleted_at": "timestamptz",
+        **RECORD_COLUMNS,
+    },
+    "comms_messages": {
+        "id": "text not null",
+        "account_sid": "text not null",
+        "status": "text",
+        "from_address": "text",
+        "from_channel": "text",
+        "from_sender_id": "text",
+        "to_address": "text",
+        "to_channel": "text",
+        "recipient_count": "integer",
+        "operation_id": "text",
+        "tags": "jsonb",
+        "scheduled_for": "timestamptz",
+        "created_at": "timestamptz",
+        "updated_at": "timestamptz",
+        "deleted_at": "timestamptz",
+        "body": "text",
+        **RECORD_COLUMNS,
+    },
+    "comms_operations": {
+        "id": "text not null",
+        "account_sid": "text not null",
+        "status": "text",
+        "stats_total": "integer",
+        "stats_recipients": "integer",
+        "stats_attempts": "integer",
+        "stats_scheduled": "integer",
+        "stats_queued": "integer",
+        "stats_sent": "integer",
+        "stats_delivered": "integer",
+        "stats_read": "integer",
+        "stats_undelivered": "integer",
+        "stats_unaddressable": "integer",
+        "stats_failed": "integer",
+        "stats_canceled": "integer",
+        "created_at": "timestamptz",
+        "updated_at": "timestamptz",
+        **RECORD_COLUMNS,
+    },
+    "scans": {
+        "id": "bigint not null identity always",
+        "account_sid": "text not null",
+        "stream": "text not null",
+        "kind": "text not null",
+        "window_start": "timestamptz not null",
+        "window_end": "timestamptz not null",
+        "status": "text not null default 'running'::text",
+        "cursor": "text",
+        "pages": "integer not null default 0",
+        "records_seen": "bigint not null default 0",
+        "rows_inserted": "bigint not null default 0",
+        "rows_updated": "bigint not null default 0",
+        "problems": "bigint not null default 0",
+        "started_at": "timestamptz not null default now()",
+        "updated_at": "timestamptz not null default now()",
+        "finished_at": "timestamptz",
+        "error": "text",
+    },
+    "messages": {
+        "source": "text",
+        "id": "text",
+        "account_sid": "text",
+        "channel": "text",
+        "direction": "text",
+        "from_address": "text",
+        "to_address": "text",
+        "status": "text",
+        "body": "text",
+        "created_at": "timestamptz",
+        "sent_at": "timestamptz",
+        "updated_at": "timestamptz",
+        "deleted_at": "timestamptz",
+        "price": "numeric",
+        "price_unit": "text",
+        "error_code": "integer",
+        "num_segments": "integer",
+        "num_media": "integer",
+        "tags": "jsonb",
+    },
+}
+
+EXPECTED_KINDS = {
+    "legacy_messages": "BASE TABLE",
+    "comms_messages": "BASE TABLE",
+    "comms_operations": "BASE TABLE",
+    "scans": "BASE TABLE",
+    "messages": "VIEW",
+}
+
+EXPECTED_CONSTRAINTS = {
+    ("legacy_messages", "PRIMARY KEY (sid)"),
+    ("comms_messages", "PRIMARY KEY (id)"),
+    ("comms_operations", "PRIMARY KEY (id)"),
+    ("scans", "PRIMARY KEY (id)"),
+    (
+        "scans",
+        "CHECK ((stream = ANY (ARRAY['comms_messages'::text, 'comms_operations'::text, 'legacy_messages'::text])))",
+    ),
+    (
+        "scans",
+        "CHECK ((status = ANY (ARRAY['running'::text, 'complete'::text, 'abandoned'::text, 'failed'::text])))",
+    ),
+}
+
+# Index definitions without their names: a rename is harmless, a changed key is not.
+EXPECTED_INDEXES = {
+    ("legacy_messages", "UNIQUE btree (sid)"),
+    ("legacy_messages", "btree (date_created)"),
+    ("legacy_messages", "btree (date_sent)"),
+    ("legacy_messages", "btree (status, date_created)"),
+    ("legacy_messages", "btree (from_address, date_created)"),
+    ("legacy_messages", "btree (to_address, date_created)"),
+    ("legacy_messages", "btree (error_code) WHERE (error_code IS NOT NULL)"),
+    ("comms_messages", "UNIQUE btree (id)"),
+    ("comms_messages", "btree (created_at)"),
+    ("comms_messages", "btree (status, created_at)"),
+    ("comms_messages", "btree (from_address, created_at)"),
+    ("comms_messages", "btree (to_address, created_at)"),
+    ("comms_messages", "btree (operation_id)"),
+    ("comms_operations", "UNIQUE btree (id)"),
+    ("comms_operations", "btree (created_at)"),
+    ("comms_operations", "btree (status)"),
+    ("scans", "UNIQUE btree (id)"),
+    ("scans", "UNIQUE btree (account_sid, stream, kind) WHERE (status = 'running'::text)"),
+    ("scans", "btree (account_sid, stream, started_at DESC)"),
+}
+
+
+def index_shape(indexdef: str) -> str:
+    """'CREATE UNIQUE INDEX x ON t USING btree (a) WHERE ...' -> 'UNIQUE btree (a) WHERE ...'."""
+    unique = "UNIQUE " if indexdef.startswith("CREATE UNIQUE ") else ""
+    return unique + indexdef.split(" USING ", 1)[1]
+
+
+async def actual_columns(dsn: str) -> dict[str, dict[str, str]]:
+    rows = await fetch(
+        dsn,
+        """
+        SELECT table_name, column_name,
+               concat_ws(' ',
+                   CASE
+                       WHEN data_type = 'ARRAY' THEN substr(udt_name, 2) || '[]'
+                       WHEN data_type = 'timestamp with time zone' THEN 'timestamptz'
+                       ELSE data_type
+                   END,
+                   CASE WHEN is_nullable = 'NO' THEN 'not null' END,
+                   'default ' || column_default,
+                   CASE WHEN is_identity = 'YES' THEN 'identity ' || lower(identity_generation) END
+               ) AS declaration
+        FROM information_schema.columns
+        WHERE table_schema = 'twilio'
+        """,
+    )
+    columns: dict[str, dict[str, str]] = {}
+    for row in rows:
+        columns.setdefault(row["table_name"], {})[row["column_name"]] = row["declaration"]
+    return columns
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+async def test_upgrade_downgrade_upgrade_round_trip(empty_database_dsn):
+    """Upgrade to head, downgrade to base and upgrade again all succeed, and base leaves no trace."""
+    dsn = empty_database_dsn
+    assert await current(dsn) is None
+
+    await upgrade(dsn)
+    assert await current(dsn) == migrate.head()
+
+    await downgrade(dsn, "base")
+    assert await current(dsn) is None
+    assert await fetch(dsn, "SELECT 1 FROM pg_namespace WHERE nspname = 'twilio'") == []
+    # A default-privilege entry left behind would keep the reader role from being dropped.
+    assert await fetch(dsn, "SELECT 1 FROM pg_default_acl") == []
+
+    await upgrade(dsn)
+    assert await current(dsn) == migrate.head()
+
+
+async def test_schema_matches_the_contract(migrated_dsn):
+    """Columns, types, nullability, defaults, constraints and indexes of schema twilio are exactly the contract's."""
+    assert await actual_columns(migrated_dsn) == EXPECTED_COLUMNS
+
+    kinds = await fetch(
+        migrated_dsn, "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'twilio'"
+    )
+    assert {row["table_name"]: row["table_type"] for row in kinds} == EXPECTED_KINDS
+
+    constraints = await fetch(
+        migrated_dsn,
+        """
+        SELECT c.conrelid::regclass::text AS table_name, pg_get_constraintdef(c.oid) AS definition
+        FROM pg_constraint AS c
+        WHERE c.connamespace = 'twilio'::regnamespace AND c.contype IN ('p', 'u', 'c', 'f', 'x')
+        """,
+    )
+    assert {(row["table_name"].removeprefix("twilio."), row["definition"]) for row in constraints} == (
+        EXPECTED_CONSTRAINTS
+    )
+
+    indexes = await fetch(migrated_dsn, "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'twilio'")
+    assert {(row["tablename"], index_shape(row["indexdef"])) for row in indexes} == EXPECTED_INDEXES
+
+
+async def test_every_table_view_and_column_is_commented(migrated_dsn):
+    """Every table, view and column in schema twilio (and the schema itself) has a non-empty comment."""
+    missing = await fetch(
+        migrated_dsn,
+        """
+        SELECT c.relname AS relation, NULL AS column_name
+        FROM pg_class AS c
+        WHERE c.relnamespace = 'twilio'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+          AND coalesce(btrim(obj_description(c.oid, 'pg_class')), '') = ''
+        UNION ALL
+        SELECT c.relname, a.attname
+        FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid
+        WHERE c.relnamespace = 'twilio'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+          AND a.attnum > 0 AND NOT a.attisdropped
+          AND coalesce(btrim(col_description(c.oid, a.attnum)), '') = ''
+        UNION ALL
+        SELECT 'schema twilio', NULL
+        WHERE coalesce(btrim(obj_description('twilio'::regnamespace, 'pg_namespace')), '') = ''
+        """,
+    )
+    assert [tuple(row) for row in missing] == []
+    # Guard against the query above silently matching nothing.
+    counted = await fetch(
+        migrated_dsn,
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'twilio'::regnamespace AND relkind IN ('r', 'v')",
+    )
+    assert counted[0][0] == len(EXPECTED_COLUMNS)
+
+
+async def test_reader_role_may_select_everything_and_insert_nothing(migrated_dsn):
+    """twilio_archive_reader exists, reads every table and the view (and tables added later), and may not write."""
+    role = await fetch(migrated_dsn, "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", READER)
+    assert [tuple(r) for r in role] == [(False,)]
+
+    connection = await asyncpg.connect(migrated_dsn)
+    try:
+        # The server quotes the names, so no identifier is pasted into SQL by hand.
+        selects = await connection.fetch(
+            """
+            SELECT format('SELECT count(*) FROM %I.%I', n.nspname, c.relname) AS sql
+            FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'twilio' AND c.relkind IN ('r', 'v')
+            """
+        )
+        assert len(selects) == len(EXPECTED_COLUMNS)
+        transaction = connection.transaction()
+        await transaction.start()
+        try:
+            # Made before SET ROLE, as the migrating user would in a later revision: the
+            # default privileges must make it readable without a grant of its own.
+            await connection.execute("CREATE TABLE twilio.added_by_a_later_revision (x integer)")
+            await connection.execute(f"SET LOCAL ROLE {READER}")
+            for row in selects:
+                await connection.fetchval(row["sql"])
+            await connection.fetchval("SELECT count(*) FROM twilio.added_by_a_later_revision")
+        finally:
+            await transaction.rollback()
+
+        for statement in (
+            "INSERT INTO twilio.scans (account_sid, stream, kind, window_start, window_end)"
+            " VALUES ('AC1', 'legacy_messages', 'backfill', now(), now())",
+            "UPDATE twilio.legacy_messages SET body = NULL",
+            "DELETE FROM twilio.comms_messages",
+        ):
+            with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+                async with connection.transaction():
+                    await connection.execute(f"SET LOCAL ROLE {READER}")
+                    await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def private_pg_server_dsn():
+    """A server of its own, for a test that needs a cluster where the reader role was never made."""
+    with tempfile.TemporaryDirectory(prefix="twa-") as tmp:
+        server = await asyncio.to_thread(pg.start_server, tmp)
+        try:
+            yield server.get_uri()
+        finally:
+            await asyncio.to_thread(server.cleanup)
+
+
+async def migrate_as_database_owner(server_dsn: str, caplog) -> tuple[str, str, str]:
+    """Create a plain login role and a database it owns, and migrate it as that role.
+
+    Returns the database's name, the role, and the DSN that logs in as the role.
+    """
+    role, password = pg.random_name("owner"), pg.random_name("pw")
+    name = pg.random_name("managed")
+    await pg.create_login_role(server_dsn, role, password)
+    await pg.create_database(server_dsn, name, owner=role)
+    owner_dsn = pg.dsn_with_user(pg.dsn_with_database(server_dsn, name), role, password)
+    with caplog.at_level(logging.INFO, logger="alembic.env"):
+        await upgrade(owner_dsn)
+    return name, role, owner_dsn
+
+
+async def test_non_superuser_owner_migrates_where_reader_role_exists(pg_server_dsn, caplog):
+    """A NOSUPERUSER NOCREATEROLE owner of its database migrates it, granting to a reader role an admin made."""
+    await fetch(
+        pg_server_dsn,
+        f"DO $$ BEGIN CREATE ROLE {READER} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    )
+    name, role, _ = await migrate_as_database_owner(pg_server_dsn, caplog)
+    try:
+        dsn = pg.dsn_with_database(pg_server_dsn, name)
+        owners = await fetch(
+            dsn, "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'twilio'"
+        )
+        assert [r[0] for r in owners] == [role]
+        tables = await fetch(
+            dsn,
+            "SELECT c.relname, has_table_privilege($1, c.oid, 'SELECT') FROM pg_class AS c"
+            " WHERE c.relnamespace = 'twilio'::regnamespace AND c.relkind IN ('r', 'v')",
+            READER,
+        )
+        assert {r[0]: r[1] for r in tables} == {table: True for table in EXPECTED_COLUMNS}
+        assert await current(dsn) == migrate.head()
+        assert not [r for r in caplog.records if "not created" in r.getMessage()]
+    finally:
+        await pg.drop_database(pg_server_dsn, name)
+        await pg.drop_role(pg_server_dsn, role)
+
+
+async def test_non_superuser_owner_migrates_without_reader_role(private_pg_server_dsn, caplog):
+    """Where no reader role exists and the owner may not create one, migrating succeeds and the notice says what an admin must run."""
+    server_dsn = private_pg_server_dsn
+    name, role, owner_dsn = await migrate_as_database_owner(server_dsn, caplog)
+    dsn = pg.dsn_with_database(server_dsn, name)
+    tables = await fetch(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'twilio'")
+    assert {r[0] for r in tables} == set(EXPECTED_COLUMNS)
+    assert await fetch(server_dsn, "SELECT 1 FROM pg_roles WHERE rolname = $1", READER) == []
+
+    notices = [r.getMessage() for r in caplog.records if "not created" in r.getMessage()]
+    assert len(notices) == 1
+    assert f"CREATE ROLE {READER} NOLOGIN" in notices[0]
+    assert f"ALTER DEFAULT PRIVILEGES FOR ROLE {role} IN SCHEMA twilio" in notices[0]
+
+    # Downgrading as that owner must not trip over the role it never had.
+    await downgrade(owner_dsn, "base")
+    assert await fetch(dsn, "SELECT 1 FROM pg_namespace WHERE nspname = 'twilio'") == []
+
+
+async def test_messages_view_unifies_both_sources(migrated_dsn):
+    """twilio.messages shows rows of both APIs with one channel, direction and status vocabulary."""
+    connection = await asyncpg.connect(migrated_dsn)
+    try:
+        legacy = [
+            # sid, direction, from, to, status, date_sent
+            ("SM1", "outbound-api", "+14155550100", "+14155550101", "delivered", "2024-05-01T10:00:05Z"),
+            ("SM2", "inbound", "whatsapp:+14155550102", "whatsapp:+14155550100", "received", "2024-05-01T11:00:00Z"),
+            ("SM3", "outbound-api", "+14155550100", "rcs:+14155550103", "Scheduled", None),
+        ]
+        await connection.executemany(
+            """
+            INSERT INTO twilio.legacy_messages
+                (sid, account_sid, direction, from_address, to_address, status, date_created, date_sent, price, raw)
+            VALUES ($1, 'AC1', $2, $3, $4, $5, '2024-05-01T10:00:00Z', $6::text::timestamptz, -0.0079, $7::jsonb)
+            """,
+            [(*row, json.dumps({"sid": row[0]})) for row in legacy],
+        )
+        comms = [
+            # id, status, from_channel
+            ("comms_message_1", "DELIVERED", "SMS"),
+            ("comms_message_2", "INBOUND", "WHATSAPP"),
+            ("comms_message_3", "TELEPORTED", "CARRIER_PIGEON"),
+        ]
+        await connection.executemany(
+            """
+            INSERT INTO twilio.comms_messages (id, account_sid, status, from_channel, from_address, to_address, raw)
+            VALUES ($1, 'AC1', $2, $3, '+14155550100', '+14155550101', $4::jsonb)
+            """,
+            [(*row, json.dumps({"id": row[0]})) for row in comms],
+        )
+        rows = await connection.fetch(
+            "SELECT source, id, channel, direction, status, sent_at IS NOT NULL AS sent, price"
+            " FROM twilio.messages ORDER BY id"
+        )
+    finally:
+        await connection.close()
+
+    assert [tuple(r) for r in rows] == [
+        ("legacy", "SM1", "sms", "outbound", "delivered", True, Decimal("-0.0079")),
+        ("legacy", "SM2", "whatsapp", "inbound", "received", True, Decimal("-0.0079")),
+        ("legacy", "SM3", "rcs", "outbound", "scheduled", False, Decimal("-0.0079")),
+        ("comms", "comms_message_1", "sms", "outbound", "delivered", False, None),
+        ("comms", "comms_message_2", "whatsapp", "inbound", "received", False, None),
+        # A status and channel Twilio might add tomorrow pass through, lower-cased.
+        ("comms", "comms_message_3", "carrier_pigeon", "outbound", "teleported", False, None),
+    ]
+
+
+async def test_unreachable_database_is_one_store_error(tmp_path):
+    """Migrating a database that cannot be reached raises StoreError, not a driver traceback."""
+    dsn = f"postgresql://postgres:@/postgres?host={tmp_path}"
+    with pytest.raises(errors.StoreError, match="cannot migrate.*cannot connect"):
+        await upgrade(dsn)
+
+
+async def test_alembic_cli_from_the_repository(empty_database_dsn):
+    """`alembic upgrade head` run in the repository migrates the database named by DATABASE_URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "upgrade", "head",
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": empty_database_dsn},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    assert await current(empty_database_dsn) == migrate.head()
+
+
+async def test_downgrade_keeps_reader_role_another_database_still_uses(empty_database_dsn, pg_server_dsn):
+    """Downgrading one database succeeds while another database still grants to the reader role, which stays."""
+    other = pg.random_name("other")
+    other_dsn = await pg.create_database(pg_server_dsn, other)
+    try:
+        await upgrade(empty_database_dsn)
+        await upgrade(other_dsn)
+
+        await downgrade(empty_database_dsn, "base")
+
+        assert await fetch(pg_server_dsn, "SELECT 1 FROM pg_roles WHERE rolname = $1", READER) != []
+        granted = await fetch(
+            other_dsn, "SELECT has_table_privilege($1, 'twilio.messages', 'SELECT')", READER
+        )
+        assert granted[0][0] is True
+    finally:
+        await pg.drop_database(pg_server_dsn, other)
+
+
+async def test_offline_sql_builds_the_same_schema(empty_database_dsn):
+    """The SQL `alembic upgrade head --sql` prints for a DBA builds exactly the contracted schema."""
+    buffer = io.StringIO()
+    config = Config(output_buffer=buffer)
+    config.set_main_option("script_location", str(migrate.script_location()))
+    await asyncio.to_thread(command.upgrade, config, "head", sql=True)
+
+    connection = await asyncpg.connect(empty_database_dsn)
+    try:
+        await connection.execute(buffer.getvalue())  # no arguments: the simple protocol runs a script
+    finally:
+        await connection.close()
+    assert await actual_columns(empty_database_dsn) == EXPECTED_COLUMNS
+    assert await current(empty_database_dsn) == migrate.head()
