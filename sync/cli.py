@@ -111,13 +111,8 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
 async def _migrate(dsn: str) -> str:
     from sync import migrate
 
-    try:
-        await anyio.to_thread.run_sync(migrate.upgrade, dsn)
-        return await anyio.to_thread.run_sync(migrate.current, dsn)
-    except errors.SyncError:
-        raise
-    except Exception as exc:  # alembic and SQLAlchemy wrap driver errors in their own types
-        raise errors.StoreError(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    await anyio.to_thread.run_sync(migrate.upgrade, dsn)
+    return await anyio.to_thread.run_sync(migrate.current, dsn)
 
 
 async def cmd_backfill(args: argparse.Namespace) -> int:
@@ -155,13 +150,13 @@ async def _backfill(dsn: str, twilio, streams, window, *, explicit_window: bool,
 
 
 def _print_results(results: list[worker.ScanResult], seconds: float) -> None:
-    print(f"{'stream':<18} {'pages':>6} {'records':>9} {'new':>9} {'changed':>8} {'problems':>8} {'records/s':>10}")
+    print(f"{'stream':<18} {'pages':>6} {'fetched':>9} {'new':>9} {'changed':>8} {'problems':>8} {'fetched/s':>10}")
     for r in results:
         rate = r.seen / r.seconds if r.seconds > 0 else 0.0
         resumed = "  (resumed)" if r.resumed else ""
         print(f"{r.stream:<18} {r.pages:>6} {r.seen:>9,} {r.inserted:>9,} {r.updated:>8,} {r.problems:>8,} {rate:>10,.0f}{resumed}")
     total = sum(r.seen for r in results)
-    print(f"done in {seconds:.1f} s: {total:,} records, {total / max(seconds, 1e-9):,.0f} records/s")
+    print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
 
 
 async def cmd_status(args: argparse.Namespace) -> int:

@@ -64,6 +64,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         database_url = env.get("DATABASE_URL") or None
+        if database_url:
+            check_dsn(database_url)
         data_dir = Path(env.get("TWILIO_ARCHIVE_DATA_DIR") or _default_data_dir())
         try:
             twilio = _twilio_from_env(env)
@@ -81,6 +83,17 @@ class Settings:
         if self.twilio is None:
             raise errors.ConfigError(self.twilio_problem or "Twilio credentials are not configured")
         return self.twilio
+
+
+def check_dsn(dsn: str) -> None:
+    """Refuse a DATABASE_URL that cannot be a Postgres URL, without echoing it (it may hold a password)."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise errors.ConfigError("DATABASE_URL must start with postgresql:// (e.g. postgresql://user:password@host:5432/db)")
+    try:
+        parts.port  # noqa: B018 - urlsplit validates the port lazily
+    except ValueError:
+        raise errors.ConfigError("DATABASE_URL has a malformed port") from None
 
 
 def _default_data_dir() -> str:

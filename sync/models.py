@@ -129,6 +129,7 @@ class Page:
     outside_window: int  # served but created outside the window (kept out of the archive)
     problems: int  # records stored with something that could not be parsed
     unkeyed: int  # records without a usable id: reported, not stored
+    reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
 
 
 @dataclasses.dataclass(frozen=True)

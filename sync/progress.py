@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TextIO
 
 import anyio
@@ -19,6 +20,7 @@ class StreamProgress:
     problems: int = 0
     done: bool = False
     resumed_from_page: int = 0
+    reached: datetime | None = None  # the lists come newest first: how far back the scan has got
 
 
 @dataclass
@@ -33,8 +35,8 @@ class Progress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         parts = []
         for name, s in self.streams.items():
-            mark = " done" if s.done else ""
-            parts.append(f"{name}: {s.seen:,} records, {s.pages} pages, {s.seen / elapsed:,.0f}/s{mark}")
+            where = " done" if s.done else (f" back to {s.reached:%Y-%m-%d %H:%M}" if s.reached else "")
+            parts.append(f"{name}: {s.seen:,} records, {s.pages} pages, {s.seen / elapsed:,.0f}/s{where}")
         return f"[{elapsed:6.1f}s] " + " | ".join(parts)
 
     async def render(self, out: TextIO = sys.stderr, interval: float | None = None) -> None:

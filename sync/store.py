@@ -16,7 +16,7 @@ import asyncpg
 
 from sync import errors
 from sync.models import STREAMS, PageWrite, Scan, Window
-from sync.sources import Source
+from sync.sources import BY_STREAM, Source
 
 SCHEMA = "twilio"
 
@@ -143,14 +143,10 @@ class Store:
             f"{_SCAN_COLUMNS} FROM twilio.scans WHERE status IN ('running', 'complete') "
             "ORDER BY account_sid, stream, status = 'running', started_at DESC"
         )
-        newest = {
-            "comms_messages": "SELECT count(*), max(created_at) FROM twilio.comms_messages",
-            "comms_operations": "SELECT count(*), max(created_at) FROM twilio.comms_operations",
-            "legacy_messages": "SELECT count(*), max(date_created) FROM twilio.legacy_messages",
-        }
         out = []
         for stream in STREAMS:
-            row = await self._fetchrow(newest[stream])
+            created = BY_STREAM[stream].created_column
+            row = await self._fetchrow(f"SELECT count(*), max({created}) FROM twilio.{stream}")
             entry: dict[str, Any] = {"stream": stream, "rows": row[0], "newest": row[1], "complete": None, "running": None}
             for scan in scans:
                 if scan["stream"] == stream:

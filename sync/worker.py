@@ -96,6 +96,7 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
                 counters.pages, counters.seen = totals["pages"], totals["seen"]
                 counters.inserted, counters.updated = totals["inserted"], totals["updated"]
                 counters.problems = totals["problems"]
+                counters.reached = page.reached or counters.reached
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(produce)

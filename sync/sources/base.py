@@ -85,12 +85,14 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
     created_at = source.created_index
     rows: dict[str, tuple] = {}  # by key: a page listing a record twice must not upsert it twice
     outside = problems = unkeyed = 0
+    reached: datetime | None = None
     for record in items:
         row = to_row(source, record, account_sid)
         if row is None:
             unkeyed += 1
             continue
         created: datetime | None = row[created_at]
+        reached = created or reached
         if created is not None and not window.contains(created):
             outside += 1
             continue
@@ -104,4 +106,5 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
         outside_window=outside,
         problems=problems,
         unkeyed=unkeyed,
+        reached=reached,
     )

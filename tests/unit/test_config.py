@@ -89,3 +89,14 @@ def test_a_window_older_than_retention_is_clamped_inside_it():
     assert clamped.end == now
     recent = models.Window(now - timedelta(days=2), now)
     assert recent.clamped(models.COMMS_RETENTION, now) == recent
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("mysql://u:pw5ecret@h/db", "postgresql://"), ("postgresql://u:pw5ecret@h:port/db", "port"), ("garbage", "postgresql://")],
+)
+def test_a_malformed_database_url_is_refused_without_echoing_it(url, message):
+    """A DATABASE_URL that cannot be Postgres is a config error that does not repeat the password."""
+    with pytest.raises(errors.ConfigError, match=message) as caught:
+        Settings.from_env({"DATABASE_URL": url})
+    assert "pw5ecret" not in str(caught.value)

@@ -1,0 +1,100 @@
+"""Pages to rows, on Twilio's own response bodies: windows, duplicates, unusable records."""
+
+import copy
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from sync import errors, sources
+from sync.models import Window
+from sync.progress import Progress
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "fixtures"
+LEGACY = sources.BY_STREAM["legacy_messages"]
+COMMS = sources.BY_STREAM["comms_messages"]
+ACCOUNT = "AC" + "a" * 32
+MAY_2019 = Window(datetime(2019, 5, 1, tzinfo=timezone.utc), datetime(2019, 6, 1, tzinfo=timezone.utc))
+V1_MESSAGE = {
+    "createdAt": "2023-08-24T14:15:22Z", "updatedAt": "2023-08-24T14:15:22Z", "deletedAt": None,
+    "from": {"address": "+12065558844", "channel": "SMS", "senderId": "comms_sender_01h9krwprkeee8fzqspvwy6nq8"},
+    "id": "comms_message_01h2xcejqtf2nbrexx3vqjhp41",
+    "related": [{"name": "OPERATION", "id": "comms_operation_01h2xcejqtf2nbrexx3vqjhp41",
+                 "uri": "https://comms.twilio.com/v1/Messages/Operations/comms_operation_01h2xcejqtf2nbrexx3vqjhp41"}],
+    "scheduledFor": None, "status": "SENT", "tags": {},
+    "to": [{"address": "+14153901002", "channel": "PHONE"}, {"address": "+14153901003", "channel": "PHONE"}],
+}
+
+
+def legacy_page() -> dict:
+    return json.loads((FIXTURES / "legacy_read_full_page1.json").read_text())
+
+
+def test_a_legacy_page_becomes_rows_keyed_by_sid():
+    """Twilio's own page-1 body yields one row per message, the last position, and no next page."""
+    page = sources.parse_page(LEGACY, legacy_page(), ACCOUNT, MAY_2019, "/first")
+    assert [row[0] for row in page.rows] == ["SMded05904ccb347238880ca9264e8fe1c", "MMc26223853f8c46b4ab7dfaa6abba0a26"]
+    assert (page.seen, page.outside_window, page.problems, page.unkeyed, page.next_url) == (2, 0, 0, 0, None)
+    assert page.reached == datetime(2019, 5, 24, 17, 44, 46, tzinfo=timezone.utc)
+
+
+def test_records_created_outside_the_window_are_counted_not_kept():
+    """A window that excludes the fixture's messages keeps none of them, and says so."""
+    june = Window(datetime(2019, 6, 1, tzinfo=timezone.utc), datetime(2019, 7, 1, tzinfo=timezone.utc))
+    page = sources.parse_page(LEGACY, legacy_page(), ACCOUNT, june, "/first")
+    assert page.rows == [] and page.outside_window == 2
+
+
+def test_a_record_listed_twice_on_one_page_is_upserted_once_with_its_last_copy():
+    """Postgres cannot upsert a row twice in one statement: duplicates on a page collapse to the last."""
+    body = legacy_page()
+    again = copy.deepcopy(body["messages"][0])
+    again["status"] = "delivered"
+    body["messages"].append(again)
+    page = sources.parse_page(LEGACY, body, ACCOUNT, MAY_2019, "/first")
+    statuses = {row[0]: row[7] for row in page.rows}
+    assert len(page.rows) == 2 and statuses["SMded05904ccb347238880ca9264e8fe1c"] == "delivered"
+
+
+@pytest.mark.parametrize("record", [{"body": "no sid"}, {"sid": None}, {"sid": 42}, "SMnotanobject", None])
+def test_records_without_a_usable_key_are_counted(record):
+    """A record with no string sid cannot be keyed: it is counted as unkeyed, the rest go on."""
+    body = legacy_page()
+    body["messages"].insert(1, record)
+    page = sources.parse_page(LEGACY, body, ACCOUNT, MAY_2019, "/first")
+    assert page.unkeyed == 1 and len(page.rows) == 2
+
+
+@pytest.mark.parametrize("body", [[], {"messages": None, "next_page_uri": None}, {"next_page_uri": None}, "oops"])
+def test_a_malformed_envelope_is_a_retryable_error(body):
+    """An envelope without its list is a malformed page (retried), never an empty success."""
+    with pytest.raises(errors.RetryableSourceError):
+        sources.parse_page(LEGACY, body, ACCOUNT, MAY_2019, "/first")
+
+
+def test_a_v1_message_breaks_out_sender_first_recipient_and_operation():
+    """From the documented v1 example: sender, first of several recipients, count, operation, times."""
+    body = {"messages": [V1_MESSAGE], "pagination": {"next": "tok", "self": "s"}}
+    window = Window(datetime(2023, 8, 1, tzinfo=timezone.utc), datetime(2023, 9, 1, tzinfo=timezone.utc))
+    page = sources.parse_page(COMMS, body, ACCOUNT, window, "/v1/Messages?pageSize=50")
+    row = dict(zip([name for name, _ in COMMS.all_columns], page.rows[0]))
+    assert row["account_sid"] == ACCOUNT  # v1 payloads carry none: the synced account is recorded
+    assert (row["from_address"], row["from_channel"]) == ("+12065558844", "SMS")
+    assert (row["to_address"], row["recipient_count"]) == ("+14153901002", 2)
+    assert row["operation_id"] == "comms_operation_01h2xcejqtf2nbrexx3vqjhp41"
+    assert row["created_at"] == datetime(2023, 8, 24, 14, 15, 22, tzinfo=timezone.utc)
+    assert row["parse_problems"] is None
+    assert page.next_url == "/v1/Messages?pageSize=50&pageToken=tok"
+
+
+def test_progress_says_how_far_back_each_stream_has_reached():
+    """The live line shows records, pages and how far back in time each stream has got."""
+    progress = Progress()
+    legacy = progress.stream("legacy_messages")
+    legacy.pages, legacy.seen = 3, 3000
+    legacy.reached = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
+    progress.stream("comms_messages").done = True
+    line = progress.line()
+    assert "legacy_messages: 3,000 records, 3 pages" in line and "back to 2026-11-20 14:05" in line
+    assert "comms_messages: 0 records, 0 pages" in line and "done" in line
