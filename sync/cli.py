@@ -124,12 +124,12 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     twilio = settings.require_twilio()
     dsn = await database.resolve_dsn(settings)
     results, seconds = await _backfill(dsn, twilio, models.SOURCES[args.source], window,
-                                       explicit_window=bool(since or until), now=now, page_size=args.page_size)
+                                       fixed_end=until is not None, now=now, page_size=args.page_size)
     _print_results(results, seconds)
     return 0
 
 
-async def _backfill(dsn: str, twilio, streams, window, *, explicit_window: bool, now,
+async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
                     page_size: int = worker.PAGE_SIZE) -> tuple[list, float]:
     from sync.http import TwilioClient
     from sync.progress import Progress
@@ -142,7 +142,7 @@ async def _backfill(dsn: str, twilio, streams, window, *, explicit_window: bool,
         async with anyio.create_task_group() as tg:
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
-                                            explicit_window=explicit_window, now=now, progress=progress,
+                                            fixed_end=fixed_end, now=now, progress=progress,
                                             page_size=page_size)
             tg.cancel_scope.cancel()
         progress.finish()
@@ -216,7 +216,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         now = datetime.now(timezone.utc)
         print(f"backfilling the last 7 days from {base_url} ...", flush=True)
         results, seconds = await _backfill(dsn, twilio, models.STREAMS, models.default_window(now, None, None),
-                                           explicit_window=False, now=now)
+                                           fixed_end=False, now=now)
     _print_results(results, seconds)
     await _demo_query(dsn)
     return 0

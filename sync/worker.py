@@ -43,16 +43,22 @@ def stream_window(stream: str, window: Window, now) -> Window:
     return window.clamped(retention, now)
 
 
+def resumable(running: Window, requested: Window, *, fixed_end: bool) -> bool:
+    """Whether an interrupted scan serves a new request: it reaches back at least as far, and
+    ends where the user fixed the end (with no --until the end is "now", new on every run)."""
+    return running.start <= requested.start and (not fixed_end or running.end == requested.end)
+
+
 async def open_scan(store: Store, source: sources.Source, account_sid: str, kind: str,
-                    window: Window, *, explicit_window: bool, page_size: int, now) -> tuple[Scan, bool]:
+                    window: Window, *, fixed_end: bool, page_size: int, now) -> tuple[Scan, bool]:
     """Resume the stream's interrupted scan, or start a new one. Returns (scan, resumed)."""
+    effective = stream_window(source.stream, window, now)
     running = await store.running_scan(account_sid, source.stream, kind)
     if running is not None:
-        if not explicit_window or running.window == stream_window(source.stream, window, now):
+        if resumable(running.window, effective, fixed_end=fixed_end):
             return running, True
         await store.end_scan(running.id, "abandoned", "superseded by a scan over another window")
         log.info("scan.abandoned stream=%s scan=%d reason=other-window", source.stream, running.id)
-    effective = stream_window(source.stream, window, now)
     first = source.first_url(account_sid, effective, page_size)
     return await store.start_scan(account_sid, source.stream, kind, effective, first), False
 
@@ -111,14 +117,14 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
 
 
 async def backfill(store: Store, client: TwilioClient, account_sid: str, streams: tuple[str, ...],
-                   window: Window, *, explicit_window: bool, now, progress: Progress,
+                   window: Window, *, fixed_end: bool, now, progress: Progress,
                    page_size: int = PAGE_SIZE, kind: str = "backfill") -> list[ScanResult]:
     """One pass over each stream's window, all streams at once; resumes interrupted passes."""
     opened = []
     for stream in streams:
         source = sources.BY_STREAM[stream]
         scan, resumed = await open_scan(store, source, account_sid, kind, window,
-                                        explicit_window=explicit_window, page_size=page_size, now=now)
+                                        fixed_end=fixed_end, page_size=page_size, now=now)
         opened.append((source, scan, resumed))
     results: list[ScanResult] = []
 

@@ -110,6 +110,6 @@ async def run_backfill(store: Store, twilio: TwilioSettings, *, streams=models.S
     window = models.default_window(now, since, until)
     async with TwilioClient(twilio) as client:
         results = await worker.backfill(store, client, twilio.account_sid, streams, window,
-                                        explicit_window=bool(since or until), now=now, progress=Progress(),
+                                        fixed_end=until is not None, now=now, progress=Progress(),
                                         page_size=page_size)
     return {r.stream: r for r in results}

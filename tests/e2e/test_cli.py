@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from datetime import datetime, timedelta, timezone
 
 import anyio
 import pytest
@@ -188,12 +189,13 @@ async def test_demo_runs_with_no_configuration(tmp_path_factory):
 
 
 async def test_ctrl_c_stops_with_one_line_and_the_rerun_resumes(db_dsn, store):
-    """SIGINT mid-backfill: exit 130 with one line, pages saved so far kept, and the rerun resumes."""
+    """SIGINT mid-backfill --since D: exit 130 with one line, saved pages kept, and the same command resumes."""
     emu = emulator.Emulator(seed=9, comms_messages=10, legacy_messages=3000, legacy_days=7)
+    since = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%d")
+    command = ["backfill", "--source", "legacy", "--page-size", "10", "--since", since]
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
-        proc = await anyio.open_process(
-            [sys.executable, "-m", "sync", "backfill", "--source", "legacy", "--page-size", "10"], env=env)
+        proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
         while await committed_pages(store) < 5:
             assert proc.returncode is None
             await anyio.sleep(0.01)
@@ -201,9 +203,10 @@ async def test_ctrl_c_stops_with_one_line_and_the_rerun_resumes(db_dsn, store):
         await proc.wait()
         err = b"".join([chunk async for chunk in proc.stderr]).decode()
         saved = await committed_pages(store)
-        rerun = await sync_cli("backfill", "--source", "legacy", "--page-size", "10", env=env)
+        rerun = await sync_cli(*command, env=env)  # its "now" differs: the window end moved on
     assert proc.returncode == 130
     assert "interrupted; the next run resumes" in err and "Traceback" not in err
     assert rerun.returncode == 0 and "(resumed)" in rerun.stdout.decode()
-    scan = (await store.fetch("SELECT status, pages FROM twilio.scans"))[0]
-    assert scan["status"] == "complete" and scan["pages"] > saved >= 5
+    scans = await store.fetch("SELECT status, pages FROM twilio.scans")
+    assert len(scans) == 1, "the interrupted scan was resumed, not abandoned for a new one"
+    assert scans[0]["status"] == "complete" and scans[0]["pages"] > saved >= 5

@@ -98,3 +98,31 @@ def test_progress_says_how_far_back_each_stream_has_reached():
     line = progress.line()
     assert "legacy_messages: 3,000 records, 3 pages" in line and "back to 2026-11-20 14:05" in line
     assert "comms_messages: 0 records, 0 pages" in line and "done" in line
+
+
+@pytest.mark.parametrize(
+    ("running", "requested", "fixed_end", "resume"),
+    [
+        # no flags: the default window moved on with the clock; the interrupted pass covers it
+        ((0, 100), (5, 105), False, True),
+        # --since only: same start, a later "now" as end
+        ((0, 100), (0, 130), False, True),
+        # --since reaching further back than the interrupted pass: it cannot serve
+        ((10, 100), (0, 130), False, False),
+        # --until given: only a pass ending exactly there serves
+        ((0, 100), (0, 100), True, True),
+        ((0, 100), (0, 90), True, False),
+    ],
+)
+def test_an_interrupted_scan_is_resumed_only_when_it_serves_the_request(running, requested, fixed_end, resume):
+    """Rerunning the same backfill resumes it even though "now" moved; a different window starts anew."""
+    from datetime import timedelta
+
+    from sync import worker
+
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+    def window(bounds):
+        return Window(t0 + timedelta(hours=bounds[0]), t0 + timedelta(hours=bounds[1]))
+
+    assert worker.resumable(window(running), window(requested), fixed_end=fixed_end) is resume
