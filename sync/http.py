@@ -12,11 +12,11 @@ import asyncio
 import base64
 import logging
 import random
-from collections import Counter
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
@@ -99,8 +99,6 @@ class TwilioClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._authorization = basic_authorization(settings.username, settings.password)
         self._session: aiohttp.ClientSession | None = None
-        self.responses: Counter[int] = Counter()  # by HTTP status
-        self.retries = 0
 
     async def __aenter__(self) -> TwilioClient:
         self._session = aiohttp.ClientSession(
@@ -117,17 +115,12 @@ class TwilioClient:
     def base_url(self, api: str) -> str:
         return self._settings.comms_base_url if api == "comms" else self._settings.api_base_url
 
-    @property
-    def requests(self) -> int:
-        return sum(self.responses.values())
-
     async def get_json(self, api: str, ref: str) -> Any:
         """GET a page (a relative URL, or an absolute one on the base URL's origin) as JSON."""
         url = pagination.resolve(self.base_url(api), ref)
         last: errors.RetryableSourceError | None = None
         for attempt in range(self._retry.attempts):
             if last is not None:
-                self.retries += 1
                 delay = self._retry.delay(attempt - 1, last.retry_after)
                 log.warning("http.retry cause=%r attempt=%d delay=%.2f path=%s", str(last), attempt, delay, pagination.relative(url))
                 await anyio.sleep(delay)
@@ -152,8 +145,8 @@ class TwilioClient:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-            raise errors.RetryableSourceError(f"cannot reach {self._origin(url)} ({reason})") from exc
-        self.responses[status] += 1
+            origin = urlsplit(url)
+            raise errors.RetryableSourceError(f"cannot reach {origin.scheme}://{origin.netloc} ({reason})") from exc
         if status == 200:
             try:
                 return orjson.loads(body)
@@ -177,10 +170,3 @@ class TwilioClient:
         raise errors.FatalSourceError(
             f"Twilio rejected GET {pagination.relative(url)} ({detail})", status=status, code=code
         )
-
-    @staticmethod
-    def _origin(url: str) -> str:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}"

@@ -19,7 +19,6 @@ class StreamProgress:
     updated: int = 0
     problems: int = 0
     done: bool = False
-    resumed_from_page: int = 0
     reached: datetime | None = None  # the lists come newest first: how far back the scan has got
 
 

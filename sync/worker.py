@@ -66,12 +66,10 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
 async def run_scan(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
                    progress: Progress, *, resumed: bool) -> ScanResult:
     started = time.monotonic()
-    counters = progress.stream(source.stream)
-    counters.resumed_from_page = scan.pages if resumed else 0
+    counters = progress.stream(source.stream)  # this run's figures, shown live and returned
     base_url = client.base_url(source.api)
     guard = pagination.LoopGuard()
     send, receive = anyio.create_memory_object_stream[Page](1)
-    totals = {"pages": 0, "seen": 0, "inserted": 0, "updated": 0, "problems": 0}
     log.info("scan.start stream=%s scan=%d resumed=%s window=[%s, %s)", source.stream, scan.id, resumed,
              scan.window.start.isoformat(), scan.window.end.isoformat())
 
@@ -94,22 +92,20 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
         async with receive:
             async for page in receive:
                 written = await store.save_page(source, scan.id, page.rows, page.next_url, page.seen, page.problems)
-                totals["pages"] += 1
-                totals["seen"] += page.seen
-                totals["inserted"] += written.inserted
-                totals["updated"] += written.updated
-                totals["problems"] += page.problems
-                counters.pages, counters.seen = totals["pages"], totals["seen"]
-                counters.inserted, counters.updated = totals["inserted"], totals["updated"]
-                counters.problems = totals["problems"]
+                counters.pages += 1
+                counters.seen += page.seen
+                counters.inserted += written.inserted
+                counters.updated += written.updated
+                counters.problems += page.problems
                 counters.reached = page.reached or counters.reached
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(produce)
         tg.start_soon(consume)
     counters.done = True
-    result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed,
-                        seconds=time.monotonic() - started, **totals)
+    result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, pages=counters.pages,
+                        seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
+                        problems=counters.problems, seconds=time.monotonic() - started)
     log.info("scan.complete stream=%s scan=%d pages=%d seen=%d inserted=%d updated=%d problems=%d seconds=%.2f",
              result.stream, result.scan_id, result.pages, result.seen, result.inserted, result.updated,
              result.problems, result.seconds)
