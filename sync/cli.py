@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from sync import __version__, database, errors, models, worker
+from sync import __version__, database, errors, models, privacy, worker
 from sync.config import Settings
 
 log = logging.getLogger("sync")
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep a complete, SQL-queryable archive of a Twilio account's messages in PostgreSQL.",
         epilog="Configuration comes from the environment: DATABASE_URL (unset: an embedded Postgres under "
         "TWILIO_ARCHIVE_DATA_DIR), TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and "
-        "TWILIO_API_SECRET), TWILIO_COMMS_BASE_URL, TWILIO_API_BASE_URL.",
+        "TWILIO_API_SECRET), TWILIO_COMMS_BASE_URL, TWILIO_API_BASE_URL, TWILIO_ARCHIVE_BODIES "
+        "(keep, hash or drop message text) with TWILIO_ARCHIVE_BODY_KEY.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log scan events (to stderr)")
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--until", metavar="T", help="window end (exclusive), same formats; default now")
     bf.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
                     help=f"records per request, 1..1000 (default {worker.PAGE_SIZE}, the fewest requests)")
+    bf.add_argument("--bodies", choices=privacy.MODES, default=None,
+                    help="message text in the archive: keep it, hash it (HMAC-SHA256 keyed by "
+                    "TWILIO_ARCHIVE_BODY_KEY) or drop it (default: TWILIO_ARCHIVE_BODIES, else keep)")
 
     sub.add_parser("status", help="per stream: last complete scan, in-flight checkpoint, rows, lag")
 
@@ -62,7 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--messages", type=int, default=2_000, metavar="N",
                      help="generated messages per API (default 2000)")
     emu.add_argument("--seed", type=int, default=0, help="seed of the generated data set (default 0)")
+    emu.add_argument("--faults", type=_fault_profile, default=None, metavar="SPEC",
+                     help="misbehave like the real API, e.g. '429=0.1,503=0.05,drop=0.03,malformed=0.02,"
+                     "retry-after=1,max-page-size=500,rate-limit=50'; also slow, slow-seconds, 500, "
+                     "stale-token, burst. GET/POST /_emulator/faults reads the counts and changes the profile")
     return parser
+
+
+def _fault_profile(value: str):
+    from sync.emulator import FaultProfile
+
+    try:
+        return FaultProfile.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _page_size(value: str) -> int:
@@ -121,16 +139,18 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     since = models.parse_instant(args.since, "--since") if args.since else None
     until = models.parse_instant(args.until, "--until") if args.until else None
     window = models.default_window(now, since, until)
+    bodies = privacy.Bodies.from_env(os.environ, args.bodies)
     twilio = settings.require_twilio()
     dsn = await database.resolve_dsn(settings)
     results, seconds = await _backfill(dsn, twilio, models.SOURCES[args.source], window,
-                                       fixed_end=until is not None, now=now, page_size=args.page_size)
+                                       fixed_end=until is not None, now=now, page_size=args.page_size,
+                                       bodies=bodies)
     _print_results(results, seconds)
     return 0
 
 
 async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
-                    page_size: int = worker.PAGE_SIZE) -> tuple[list, float]:
+                    page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP) -> tuple[list, float]:
     from sync.http import TwilioClient
     from sync.progress import Progress
     from sync.store import Store
@@ -143,7 +163,7 @@ async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                             fixed_end=fixed_end, now=now, progress=progress,
-                                            page_size=page_size)
+                                            page_size=page_size, bodies=bodies)
             tg.cancel_scope.cancel()
         progress.finish()
     return results, time.monotonic() - started
@@ -246,9 +266,11 @@ async def _demo_query(dsn: str) -> None:
 async def cmd_emulator(args: argparse.Namespace) -> Any:
     from sync import emulator
 
-    emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages)
+    emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
+                            faults=args.faults)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
-        print(f"Twilio emulator serving both APIs at {base_url}\n"
+        faults = f"injecting faults: {args.faults.spec()}\n" if args.faults else ""
+        print(f"Twilio emulator serving both APIs at {base_url}\n{faults}"
               f"export TWILIO_COMMS_BASE_URL={base_url} TWILIO_API_BASE_URL={base_url}\n"
               f"export TWILIO_ACCOUNT_SID={emulator.DEFAULT_ACCOUNT_SID} TWILIO_AUTH_TOKEN={emulator.DEFAULT_AUTH_TOKEN}\n"
               "Ctrl-C stops it.", flush=True)

@@ -5,9 +5,11 @@
     ├── SourceError             the Twilio side
     │   ├── RetryableSourceError    429, 5xx, timeouts, dropped connections, malformed bodies
     │   ├── FatalSourceError        other 4xx (bad credentials, bad request): retrying cannot help
-    │   │   └── ForeignURLError     a page link that points away from the configured base URL
+    │   │   ├── ForeignURLError     a page link that points away from the configured base URL
+    │   │   └── StalePageTokenError a page token the API no longer accepts (the scan restarts)
     │   └── PaginationLoopError     the API handed back a page token it had already given
     └── StoreError              the database: unreachable, refused, or a migration missing
+        └── StoreUnavailableError   the database went away mid-run (retried, then reported)
 
 A SyncError reaches the user as one line and a non-zero exit (see cli.main); any other
 exception is a bug and keeps its traceback. Driver errors are turned into StoreError at
@@ -49,9 +51,18 @@ class ForeignURLError(FatalSourceError):
     """A page link names another host: following it would send our credentials there."""
 
 
+class StalePageTokenError(FatalSourceError):
+    """The API refused a page token it handed out (expired or invalid): the page after it
+    cannot be reached any more, so the scan starts again from its window's first page."""
+
+
 class PaginationLoopError(SourceError):
     """The API returned a page position it had already returned in this scan."""
 
 
 class StoreError(SyncError):
     """The archive database is unreachable, refused a statement, or lacks the schema."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database stopped answering (restart, failover, network): worth retrying for a while."""

@@ -1,7 +1,8 @@
-"""The HTTP edge: one aiohttp session, Basic auth, and the only place that retries.
+"""The HTTP edge: one aiohttp session per account, Basic auth, and what to retry.
 
-Retryable: 429 and 5xx (never sooner than Retry-After), timeouts, dropped connections and
-bodies that are not JSON. Fatal: every other 4xx, a redirect, or a link to a foreign host.
+Retryable (through sync.retry, never sooner than Retry-After): 429 and 5xx, timeouts,
+dropped connections and bodies that are not JSON. Fatal: every other 4xx, a redirect, a
+certificate that does not verify, or a link to a foreign host.
 Credentials go only to the configured base URLs (pagination.resolve refuses the rest), TLS is
 always verified (aiohttp's default, never turned off here) and redirects are not followed,
 so an Authorization header cannot be carried anywhere else."""
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
-import random
-from dataclasses import dataclass
+import time
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,22 +26,20 @@ import orjson
 
 from sync import errors, pagination
 from sync.config import Secret, TwilioSettings
+from sync.retry import Backoff, retrying
 
 log = logging.getLogger("sync.http")
+T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 8  # tries per request before the scan gives up (it resumes from its checkpoint)
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Capped exponential backoff with full jitter, but never sooner than Retry-After."""
-        backoff = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
-        return max(backoff, retry_after or 0.0)
+RETRY = Backoff(attempts=10, base=0.5, cap=30.0)
+# Twilio sometimes answers 500 for large pages; after this many 500s in a row for one page
+# we ask for half as many records, down to MIN_PAGE_SIZE.
+SHRINK_AFTER = 2
+MIN_PAGE_SIZE = 25
+# Retry-After is in whole seconds and our clock is not the server's: waiting this much
+# longer means we are never back early.
+RETRY_AFTER_MARGIN = 0.05
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -82,23 +82,40 @@ def basic_authorization(username: str, password: Secret) -> Secret:
     return Secret(f"Basic {token}")
 
 
+def decode_json(body: bytes) -> Any:
+    """orjson for speed; the stdlib for what orjson refuses but JSON allows (a lone UTF-16
+    surrogate escape such as "\\ud800"), which parsing.storable() then replaces."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)  # raises ValueError (JSONDecodeError, UnicodeDecodeError) if truly malformed
+
+
 class TwilioClient:
-    """Fetches JSON pages from the configured Twilio base URLs."""
+    """Fetches JSON pages from the configured Twilio base URLs, for one account.
+
+    Every request of the account waits while the server has asked it to (Retry-After), and
+    at most `concurrency` are in flight: Twilio's limits are per account, so its 429 is a
+    signal to all of our requests, not just the one that received it."""
 
     def __init__(
         self,
         settings: TwilioSettings,
         *,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: Backoff = RETRY,
         concurrency: int = 8,
         timeout: float = 60.0,
     ) -> None:
         self._settings = settings
         self._retry = retry
-        self._limiter = anyio.CapacityLimiter(concurrency)  # requests in flight for this account
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._resume_at = 0.0  # time.monotonic() before which the server asked us not to call
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._authorization = basic_authorization(settings.username, settings.password)
         self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"TwilioClient(account_sid={self._settings.account_sid!r})"
 
     async def __aenter__(self) -> TwilioClient:
         self._session = aiohttp.ClientSession(
@@ -116,41 +133,68 @@ class TwilioClient:
         return self._settings.comms_base_url if api == "comms" else self._settings.api_base_url
 
     async def get_json(self, api: str, ref: str) -> Any:
-        """GET a page (a relative URL, or an absolute one on the base URL's origin) as JSON."""
+        """GET one resource (a relative URL, or an absolute one on the base URL's origin) as JSON."""
+        return await self.get_page(api, ref, lambda url, body: body)
+
+    async def get_page(self, api: str, ref: str, parse: Callable[[str, Any], T]) -> T:
+        """GET a list page and `parse(url, body)` it, retrying what may succeed later, a page
+        whose JSON does not have the documented shape included. After repeated 500s the page
+        is asked for in a smaller size; `url` is the relative URL actually fetched, which the
+        caller pages on from, so that the smaller size sticks."""
         url = pagination.resolve(self.base_url(api), ref)
-        last: errors.RetryableSourceError | None = None
-        for attempt in range(self._retry.attempts):
-            if last is not None:
-                delay = self._retry.delay(attempt - 1, last.retry_after)
-                log.warning("http.retry cause=%r attempt=%d delay=%.2f path=%s", str(last), attempt, delay, pagination.relative(url))
-                await anyio.sleep(delay)
+        failed_500 = 0
+
+        async def once() -> T:
+            nonlocal url, failed_500
+            size = pagination.page_size(url)
+            if failed_500 >= SHRINK_AFTER and size is not None and size > MIN_PAGE_SIZE:
+                url = pagination.with_page_size(url, max(MIN_PAGE_SIZE, size // 2))
+                log.warning("http.shrink_page size=%d path=%s", pagination.page_size(url), pagination.relative(url))
+                failed_500 = 0
             try:
-                return await self._get_once(url)
+                return parse(pagination.relative(url), await self._get_once(url))
             except errors.RetryableSourceError as exc:
-                last = exc
-        assert last is not None
-        raise errors.RetryableSourceError(
-            f"gave up after {self._retry.attempts} attempts at {pagination.relative(url)}: {last}",
-            status=last.status,
-        )
+                failed_500 = failed_500 + 1 if exc.status == 500 else 0
+                raise
+
+        try:
+            return await retrying(once, self._retry, errors.RetryableSourceError, log=log,
+                                  what=f"GET {pagination.relative(url)}")
+        except errors.RetryableSourceError as exc:
+            raise errors.RetryableSourceError(
+                f"gave up on {pagination.relative(url)} after {self._retry.attempts} attempts: {exc}", status=exc.status
+            ) from exc
+
+    async def _wait_for_server(self) -> None:
+        while (wait := self._resume_at - time.monotonic()) > 0:
+            await anyio.sleep(wait)
 
     async def _get_once(self, url: str) -> Any:
         assert self._session is not None, "use TwilioClient as an async context manager"
         try:
             async with self._limiter:
+                await self._wait_for_server()
                 headers = {"Authorization": self._authorization.reveal()}
                 async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
-                    body = await resp.read()
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    if retry_after:
+                        self._resume_at = max(self._resume_at, time.monotonic() + retry_after + RETRY_AFTER_MARGIN)
+                    body = await resp.read()
+        except aiohttp.ClientConnectorCertificateError as exc:
+            origin = urlsplit(url)
+            raise errors.FatalSourceError(
+                f"the TLS certificate of {origin.scheme}://{origin.netloc} could not be verified "
+                f"({exc.certificate_error}); refusing to send credentials there"
+            ) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
             origin = urlsplit(url)
             raise errors.RetryableSourceError(f"cannot reach {origin.scheme}://{origin.netloc} ({reason})") from exc
         if status == 200:
             try:
-                return orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
+                return decode_json(body)
+            except ValueError as exc:
                 raise errors.RetryableSourceError(f"malformed JSON in a 200 response ({exc})") from exc
         code, message = describe_error(status, body)
         detail = f"HTTP {status}" + (f", code {code}" if code else "") + (f": {message}" if message else "")
@@ -166,6 +210,12 @@ class TwilioClient:
             raise errors.FatalSourceError(
                 f"Twilio answered a redirect (HTTP {status}) for {pagination.relative(url)}; not followed, "
                 "so credentials stay with the configured base URL", status=status,
+            )
+        if status == 400 and pagination.page_token(url) is not None:
+            # Tokens expire and the documents give no code for it: any 400 to a request that
+            # only differs from a valid one by its token means the token is no good.
+            raise errors.StalePageTokenError(
+                f"Twilio rejected the page token of {pagination.relative(url)} ({detail})", status=status, code=code
             )
         raise errors.FatalSourceError(
             f"Twilio rejected GET {pagination.relative(url)} ({detail})", status=status, code=code

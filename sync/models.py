@@ -96,6 +96,8 @@ class Scan:
     rows_inserted: int
     rows_updated: int
     problems: int
+    rejected: int
+    restarts: int
     started_at: datetime
     finished_at: datetime | None
 
@@ -114,6 +116,8 @@ class Scan:
             rows_inserted=row["rows_inserted"],
             rows_updated=row["rows_updated"],
             problems=row["problems"],
+            rejected=row["rejected"],
+            restarts=row["restarts"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
         )
@@ -128,11 +132,21 @@ class Page:
     seen: int  # records the API served on this page
     outside_window: int  # served but created outside the window (kept out of the archive)
     problems: int  # records stored with something that could not be parsed
-    unkeyed: int  # records without a usable id: reported, not stored
+    rejected: list[Rejected]  # records that could not be keyed: kept in twilio.rejected_records
     reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    """A record that cannot become a row of its table, kept whole so nothing is lost."""
+
+    key: str | None  # its id / SID, when it had one
+    reason: str
+    raw_text: str  # the record's JSON
 
 
 @dataclasses.dataclass(frozen=True)
 class PageWrite:
     inserted: int
     updated: int
+    rejected: int = 0  # records kept aside in twilio.rejected_records

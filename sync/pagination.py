@@ -92,6 +92,36 @@ def legacy_next_url(body: dict[str, Any]) -> str | None:
     return nxt
 
 
+_PAGE_SIZE_PARAMS = ("pageSize", "PageSize")  # v1, legacy
+_TOKEN_PARAMS = ("pageToken", "PageToken")
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def page_token(url: str) -> str | None:
+    """The page token a URL carries (v1 `pageToken` or legacy `PageToken`), if any."""
+    query = _query(url)
+    return next((query[p] for p in _TOKEN_PARAMS if query.get(p)), None)
+
+
+def page_size(url: str) -> int | None:
+    query = _query(url)
+    for name in _PAGE_SIZE_PARAMS:
+        if query.get(name, "").isdigit():
+            return int(query[name])
+    return None
+
+
+def with_page_size(url: str, size: int) -> str:
+    """The same request asking for `size` records. Both APIs' tokens name a position (the
+    record after which to go on), not an offset, so a page token stays valid at any size."""
+    parts = urlsplit(url)
+    query = [(k, str(size) if k in _PAGE_SIZE_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
 class LoopGuard:
     """Remembers every page token of a scan; the API handing one out twice is a loop, not progress.
 
@@ -102,8 +132,7 @@ class LoopGuard:
         self._seen: set[str] = set()
 
     def check(self, url: str) -> None:
-        query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-        position = query.get("pageToken") or query.get("PageToken") or url
+        position = page_token(url) or url
         if position in self._seen:
             raise errors.PaginationLoopError(f"the API handed out the same page token twice ({position}): a loop, not progress")
         self._seen.add(position)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 NUL = "\x00"
 # U+FFFD is Unicode's own mark for "a character that could not be represented".
-NUL_REPLACEMENT = "\ufffd"
+REPLACEMENT = "\ufffd"
 
 
 # Pages repeat the same second many times (date_sent == date_updated, bursts of sends);
@@ -99,26 +100,32 @@ def text(value: Any) -> str:
     return value
 
 
-def without_nul(value: Any) -> tuple[Any, int]:
-    """The value with every NUL in its strings (keys included) replaced, and how many there were.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-    Postgres can store NUL neither in text nor in jsonb."""
+
+def storable(value: Any) -> tuple[Any, int, int]:
+    """The value with every character Postgres cannot store replaced by U+FFFD, in strings
+    and keys alike: NUL (neither text nor jsonb takes it) and lone UTF-16 surrogates (which
+    JSON may escape but UTF-8 cannot encode). Returns (value, NULs, surrogates)."""
     if isinstance(value, str):
-        count = value.count(NUL)
-        return (value.replace(NUL, NUL_REPLACEMENT), count) if count else (value, 0)
+        if not _UNSTORABLE.search(value):
+            return value, 0, 0
+        nuls = value.count(NUL)
+        return _UNSTORABLE.sub(REPLACEMENT, value), nuls, len(_UNSTORABLE.findall(value)) - nuls
     if isinstance(value, dict):
-        total, out = 0, {}
+        nuls = surrogates = 0
+        out = {}
         for k, v in value.items():
-            k2, n1 = without_nul(k)
-            v2, n2 = without_nul(v)
-            out[k2] = v2
-            total += n1 + n2
-        return out, total
+            k, n1, s1 = storable(k)
+            out[k], n2, s2 = storable(v)
+            nuls, surrogates = nuls + n1 + n2, surrogates + s1 + s2
+        return out, nuls, surrogates
     if isinstance(value, list):
-        total, items = 0, []
+        nuls = surrogates = 0
+        items = []
         for v in value:
-            v2, n = without_nul(v)
-            items.append(v2)
-            total += n
-        return items, total
-    return value, 0
+            v, n, sg = storable(v)
+            items.append(v)
+            nuls, surrogates = nuls + n, surrogates + sg
+        return items, nuls, surrogates
+    return value, 0, 0

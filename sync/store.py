@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import logging
 from typing import Any
 
 import asyncpg
 
 from sync import errors
-from sync.models import STREAMS, PageWrite, Scan, Window
+from sync.models import STREAMS, Page, PageWrite, Rejected, Scan, Window
+from sync.retry import Backoff, retrying
 from sync.sources import BY_STREAM, Source
+
+log = logging.getLogger("sync.store")
+# A Postgres restart or failover takes seconds to a minute or two; wait that out, then say so.
+RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 
 SCHEMA = "twilio"
 
@@ -54,13 +61,14 @@ def _columns_of(rows: list[tuple]) -> list[list[Any]]:
 
 _SCAN_COLUMNS = (
     "id, account_sid, stream, kind, window_start, window_end, status, cursor, pages, records_seen, "
-    "rows_inserted, rows_updated, problems, started_at, finished_at"
+    "rows_inserted, rows_updated, problems, rejected, restarts, started_at, finished_at"
 )
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT) -> None:
         self._pool = pool
+        self._retry = retry
 
     @classmethod
     async def connect(cls, dsn: str, *, max_size: int = 8) -> Store:
@@ -109,30 +117,60 @@ class Store:
             scan_id, status, error,
         )
 
-    async def save_page(self, source: Source, scan_id: int, rows: list[tuple], next_url: str | None,
-                        seen: int, problems: int) -> PageWrite:
-        """Upsert a page's rows and move the scan's checkpoint past it, atomically."""
-        columns = _columns_of(rows)
+    async def restart_scan(self, scan: Scan, first_url: str) -> None:
+        """Send a running scan back to its first page (its page token went stale); rows stay."""
+        await self._execute(
+            "UPDATE twilio.scans SET cursor = $2, restarts = restarts + 1, updated_at = now() "
+            "WHERE id = $1 AND status = 'running'",
+            scan.id, first_url,
+        )
+
+    async def save_page(self, source: Source, scan: Scan, cursor: str, page: Page) -> PageWrite:
+        """Upsert a page's rows and move the scan's checkpoint from `cursor` past the page, atomically.
+
+        Retried while the database is unreachable: the transaction either committed or did not,
+        and a retry after a commit whose answer was lost sees the checkpoint already moved."""
+        return await self._retrying(lambda: self._save_page(source, scan, cursor, page), f"save a page of {source.stream}")
+
+    async def _save_page(self, source: Source, scan: Scan, cursor: str, page: Page) -> PageWrite:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                results = await conn.fetch(upsert_sql(source), *columns) if rows else []
-                inserted = sum(1 for r in results if r["inserted"])
-                updated = len(results) - inserted
-                moved = await conn.execute(
-                    "UPDATE twilio.scans SET cursor = $2, pages = pages + 1, records_seen = records_seen + $3, "
-                    "rows_inserted = rows_inserted + $4, rows_updated = rows_updated + $5, "
-                    "problems = problems + $6, updated_at = now(), "
-                    "status = CASE WHEN $2::text IS NULL THEN 'complete' ELSE status END, "
-                    "finished_at = CASE WHEN $2::text IS NULL THEN now() END "
-                    "WHERE id = $1 AND status = 'running'",
-                    scan_id, next_url, seen, inserted, updated, problems,
+            return await self._write_page(source, scan, cursor, page, one_by_one=False)
+        except ROW_REFUSALS:
+            # A value Postgres refuses aborts the whole statement; find it, row by row.
+            return await self._write_page(source, scan, cursor, page, one_by_one=True)
+
+    async def _write_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, one_by_one: bool) -> PageWrite:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if one_by_one:
+                results, refused = await _upsert_each(conn, source, page.rows)
+            else:
+                results, refused = (await conn.fetch(upsert_sql(source), *_columns_of(page.rows)) if page.rows else []), []
+            rejected = page.rejected + refused
+            if rejected:
+                await conn.executemany(
+                    "INSERT INTO twilio.rejected_records (account_sid, stream, record_key, reason, raw_text, digest, scan_id) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT rejected_records_once DO NOTHING",
+                    [(scan.account_sid, source.stream, r.key, r.reason, r.raw_text,
+                      hashlib.sha256(r.raw_text.encode()).digest(), scan.id) for r in rejected],
                 )
-                if moved != "UPDATE 1":
-                    # Someone ended this scan under us; committing its page would fork the checkpoint.
-                    raise errors.StoreError(f"scan {scan_id} is no longer running; not saving its page")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.StoreError(f"cannot save a page of {source.stream}: {describe(exc)}") from exc
-        return PageWrite(inserted=inserted, updated=updated)
+            inserted = sum(1 for r in results if r["inserted"])
+            updated = len(results) - inserted
+            moved = await conn.execute(
+                "UPDATE twilio.scans SET cursor = $3, pages = pages + 1, records_seen = records_seen + $4, "
+                "rows_inserted = rows_inserted + $5, rows_updated = rows_updated + $6, "
+                "problems = problems + $7, rejected = rejected + $8, updated_at = now(), "
+                "status = CASE WHEN $3::text IS NULL THEN 'complete' ELSE status END, "
+                "finished_at = CASE WHEN $3::text IS NULL THEN now() END "
+                "WHERE id = $1 AND status = 'running' AND cursor = $2",
+                scan.id, cursor, page.next_url, page.seen, inserted, updated, page.problems, len(rejected),
+            )
+            if moved != "UPDATE 1":
+                now = await conn.fetchrow("SELECT status, cursor FROM twilio.scans WHERE id = $1", scan.id)
+                if now is not None and now["cursor"] == page.next_url and (page.next_url or now["status"] == "complete"):
+                    return PageWrite(inserted=0, updated=0, rejected=0)  # an earlier try committed; we missed the answer
+                # Someone ended or moved this scan under us; committing would fork the checkpoint.
+                raise errors.StoreError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
+        return PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -164,29 +202,64 @@ class Store:
 
     # ---- the driver edge -------------------------------------------------------------------
 
+    async def _retrying(self, operation, what: str):
+        """Run `operation` until it succeeds, retrying while the database is away (restarting,
+        failing over, out of connections); any other driver error becomes a StoreError."""
+
+        async def once():
+            try:
+                return await operation()
+            except TRANSIENT as exc:
+                raise errors.StoreUnavailableError(f"cannot {what}: {describe(exc)}") from exc
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise errors.StoreError(f"cannot {what}: {describe(exc)}") from exc
+
+        return await retrying(once, self._retry, errors.StoreUnavailableError, log=log, what=what)
+
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        try:
-            return await self._pool.fetch(query, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.StoreError(describe(exc)) from exc
+        return await self._retrying(lambda: self._pool.fetch(query, *args), "read from the database")
 
     async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        try:
-            return await self._pool.fetchrow(query, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.StoreError(describe(exc)) from exc
+        return await self._retrying(lambda: self._pool.fetchrow(query, *args), "read from the database")
 
     async def _fetchval(self, query: str, *args: Any) -> Any:
-        try:
-            return await self._pool.fetchval(query, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.StoreError(describe(exc)) from exc
+        return await self._retrying(lambda: self._pool.fetchval(query, *args), "read from the database")
 
     async def _execute(self, query: str, *args: Any) -> str:
+        return await self._retrying(lambda: self._pool.execute(query, *args), "write to the database")
+
+
+# Errors of a database that is away for a while, not of what we asked: worth another try.
+TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08: the connection broke
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.exceptions.TransactionRollbackError,  # class 40: serialization failure, deadlock
+    asyncpg.InterfaceError,  # a pooled connection the server closed
+)
+# Errors about one value of one row: the row is kept aside and the page goes on.
+ROW_REFUSALS = (
+    asyncpg.DataError,  # class 22: a value the column type cannot hold
+    asyncpg.IntegrityConstraintViolationError,  # class 23
+    asyncpg.exceptions.ProgramLimitExceededError,  # class 54: e.g. too large for an index entry
+)
+
+
+async def _upsert_each(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> tuple[list[asyncpg.Record], list[Rejected]]:
+    """The page's upsert one row at a time, each in a savepoint, keeping the rows Postgres refuses aside."""
+    sql = upsert_sql(source)
+    results: list[asyncpg.Record] = []
+    refused: list[Rejected] = []
+    for row in rows:
         try:
-            return await self._pool.execute(query, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.StoreError(describe(exc)) from exc
+            async with conn.transaction():
+                results += await conn.fetch(sql, *_columns_of([row]))
+        except ROW_REFUSALS as exc:
+            raw, raw_text = row[-3], row[-2]
+            refused.append(Rejected(key=row[0], reason=f"Postgres refused it: {describe(exc)}", raw_text=raw_text or raw))
+    return results, refused
 
 
 def describe(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ never runs ahead of what is stored."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ import anyio
 from sync import errors, pagination, sources
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, Scan, Window
-from sync.progress import Progress
+from sync.privacy import KEEP, Bodies
+from sync.progress import Progress, StreamProgress
 from sync.store import Store
 
 log = logging.getLogger("sync.worker")
 
 PAGE_SIZE = 1000  # the largest page both APIs serve: fewest round trips
+MAX_RESTARTS = 3  # stale page tokens in one run before we stop trusting the API
 
 
 @dataclass(frozen=True)
@@ -64,57 +67,87 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
 
 
 async def run_scan(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
-                   progress: Progress, *, resumed: bool) -> ScanResult:
+                   progress: Progress, *, resumed: bool, page_size: int = PAGE_SIZE,
+                   bodies: Bodies = KEEP) -> ScanResult:
     started = time.monotonic()
     counters = progress.stream(source.stream)  # this run's figures, shown live and returned
+    restarts = 0
+    while True:
+        try:
+            await _pages(store, client, source, scan, counters, bodies)
+            break
+        except errors.StalePageTokenError as exc:
+            # The position is lost, not the work: every page saved so far stays archived, and
+            # a second pass over them writes nothing (unchanged rows are skipped).
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise errors.SourceError(f"{source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
+            first = source.first_url(scan.account_sid, scan.window, page_size)
+            await store.restart_scan(scan, first)
+            scan = dataclasses.replace(scan, cursor=first)
+            log.warning("scan.restart stream=%s scan=%d restarts=%d cause=%r", source.stream, scan.id, restarts, str(exc))
+    counters.done = True
+    result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, pages=counters.pages,
+                        seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
+                        problems=counters.problems, seconds=time.monotonic() - started)
+    log.info("scan.complete stream=%s scan=%d pages=%d seen=%d inserted=%d updated=%d problems=%d restarts=%d "
+             "seconds=%.2f", result.stream, result.scan_id, result.pages, result.seen, result.inserted,
+             result.updated, result.problems, restarts, result.seconds)
+    return result
+
+
+async def _pages(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
+                 counters: StreamProgress, bodies: Bodies) -> None:
+    """Fetch and save the scan's pages from its checkpoint on, until the last one."""
     base_url = client.base_url(source.api)
     guard = pagination.LoopGuard()
-    send, receive = anyio.create_memory_object_stream[Page](1)
-    log.info("scan.start stream=%s scan=%d resumed=%s window=[%s, %s)", source.stream, scan.id, resumed,
-             scan.window.start.isoformat(), scan.window.end.isoformat())
+    send, receive = anyio.create_memory_object_stream[tuple[str, Page]](1)
+    log.info("scan.start stream=%s scan=%d window=[%s, %s) cursor=%s", source.stream, scan.id,
+             scan.window.start.isoformat(), scan.window.end.isoformat(), scan.cursor)
+
+    failed: list[Exception] = []
+
+    def parse(fetched: str, body: object) -> Page:
+        return sources.parse_page(source, body, scan.account_sid, scan.window, fetched, bodies)
 
     async def produce() -> None:
-        url = scan.cursor
+        cursor = scan.cursor
         async with send:
-            while url is not None:
-                guard.check(url)
-                body = await client.get_json(source.api, url)
-                page = sources.parse_page(source, body, scan.account_sid, scan.window, url)
-                if page.next_url is not None:
-                    # Refuse a foreign link before it becomes a checkpoint we could never leave.
-                    pagination.resolve(base_url, page.next_url)
-                if page.unkeyed:
-                    log.warning("scan.unkeyed stream=%s count=%d url=%s", source.stream, page.unkeyed, url)
-                await send.send(page)
-                url = page.next_url
+            try:
+                while cursor is not None:
+                    guard.check(cursor)
+                    page = await client.get_page(source.api, cursor, parse)
+                    if page.next_url is not None:
+                        # Refuse a foreign link before it becomes a checkpoint we could never leave.
+                        pagination.resolve(base_url, page.next_url)
+                    if page.rejected:
+                        log.warning("scan.rejected stream=%s count=%d cursor=%s", source.stream, len(page.rejected), cursor)
+                    await send.send((cursor, page))
+                    cursor = page.next_url
+            except Exception as exc:  # noqa: BLE001 - re-raised below, once the fetched pages are saved
+                failed.append(exc)
 
     async def consume() -> None:
         async with receive:
-            async for page in receive:
-                written = await store.save_page(source, scan.id, page.rows, page.next_url, page.seen, page.problems)
+            async for cursor, page in receive:
+                written = await store.save_page(source, scan, cursor, page)
                 counters.pages += 1
                 counters.seen += page.seen
                 counters.inserted += written.inserted
                 counters.updated += written.updated
-                counters.problems += page.problems
+                counters.problems += page.problems + written.rejected
                 counters.reached = page.reached or counters.reached
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(produce)
         tg.start_soon(consume)
-    counters.done = True
-    result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, pages=counters.pages,
-                        seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
-                        problems=counters.problems, seconds=time.monotonic() - started)
-    log.info("scan.complete stream=%s scan=%d pages=%d seen=%d inserted=%d updated=%d problems=%d seconds=%.2f",
-             result.stream, result.scan_id, result.pages, result.seen, result.inserted, result.updated,
-             result.problems, result.seconds)
-    return result
+    if failed:
+        raise failed[0]
 
 
 async def backfill(store: Store, client: TwilioClient, account_sid: str, streams: tuple[str, ...],
                    window: Window, *, fixed_end: bool, now, progress: Progress,
-                   page_size: int = PAGE_SIZE, kind: str = "backfill") -> list[ScanResult]:
+                   page_size: int = PAGE_SIZE, kind: str = "backfill", bodies: Bodies = KEEP) -> list[ScanResult]:
     """One pass over each stream's window, all streams at once; resumes interrupted passes."""
     opened = []
     for stream in streams:
@@ -125,7 +158,8 @@ async def backfill(store: Store, client: TwilioClient, account_sid: str, streams
     results: list[ScanResult] = []
 
     async def one(source: sources.Source, scan: Scan, resumed: bool) -> None:
-        results.append(await run_scan(store, client, source, scan, progress, resumed=resumed))
+        results.append(await run_scan(store, client, source, scan, progress, resumed=resumed,
+                                      page_size=page_size, bodies=bodies))
 
     async with anyio.create_task_group() as tg:
         for source, scan, resumed in opened:

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from sync import emulator as emulator_pkg
-from sync import migrate, models, worker
+from sync import migrate, models, privacy, worker
 from sync.config import Secret, TwilioSettings
 from sync.http import TwilioClient
 from sync.progress import Progress
@@ -104,12 +104,12 @@ def utcnow() -> datetime:
 
 
 async def run_backfill(store: Store, twilio: TwilioSettings, *, streams=models.STREAMS, since=None, until=None,
-                       page_size: int = 50) -> dict[str, worker.ScanResult]:
+                       page_size: int = 50, bodies=privacy.KEEP, **client_options) -> dict[str, worker.ScanResult]:
     """The worker's backfill exactly as the CLI runs it, with small pages so every test pages a lot."""
     now = utcnow()
     window = models.default_window(now, since, until)
-    async with TwilioClient(twilio) as client:
+    async with TwilioClient(twilio, **client_options) as client:
         results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                         fixed_end=until is not None, now=now, progress=Progress(),
-                                        page_size=page_size)
+                                        page_size=page_size, bodies=bodies)
     return {r.stream: r for r in results}

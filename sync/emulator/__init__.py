@@ -8,6 +8,9 @@ Python hooks on `Emulator` or through the real endpoints, even while a scan is r
     emu = Emulator(seed=0, comms_messages=500, legacy_messages=500)
     async with serve(emu) as base_url:
         ...  # point a client at base_url with DEFAULT_ACCOUNT_SID / DEFAULT_AUTH_TOKEN
+
+`Emulator(faults=FaultProfile.parse("503=0.05,retry-after=1"))` makes it misbehave as the real
+APIs do (429/500/503, slow, dropped and malformed answers, stale tokens, rate limits); see faults.py.
 """
 
 from .data import (
@@ -18,6 +21,7 @@ from .data import (
     Account,
     Emulator,
 )
+from .faults import FaultProfile, Faults
 from .server import create_app, serve
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "DEFAULT_AUTH_TOKEN",
     "Account",
     "Emulator",
+    "FaultProfile",
+    "Faults",
     "create_app",
     "serve",
 ]

@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from . import generate, paging
+from .faults import FaultProfile, Faults
 from .formats import parse_rfc2822, parse_rfc3339, rfc2822, rfc3339, to_ms
 from .generate import COMMS_RETENTION_MS, HOUR_MS, LEGACY_RETENTION_MS
 from .paging import Key
@@ -61,14 +62,14 @@ class Account:
 
 
 class LegacyRow:
-    __slots__ = ("key", "created", "to", "from_", "blob")
+    __slots__ = ("blob", "created", "from_", "key", "to")
 
     def __init__(self, key: Key, created: int, to: object, from_: object, blob: Blob):
         self.key, self.created, self.to, self.from_, self.blob = key, created, to, from_, blob
 
 
 class CommsRow:
-    __slots__ = ("key", "created", "status", "channel", "op_id", "recipients", "text", "media", "content", "attempts", "blob")
+    __slots__ = ("attempts", "blob", "channel", "content", "created", "key", "media", "op_id", "recipients", "status", "text")
 
     def __init__(self, key: Key, created: int, text: str, media: int, status: object = None,
                  channel: str | None = None, op_id: str | None = None, recipients: int = 0):  # fmt: skip
@@ -88,7 +89,7 @@ class CommsRow:
 
 
 class OpRow:
-    __slots__ = ("key", "created", "status", "members", "unaddressable", "blob")
+    __slots__ = ("blob", "created", "key", "members", "status", "unaddressable")
 
     def __init__(self, key: Key, created: int, status: object, unaddressable: int, blob: Blob):
         self.key, self.created, self.status, self.unaddressable, self.blob = key, created, status, unaddressable, blob
@@ -202,6 +203,8 @@ class Emulator:
     `legacy_days` up to 400); a few more, past retention, exist only to be hidden.
     Timestamps are relative to `now` (default: the current UTC time, truncated to seconds);
     the emulator's clock then runs on from `now` in real time.
+    `faults` (default: none) is the profile of `self.faults`, whose random draws start from
+    `fault_seed`; tests may also switch profiles or queue faults there while serving.
     """
 
     def __init__(
@@ -212,11 +215,14 @@ class Emulator:
         now: dt.datetime | None = None,
         legacy_days: int = 30,
         accounts: list[Account] | None = None,
+        *,
+        faults: FaultProfile | None = None,
+        fault_seed: int = 0,
     ):
         if now is None:
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         elif now.tzinfo is None:
-            now = now.replace(tzinfo=dt.timezone.utc)
+            now = now.replace(tzinfo=dt.UTC)
         self.seed = seed
         self.now = now
         self.legacy_days = legacy_days
@@ -225,6 +231,7 @@ class Emulator:
         self._lock = threading.RLock()
         self.token_secret = f"twilio-archive-emulator:{seed}".encode()
         self.request_counts: Counter[str] = Counter()
+        self.faults = Faults(faults or FaultProfile(), seed=fault_seed)
         if accounts is None:
             accounts = [Account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})]
         self.accounts: dict[str, Account] = {a.sid: a for a in accounts}

@@ -7,6 +7,7 @@ in the dialect of the API the request was for:
     v1 Comms (TwilioErrors):  {"errors": [{"code": 20404, "message": "...", "info_url": "https://www.twilio.com/docs/api/errors/20404", "context": null}]}
 
 `context` is the JSON path or parameter name at fault; only the v1 shape carries it.
+`headers` are sent with the body (the Retry-After of a 429 or 503).
 """
 
 from __future__ import annotations
@@ -18,17 +19,28 @@ AUTHENTICATE = 20003
 NOT_FOUND = 20404
 PAGE_SIZE_TOO_LARGE = 20007
 METHOD_NOT_ALLOWED = 20004
+TOO_MANY_REQUESTS = 20429
+INTERNAL_ERROR = 20500
+SERVICE_UNAVAILABLE = 20503
 
 
 class ApiError(Exception):
     """A request Twilio would refuse: carries the HTTP status and the Twilio error code."""
 
-    def __init__(self, status: int, code: int, message: str, context: str | None = None):
+    def __init__(
+        self, status: int, code: int, message: str, context: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.context = context
+        self.headers = headers
+
+
+def is_comms(path: str) -> bool:
+    """Whether a request path addresses the v1 Comms API (else the legacy dialect applies)."""
+    return path.startswith("/v1/") or path == "/v1"
 
 
 def bad_request(message: str, context: str | None = None, code: int = INVALID_PARAMETER) -> ApiError:

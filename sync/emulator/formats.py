@@ -54,8 +54,8 @@ def rfc3339(ms: int, millis: bool = False) -> str:
 def to_ms(moment: dt.datetime) -> int:
     """Epoch ms of an aware datetime (naive ones are taken as UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
@@ -67,7 +67,7 @@ def parse_rfc2822(value: object) -> int | None:
     if parts is None:
         return None
     try:
-        moment = dt.datetime(*parts[:6], tzinfo=dt.timezone.utc)
+        moment = dt.datetime(*parts[:6], tzinfo=dt.UTC)
     except ValueError:
         return None
     return to_ms(moment) - (parts[9] or 0) * 1000
@@ -81,7 +81,7 @@ def parse_rfc3339(value: object) -> int | None:
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         return None
     try:
-        return to_ms(dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+        return to_ms(dt.datetime.fromisoformat(value.upper()))  # 3.11+ reads "Z" as UTC
     except ValueError:
         return None
 

@@ -285,7 +285,7 @@ class LegacyFactory:
         price = "null"
         if sent_after is not None and r() >= 0.05:
             unit = 0.02 if media else (0.005 if whatsapp else 0.0079 * int(segs))
-            price = '"-%.5f"' % unit
+            price = f'"-{unit:.5f}"'
         t = r()
         tags = _LEGACY_TEN_TAGS if t < 0.03 else (_LEGACY_TAGS[int(t * 100) % 3] if t < 0.15 else "{}")
         direction = "inbound" if inbound else _OUT_DIRECTION(rng)
@@ -615,9 +615,9 @@ class CommsFactory:
             make(send, created_ms + 3 + i * 7 + int(r() * 5), now_ms,
                  # A forced in-flight Operation has at least one message still QUEUED.
                  "QUEUED" if mode == "LIVE" and i == 0 else pick if isinstance(pick, str) else pick(rng),
-                 op_id, millis=r() < 0.3)  # fmt: skip
+                 op_id, millis=r() < 0.3)
             for i in range(n - 1, -1, -1)
-        ]
+        ]  # fmt: skip
         # Now and then a recipient has no address the sender's channel can reach.
         unaddressable = int(r() * 4) if r() < 0.03 else 0
         return Operation(op_id, created_ms, msgs, unaddressable)

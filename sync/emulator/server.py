@@ -4,8 +4,11 @@
              GET/POST/DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json
     v1       GET  /v1/Messages, /v1/Messages/{messageId}
              GET  /v1/Messages/Operations, /v1/Messages/Operations/{operationId}
+    control  GET/POST /_emulator/faults   the fault injector's stats / {"profile": spec,
+             "inject": kind, "times": n, "path_contains": s, "seed": n, "reset": true}
 
-Every request needs HTTP Basic credentials (Account SID + Auth Token, or API key + secret).
+Every API request needs HTTP Basic credentials (Account SID + Auth Token, or API key + secret)
+and may then meet a fault (faults.py); the control route needs none and never does.
 Handlers only translate: query parsing lives in queries.py, positions in paging.py, state in
 data.py. List bodies are assembled from each record's cached JSON bytes, never re-encoded.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
@@ -24,6 +28,7 @@ from . import errors, paging, queries
 from .data import Emulator
 
 JSON = "application/json"
+FAULTS_PATH = "/_emulator/faults"
 Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 
@@ -54,8 +59,10 @@ async def _error_bodies(request: web.Request, handler: Callable[[web.Request], A
         failure = errors.ApiError(405, errors.METHOD_NOT_ALLOWED, "Method not allowed")
     except web.HTTPNotFound:
         failure = errors.not_found(request.path)
-    comms = request.path.startswith("/v1/") or request.path == "/v1"
+    comms = errors.is_comms(request.path)
     response = _json(errors.comms_body(failure) if comms else errors.legacy_body(failure), failure.status)
+    if failure.headers:
+        response.headers.update(failure.headers)
     if failure.status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
     return response
@@ -68,7 +75,10 @@ class _Api:
         self.emu = emu
 
     def route(self, name: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """Count the request under `name`, authenticate it, then call the handler with the account."""
+        """Count the request under `name`, authenticate it, then call the handler with the account,
+        through fault selection when the injector is armed (a plain call otherwise: benchmarks)."""
+
+        listing = name.endswith("_list")
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
             self.emu.request_counts[name] += 1
@@ -76,6 +86,10 @@ class _Api:
             account = self.emu.authenticate(*creds) if creds else None
             if account is None:
                 raise errors.unauthenticated()
+            faults = self.emu.faults
+            if faults.armed:
+                return await faults.apply(request, creds[0], listing, functools.partial(handler, request, account))
+            faults.requests += 1
             return await handler(request, account)
 
         return wrapped
@@ -186,6 +200,17 @@ class _Api:
         )  # fmt: skip
         return _json(blob, 201)
 
+    # ------------------------------------------------------------ fault control
+
+    async def faults_get(self, request: web.Request) -> web.Response:
+        return _json(orjson.dumps(self.emu.faults.stats()))
+
+    async def faults_post(self, request: web.Request) -> web.Response:
+        try:
+            return _json(orjson.dumps(self.emu.faults.command(orjson.loads(await request.read()))))
+        except (TypeError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+            raise errors.bad_request(str(exc)) from None
+
     # ------------------------------------------------------------ v1
 
     def _v1_list(self, route: str, items: bytes) -> Handler:
@@ -244,6 +269,9 @@ def create_app(emu: Emulator) -> web.Application:
     r.add_get("/v1/Messages/Operations/{operation_id}", api.route("operations_fetch", api.operations_fetch), allow_head=False)
     r.add_get("/v1/Messages", api.route("comms_list", api._v1_list("messages", b'{"messages":[')), allow_head=False)
     r.add_get("/v1/Messages/{message_id}", api.route("comms_fetch", api.comms_fetch), allow_head=False)
+    # Fault control for out-of-process use: no credentials, never faulted, never counted.
+    r.add_get(FAULTS_PATH, api.faults_get, allow_head=False)
+    r.add_post(FAULTS_PATH, api.faults_post)
     return app
 
 

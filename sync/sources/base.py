@@ -5,6 +5,7 @@ Pure: a page body (already decoded JSON) goes in, a `models.Page` comes out."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import orjson
 
 from sync import errors, parsing
-from sync.models import Page, Window
+from sync.models import Page, Rejected, Window
+from sync.privacy import KEEP, Bodies
 
 # Every table ends with these, in this order (see docs/schema-contract.md).
 TAIL_COLUMNS = (("raw", "jsonb"), ("raw_text", "text"), ("parse_problems", "text[]"))
@@ -32,6 +34,7 @@ class Source:
     typed: Callable[[dict[str, Any], str, list[str]], tuple]  # record, account -> typed values
     first_url: Callable[[str, Window, int], str]
     next_url: Callable[[str, dict[str, Any]], str | None]
+    body_field: str | None = None  # the message text, which the privacy policy may hash or drop
 
     @property
     def all_columns(self) -> tuple[tuple[str, str], ...]:
@@ -54,27 +57,50 @@ def field(record: dict[str, Any], name: str, convert: Callable[[Any], Any], prob
         return None
 
 
-def to_row(source: Source, record: Any, account_sid: str) -> tuple | None:
-    """The table row for one record, or None when it has no usable key."""
-    if not isinstance(record, dict) or not isinstance(record.get(source.key), str) or not record[source.key]:
-        return None
-    raw = orjson.dumps(record)
+def to_row(source: Source, record: dict[str, Any], account_sid: str, bodies: Bodies = KEEP) -> tuple:
+    """The table row for one keyed record; whatever cannot be typed is listed, never fatal."""
+    if bodies.mode != "keep" and source.body_field in record:
+        record = {**record, source.body_field: bodies.apply(record[source.body_field])}
     raw_text = None
     problems: list[str] = []
-    if b"\\u0000" in raw:
-        cleaned, count = parsing.without_nul(record)
-        if count:
-            raw_text, raw, record = raw.decode(), orjson.dumps(cleaned), cleaned
-            problems.append(f"nul_replaced: {count} NUL character(s) stored as U+FFFD; exact JSON in raw_text")
+    try:
+        raw = orjson.dumps(record)
+        unstorable = b"\\u0000" in raw
+    except TypeError:  # orjson will not encode a lone surrogate
+        unstorable = True
+    if unstorable:  # or a body quoting the six characters \u0000, which storable() leaves alone
+        cleaned, nuls, surrogates = parsing.storable(record)
+        if nuls or surrogates:
+            # The exact payload, ASCII-escaped so that Postgres can hold every character of it.
+            raw_text, raw, record = json.dumps(record), orjson.dumps(cleaned), cleaned
+        if nuls:
+            problems.append(f"nul_replaced: {nuls} NUL character(s) stored as U+FFFD; exact JSON in raw_text")
+        if surrogates:
+            problems.append(f"surrogate_replaced: {surrogates} lone surrogate(s) stored as U+FFFD; exact JSON in raw_text")
     typed = source.typed(record, account_sid, problems)
     return typed + (raw.decode(), raw_text, "\n".join(problems) if problems else None)
+
+
+def known(value: str | None, allowed: frozenset[str], name: str, problems: list[str]) -> str | None:
+    """A value of a documented enum. An unknown one is kept as sent (Twilio adds values) and listed."""
+    if value is not None and value not in allowed:
+        problems.append(f"{name}: not a documented value: {value!r}")
+    return value
+
+
+def rejected(record: Any, key: str) -> Rejected:
+    """A record we cannot key, kept whole for the operator (it never reaches a table of records)."""
+    text = json.dumps(record)  # ASCII-escaped: storable whatever it holds
+    reason = f"no usable {key!r}" if isinstance(record, dict) else f"not a JSON object but {type(record).__name__}"
+    return Rejected(key=None, reason=reason, raw_text=text)
 
 
 def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def parse_page(source: Source, body: Any, account_sid: str, window: Window, current_url: str) -> Page:
+def parse_page(source: Source, body: Any, account_sid: str, window: Window, current_url: str,
+               bodies: Bodies = KEEP) -> Page:
     """Rows for every record of the page created inside the window, and where to go next."""
     if not isinstance(body, dict):
         raise errors.RetryableSourceError(f"malformed page: expected a JSON object, got {type(body).__name__}")
@@ -84,13 +110,15 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
     next_url = source.next_url(current_url, body)
     created_at = source.created_index
     rows: dict[str, tuple] = {}  # by key: a page listing a record twice must not upsert it twice
-    outside = problems = unkeyed = 0
+    outside = problems = 0
+    bad: list[Rejected] = []
     reached: datetime | None = None
+    key = source.key
     for record in items:
-        row = to_row(source, record, account_sid)
-        if row is None:
-            unkeyed += 1
+        if not isinstance(record, dict) or not isinstance(record.get(key), str) or not record[key]:
+            bad.append(rejected(record, key))
             continue
+        row = to_row(source, record, account_sid, bodies)
         created: datetime | None = row[created_at]
         reached = created or reached
         if created is not None and not window.contains(created):
@@ -105,6 +133,6 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
         seen=len(items),
         outside_window=outside,
         problems=problems,
-        unkeyed=unkeyed,
+        rejected=bad,
         reached=reached,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from sync import pagination, parsing
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, Window
-from sync.sources.base import Source, field, json_text
+from sync.sources.base import Source, field, json_text, known
 
 MESSAGE_COLUMNS = (
     ("id", "text"),
@@ -25,6 +25,13 @@ MESSAGE_COLUMNS = (
     ("updated_at", "timestamptz"),
     ("deleted_at", "timestamptz"),
 )
+
+
+# The documented enums (reference/twilio_comms_v1_messages.json: MessageStatus and
+# CommunicationOperationStatus); others are kept as sent and listed in parse_problems.
+MESSAGE_STATUSES = frozenset({"SCHEDULED", "QUEUED", "SENT", "DELIVERED", "READ", "UNDELIVERED", "FAILED",
+                              "CANCELED", "GROUP", "INBOUND"})
+OPERATION_STATUSES = frozenset({"SCHEDULED", "PROCESSING", "COMPLETED", "CANCELED"})
 
 
 def _operation_id(related: Any) -> str:
@@ -60,7 +67,7 @@ def message_typed(record: dict[str, Any], account_sid: str, problems: list[str])
     return (
         record["id"],
         account_sid,
-        field(record, "status", text, problems),
+        known(field(record, "status", text, problems), MESSAGE_STATUSES, "status", problems),
         field(sender, "address", text, problems),
         field(sender, "channel", text, problems),
         field(sender, "senderId", text, problems),
@@ -98,7 +105,7 @@ def operation_typed(record: dict[str, Any], account_sid: str, problems: list[str
     return (
         record["id"],
         account_sid,
-        field(record, "status", parsing.text, problems),
+        known(field(record, "status", parsing.text, problems), OPERATION_STATUSES, "status", problems),
         *(field(stats, name, parsing.integer, problems) for name in _STATS),
         field(record, "createdAt", parsing.rfc3339, problems),
         field(record, "updatedAt", parsing.rfc3339, problems),

@@ -6,7 +6,7 @@ from typing import Any
 
 from sync import pagination, parsing
 from sync.models import LEGACY_MESSAGES, Window
-from sync.sources.base import Source, field, json_text
+from sync.sources.base import Source, field, json_text, known
 
 COLUMNS = (
     ("sid", "text"),
@@ -32,6 +32,11 @@ COLUMNS = (
 )
 
 
+# The documented values (doc 001); others are kept as sent and listed in parse_problems.
+STATUSES = frozenset({"queued", "sending", "sent", "failed", "delivered", "undelivered", "receiving", "received",
+                      "accepted", "scheduled", "read", "partially_delivered", "canceled"})
+
+
 def typed(record: dict[str, Any], account_sid: str, problems: list[str]) -> tuple:
     text, rfc2822 = parsing.text, parsing.rfc2822
     tags = record.get("tags")
@@ -43,7 +48,7 @@ def typed(record: dict[str, Any], account_sid: str, problems: list[str]) -> tupl
         field(record, "from", text, problems),
         field(record, "to", text, problems),
         field(record, "body", text, problems),
-        field(record, "status", text, problems),
+        known(field(record, "status", text, problems), STATUSES, "status", problems),
         field(record, "num_segments", parsing.integer, problems),
         field(record, "num_media", parsing.integer, problems),
         field(record, "price", parsing.decimal, problems),
@@ -78,4 +83,5 @@ SOURCE = Source(
     typed=typed,
     first_url=first_url,
     next_url=next_url,
+    body_field="body",
 )

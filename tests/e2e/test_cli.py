@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -11,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 import anyio
 import pytest
 
-from sync import emulator, parsing
-from sync.models import Window
+from sync import emulator
 from sync.store import Store
+from tests.archive import assert_archive_equals_emulator
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -68,25 +67,7 @@ async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, stor
         assert final.returncode == 0, final.stderr.decode()
         assert "(resumed)" in final.stdout.decode()
 
-    scans = await store.fetch(
-        "SELECT stream, status, window_start, window_end, rows_inserted FROM twilio.scans ORDER BY id")
-    assert {s["status"] for s in scans} == {"complete"}, "every interrupted scan was resumed to completion"
-    # A stream whose pass had completed before a kill gets a fresh pass on the rerun (writing nothing new).
-    inserted = {stream: sum(s["rows_inserted"] for s in scans if s["stream"] == stream) for stream in
-                ("legacy_messages", "comms_messages", "comms_operations")}
-    key_of = {"legacy_messages": "sid", "comms_messages": "id", "comms_operations": "id"}
-    payloads = {"legacy_messages": emu.legacy_payloads(), "comms_messages": emu.comms_payloads(),
-                "comms_operations": emu.operation_payloads()}
-    for stream, key in key_of.items():
-        passes = [s for s in scans if s["stream"] == stream]
-        window = Window(min(s["window_start"] for s in passes), max(s["window_end"] for s in passes))
-        created = "date_created" if stream == "legacy_messages" else "createdAt"
-        parse = parsing.rfc2822 if stream == "legacy_messages" else parsing.rfc3339
-        expected = {p[key]: p for p in payloads[stream] if window.contains(parse(p[created]))}
-        rows = await store.fetch(f"SELECT {key} AS k, raw FROM twilio.{stream}")
-        assert {r["k"]: json.loads(r["raw"]) for r in rows} == expected, stream
-        # Each row was inserted by exactly one committed page: a page saved twice would count twice.
-        assert inserted[stream] == len(expected), stream
+    await assert_archive_equals_emulator(store, emu)
 
 
 async def test_wrong_credentials_say_so_in_one_line(db_dsn, base_url):

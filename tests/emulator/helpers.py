@@ -13,7 +13,7 @@ from sync.emulator import DEFAULT_ACCOUNT_SID
 
 # A fixed `now` keeps every generated timestamp identical from run to run; the emulator's
 # clock then runs on from it in real time, so retention is checked against now + elapsed.
-NOW = dt.datetime(2025, 6, 18, 12, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 6, 18, 12, 0, 0, tzinfo=dt.UTC)
 LEGACY_LIST = f"/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json"
 # The shared reference folder sits beside the repository checkout.
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"

@@ -43,10 +43,10 @@ async def test_the_self_token_fetches_the_same_page_again(http):
 
 async def test_default_page_size_is_50_and_a_token_keeps_its_page_size(http):
     """No pageSize means 50; a token carries the size it was issued with."""
-    status, first = await get_json(http, MESSAGES)
+    _, first = await get_json(http, MESSAGES)
     assert len(first["messages"]) == 50
-    status, small = await get_json(http, MESSAGES, {"pageSize": "4"})
-    status, next_page = await get_json(http, MESSAGES, {"pageToken": small["pagination"]["next"]})
+    _, small = await get_json(http, MESSAGES, {"pageSize": "4"})
+    _, next_page = await get_json(http, MESSAGES, {"pageToken": small["pagination"]["next"]})
     assert len(next_page["messages"]) == 4
 
 
@@ -223,7 +223,7 @@ async def test_injected_bad_values_are_served_verbatim(http, emu: Emulator):
 
 async def test_tokens_are_urlsafe_base64_json(http):
     """Tokens are opaque to clients but plain urlsafe base64 of a small JSON cursor."""
-    status, page = await get_json(http, MESSAGES, {"pageSize": "2"})
+    _, page = await get_json(http, MESSAGES, {"pageSize": "2"})
     token = page["pagination"]["next"]
     cursor = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     assert cursor["k"][1] == page["messages"][-1]["id"]

@@ -119,10 +119,9 @@ async def test_create_without_required_fields_is_400(http, form, code):
 async def test_a_wrong_token_is_401_in_each_apis_error_shape(base_url, path):
     """Bad or missing credentials are 401 code 20003, legacy- or TwilioErrors-shaped by API."""
     for headers in (basic_auth(DEFAULT_ACCOUNT_SID, "wrong"), {}):
-        async with aiohttp.ClientSession(base_url, headers=headers) as session:
-            async with session.get(path) as response:
-                assert response.status == 401
-                body = await response.json()
+        async with aiohttp.ClientSession(base_url, headers=headers) as session, session.get(path) as response:
+            assert response.status == 401
+            body = await response.json()
         if path.startswith("/v1"):
             assert body == {
                 "errors": [

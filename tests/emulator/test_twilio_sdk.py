@@ -48,7 +48,7 @@ async def test_sdk_date_sent_filter_sends_a_datetime_and_gets_that_day(base_url,
     """The SDK's date_sent datetime (sent as YYYY-MM-DDTHH:MM:SSZ) selects that GMT day."""
     sent = [m for m in emu.legacy_payloads() if m["date_sent"]]
     ms = parse_rfc2822(sent[len(sent) // 3]["date_sent"])
-    day = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(hour=0, minute=0, second=0)
+    day = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(hour=0, minute=0, second=0)
     sids = await asyncio.to_thread(_stream_sids, base_url, date_sent=day)
     expected = [m["sid"] for m in sent if parse_rfc2822(m["date_sent"]) // 86_400_000 == ms // 86_400_000]
     assert sids == expected and expected

@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from sync.emulator import errors, paging, queries
-from sync.emulator.formats import parse_filter_date, parse_rfc2822, parse_rfc3339, rfc2822, rfc3339
+from sync.emulator.formats import (
+    parse_filter_date,
+    parse_rfc2822,
+    parse_rfc3339,
+    rfc2822,
+    rfc3339,
+)
 
 MAY_24 = 1558719886000  # Fri, 24 May 2019 17:44:46 UTC
 

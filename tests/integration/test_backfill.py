@@ -137,17 +137,21 @@ async def test_an_older_payload_never_replaces_a_newer_one(store, emu, twilio):
     assert results["legacy_messages"].updated == 0
 
 
-async def test_unknown_fields_and_statuses_are_stored_not_rejected(store, emu, twilio):
-    """A field Twilio adds tomorrow stays in raw; an unknown status value is stored as given."""
+async def test_unknown_fields_and_statuses_are_stored_and_unknown_statuses_reported(store, emu, twilio):
+    """A field Twilio adds tomorrow stays in raw; an undocumented status is stored as given,
+    listed in parse_problems and counted, so an operator sees Twilio's vocabulary grow."""
     legacy = emu.add_legacy_message(status="teleported", brand_new_field={"nested": [1, 2]})
     comms = emu.add_comms_message(status="BEAMED", brandNewField="x")
-    await run_backfill(store, twilio, streams=("legacy_messages", "comms_messages"))
+    results = await run_backfill(store, twilio, streams=("legacy_messages", "comms_messages"))
     row = (await store.fetch("SELECT status, raw, parse_problems FROM twilio.legacy_messages WHERE sid = $1", legacy["sid"]))[0]
     assert row["status"] == "teleported"
     assert json.loads(row["raw"])["brand_new_field"] == {"nested": [1, 2]}
-    assert row["parse_problems"] is None
+    assert row["parse_problems"] == ["status: not a documented value: 'teleported'"]
     row = (await store.fetch("SELECT status, raw FROM twilio.comms_messages WHERE id = $1", comms["id"]))[0]
     assert row["status"] == "BEAMED" and json.loads(row["raw"])["brandNewField"] == "x"
+    assert results["legacy_messages"].problems >= 1 and results["comms_messages"].problems >= 1
+    listed = {r["record_key"] for r in await store.fetch("SELECT record_key FROM twilio.record_problems WHERE stored")}
+    assert {legacy["sid"], comms["id"]} <= listed
 
 
 async def test_nul_characters_are_replaced_counted_and_kept_exactly(store, emu, twilio):

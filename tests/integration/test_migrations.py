@@ -152,6 +152,27 @@ EXPECTED_COLUMNS = {
         "updated_at": "timestamptz not null default now()",
         "finished_at": "timestamptz",
         "error": "text",
+        "restarts": "integer not null default 0",
+        "rejected": "bigint not null default 0",
+    },
+    "rejected_records": {
+        "id": "bigint not null identity always",
+        "account_sid": "text not null",
+        "stream": "text not null",
+        "record_key": "text",
+        "reason": "text not null",
+        "raw_text": "text not null",
+        "digest": "bytea not null",
+        "scan_id": "bigint",
+        "first_seen_at": "timestamptz not null default now()",
+    },
+    "record_problems": {
+        "stream": "text",
+        "record_key": "text",
+        "account_sid": "text",
+        "stored": "boolean",
+        "problems": "text[]",
+        "first_seen_at": "timestamptz",
     },
     "messages": {
         "source": "text",
@@ -181,7 +202,9 @@ EXPECTED_KINDS = {
     "comms_messages": "BASE TABLE",
     "comms_operations": "BASE TABLE",
     "scans": "BASE TABLE",
+    "rejected_records": "BASE TABLE",
     "messages": "VIEW",
+    "record_problems": "VIEW",
 }
 
 EXPECTED_CONSTRAINTS = {
@@ -196,6 +219,13 @@ EXPECTED_CONSTRAINTS = {
     (
         "scans",
         "CHECK ((status = ANY (ARRAY['running'::text, 'complete'::text, 'abandoned'::text, 'failed'::text])))",
+    ),
+    ("rejected_records", "PRIMARY KEY (id)"),
+    ("rejected_records", "UNIQUE (account_sid, stream, digest)"),
+    ("rejected_records", "FOREIGN KEY (scan_id) REFERENCES twilio.scans(id) ON DELETE SET NULL"),
+    (
+        "rejected_records",
+        "CHECK ((stream = ANY (ARRAY['comms_messages'::text, 'comms_operations'::text, 'legacy_messages'::text])))",
     ),
 }
 
@@ -220,6 +250,11 @@ EXPECTED_INDEXES = {
     ("scans", "UNIQUE btree (id)"),
     ("scans", "UNIQUE btree (account_sid, stream, kind) WHERE (status = 'running'::text)"),
     ("scans", "btree (account_sid, stream, started_at DESC)"),
+    ("legacy_messages", "btree (first_seen_at) WHERE (parse_problems IS NOT NULL)"),
+    ("comms_messages", "btree (first_seen_at) WHERE (parse_problems IS NOT NULL)"),
+    ("comms_operations", "btree (first_seen_at) WHERE (parse_problems IS NOT NULL)"),
+    ("rejected_records", "UNIQUE btree (id)"),
+    ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
 }
 
 

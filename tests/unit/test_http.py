@@ -1,22 +1,11 @@
-"""The pure parts of the HTTP edge: backoff, Retry-After, and Twilio's two error dialects."""
+"""The pure parts of the HTTP edge: Retry-After, Twilio's two error dialects, the auth header, JSON."""
 
 from datetime import datetime, timezone
 
 import pytest
 
-from sync.http import RetryPolicy, basic_authorization, describe_error, parse_retry_after
+from sync.http import basic_authorization, decode_json, describe_error, parse_retry_after
 from sync.config import Secret
-
-
-@pytest.mark.parametrize("attempt", range(12))
-@pytest.mark.parametrize("retry_after", [None, 0.0, 1.0, 45.0])
-def test_backoff_is_capped_and_never_sooner_than_retry_after(attempt, retry_after):
-    """Every delay is at least Retry-After and, without one, at most the cap."""
-    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
-    for _ in range(20):
-        delay = policy.delay(attempt, retry_after)
-        assert delay >= (retry_after or 0.0)
-        assert delay <= max(30.0, retry_after or 0.0)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +40,15 @@ def test_the_authorization_header_is_itself_a_secret():
     header = basic_authorization("AC" + "0" * 32, Secret("tok3n"))
     assert repr(header) == str(header) == "Secret('********')"
     assert header.reveal().startswith("Basic ")
+
+
+def test_a_lone_surrogate_escape_is_json_that_decodes():
+    """orjson refuses "\\ud800" but JSON allows it: the page decodes (parsing.storable handles it later)."""
+    assert decode_json(b'{"body": "a\\ud800b"}') == {"body": "a\ud800b"}
+
+
+@pytest.mark.parametrize("body", [b'{"messages": [', b"<html>503</html>", b"\xff\xfe"])
+def test_malformed_bodies_raise_value_error(body):
+    """A truncated or non-JSON body is a ValueError (which the client retries), never a crash."""
+    with pytest.raises(ValueError):
+        decode_json(body)

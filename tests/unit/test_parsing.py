@@ -83,15 +83,15 @@ def test_integer_rejects_what_an_integer_column_cannot_hold(value):
         parsing.integer(value)
 
 
-def test_without_nul_replaces_nul_everywhere_and_counts_it():
-    """NUL in keys, nested strings and lists is replaced by U+FFFD and counted."""
-    value = {"body": "a\x00b\x00", "k\x00": ["x\x00", 1, None], "n": {"deep": "\x00"}}
-    cleaned, count = parsing.without_nul(value)
-    assert count == 5
+def test_storable_replaces_nul_and_lone_surrogates_everywhere_and_counts_them():
+    """NUL and lone surrogates in keys, nested strings and lists become U+FFFD, counted apart."""
+    value = {"body": "a\x00b\ud800", "k\x00": ["x\udc00", 1, None], "n": {"deep": "\x00"}}
+    cleaned, nuls, surrogates = parsing.storable(value)
+    assert (nuls, surrogates) == (3, 2)
     assert cleaned == {"body": "a\ufffdb\ufffd", "k\ufffd": ["x\ufffd", 1, None], "n": {"deep": "\ufffd"}}
 
 
-def test_without_nul_leaves_clean_values_alone():
-    """A record without NUL comes back equal and uncounted."""
+def test_storable_leaves_clean_values_alone():
+    """A record with neither (emoji are valid pairs, not lone surrogates) comes back equal and uncounted."""
     value = {"body": "héllo 👍🏽", "n": [1, 2.5, True, None]}
-    assert parsing.without_nul(value) == (value, 0)
+    assert parsing.storable(value) == (value, 0, 0)

@@ -35,7 +35,7 @@ def test_a_legacy_page_becomes_rows_keyed_by_sid():
     """Twilio's own page-1 body yields one row per message, the last position, and no next page."""
     page = sources.parse_page(LEGACY, legacy_page(), ACCOUNT, MAY_2019, "/first")
     assert [row[0] for row in page.rows] == ["SMded05904ccb347238880ca9264e8fe1c", "MMc26223853f8c46b4ab7dfaa6abba0a26"]
-    assert (page.seen, page.outside_window, page.problems, page.unkeyed, page.next_url) == (2, 0, 0, 0, None)
+    assert (page.seen, page.outside_window, page.problems, len(page.rejected), page.next_url) == (2, 0, 0, 0, None)
     assert page.reached == datetime(2019, 5, 24, 17, 44, 46, tzinfo=timezone.utc)
 
 
@@ -58,12 +58,14 @@ def test_a_record_listed_twice_on_one_page_is_upserted_once_with_its_last_copy()
 
 
 @pytest.mark.parametrize("record", [{"body": "no sid"}, {"sid": None}, {"sid": 42}, "SMnotanobject", None])
-def test_records_without_a_usable_key_are_counted(record):
-    """A record with no string sid cannot be keyed: it is counted as unkeyed, the rest go on."""
+def test_records_without_a_usable_key_are_kept_aside_whole(record):
+    """A record with no string sid cannot be keyed: it is kept aside as JSON with a reason, the rest go on."""
     body = legacy_page()
     body["messages"].insert(1, record)
     page = sources.parse_page(LEGACY, body, ACCOUNT, MAY_2019, "/first")
-    assert page.unkeyed == 1 and len(page.rows) == 2
+    assert len(page.rows) == 2 and len(page.rejected) == 1
+    kept = page.rejected[0]
+    assert json.loads(kept.raw_text) == record and kept.key is None and kept.reason
 
 
 @pytest.mark.parametrize("body", [[], {"messages": None, "next_page_uri": None}, {"next_page_uri": None}, "oops"])
