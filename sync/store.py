@@ -211,7 +211,7 @@ class Store:
                 return await operation()
             except TRANSIENT as exc:
                 raise errors.StoreUnavailableError(f"cannot {what}: {describe(exc)}") from exc
-            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except asyncpg.PostgresError as exc:
                 raise errors.StoreError(f"cannot {what}: {describe(exc)}") from exc
 
         return await retrying(once, self._retry, errors.StoreUnavailableError, log=log, what=what)
@@ -238,6 +238,9 @@ TRANSIENT = (
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.TransactionRollbackError,  # class 40: serialization failure, deadlock
     asyncpg.InterfaceError,  # a pooled connection the server closed
+    # Releasing a connection that broke mid-statement fails in asyncpg's protocol state
+    # ("cannot switch to state ..."); the pool has terminated it, a new one will be made.
+    asyncpg.exceptions.InternalClientError,
 )
 # Errors about one value of one row: the row is kept aside and the page goes on.
 ROW_REFUSALS = (

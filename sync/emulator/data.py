@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import gc
+import json
 import random
 import threading
 import time
@@ -50,6 +51,23 @@ NULLS_FIRST = -(2**62)
 RESUME_LIMIT = 200_000
 V1_CHANNELS = frozenset(generate.V1_CHANNELS)
 Blob = bytes | memoryview
+
+
+def encode(payload: dict) -> bytes:
+    """A record's JSON. A test may plant a lone UTF-16 surrogate, which JSON can carry as an
+    escape (\\ud800) but orjson will not write: the stdlib writes it, escaped."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload).encode()
+
+
+def decode(blob: Blob) -> dict:
+    """A record's JSON back as a dict, what `encode` wrote included."""
+    try:
+        return orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(blob))
 
 
 @dataclass(frozen=True)
@@ -402,7 +420,7 @@ class Emulator:
             book = self._book(account_sid)
             cutoff = self.clock_ms() - LEGACY_RETENTION_MS
             rows = (book.legacy[k[1]] for k in book.legacy_keys)
-            return [orjson.loads(r.blob) for r in rows if r.created >= cutoff]
+            return [decode(r.blob) for r in rows if r.created >= cutoff]
 
     # ------------------------------------------------------------ legacy mutation
 
@@ -419,10 +437,10 @@ class Emulator:
             rec = book.legacy_factory.record(created - created % 1000, max(now, created), status, sid)
             payload = orjson.loads(rec.json)
             payload.update(copy.deepcopy(fields))
-            return orjson.loads(self._insert_legacy(book, payload, sid or payload["sid"], now))
+            return decode(self._insert_legacy(book, payload, sid or payload["sid"], now))
 
     def _insert_legacy(self, book: Book, payload: dict, sid: str, now: int) -> bytes:
-        blob = orjson.dumps(payload)
+        blob = encode(payload)
         created = _or(parse_rfc2822(payload.get("date_created")), now)
         row = book.legacy[sid] = LegacyRow(_legacy_key(payload, sid), created, payload.get("to"), payload.get("from"), blob)
         insort(book.legacy_keys, row.key)
@@ -464,7 +482,7 @@ class Emulator:
             if "date_updated" not in fields:
                 fields["date_updated"] = _bump(payload.get("date_updated"), self.clock_ms(), parse_rfc2822, rfc2822)
             payload.update(fields)
-            row.blob = orjson.dumps(payload)
+            row.blob = encode(payload)
             row.created = _or(parse_rfc2822(payload.get("date_created")), row.created)
             row.to, row.from_ = payload.get("to"), payload.get("from")
             key = _legacy_key(payload, sid)
@@ -615,7 +633,7 @@ class Emulator:
             created = _or(parse_rfc3339(payload.get("createdAt")), now)
             row = book.comms[mid] = CommsRow((-created, mid), created, m.text, m.media)
             row.learn(payload)
-            row.content, row.attempts, row.blob = content, attempts, orjson.dumps(payload)
+            row.content, row.attempts, row.blob = content, attempts, encode(payload)
             insort(book.comms_keys, row.key)
             if op_id is not None and row.op_id == op_id:
                 op_created = created - created % 1000
@@ -643,7 +661,7 @@ class Emulator:
             if "updatedAt" not in fields:
                 fields["updatedAt"] = _bump(payload.get("updatedAt"), self.clock_ms(), parse_rfc3339, _fmt_v1)
             payload.update(fields)
-            row.blob = orjson.dumps(payload)
+            row.blob = encode(payload)
             old_op = row.op_id
             row.learn(payload)
             self._rekey(book.comms_keys, row, _or(parse_rfc3339(payload.get("createdAt")), row.created), message_id)
@@ -661,7 +679,7 @@ class Emulator:
             if "updatedAt" not in fields:
                 fields["updatedAt"] = _bump(payload.get("updatedAt"), self.clock_ms(), parse_rfc3339, _fmt_v1)
             payload.update(fields)
-            row.blob, row.status = orjson.dumps(payload), payload.get("status")
+            row.blob, row.status = encode(payload), payload.get("status")
             self._rekey(book.op_keys, row, _or(parse_rfc3339(payload.get("createdAt")), row.created), operation_id)
             return payload
 

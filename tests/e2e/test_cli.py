@@ -13,28 +13,9 @@ import pytest
 from sync import emulator
 from sync.store import Store
 from tests.archive import assert_archive_equals_emulator
+from tests.cli import cli_env, sync_cli
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def cli_env(base_url: str | None, dsn: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DATABASE_URL"))}
-    if dsn:
-        env["DATABASE_URL"] = dsn
-    if base_url:
-        env.update(
-            TWILIO_ACCOUNT_SID=emulator.DEFAULT_ACCOUNT_SID,
-            TWILIO_AUTH_TOKEN=emulator.DEFAULT_AUTH_TOKEN,
-            TWILIO_API_BASE_URL=base_url,
-            TWILIO_COMMS_BASE_URL=base_url,
-        )
-    env.update(extra)
-    return env
-
-
-async def sync_cli(*args: str, env: dict[str, str]):
-    # Async on purpose: the emulator serves from this test's event loop while the CLI runs.
-    return await anyio.run_process([sys.executable, "-m", "sync", *args], env=env, check=False)
 
 
 def one_line_error(result) -> str:
