@@ -15,8 +15,8 @@ import json
 import logging
 import time
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
-from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -110,6 +110,8 @@ class TwilioClient:
         self._retry = retry
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._resume_at = 0.0  # time.monotonic() before which the server asked us not to call
+        # Called with the wall-clock end of each new pause, to keep it beyond this process.
+        self.on_pause: Callable[[datetime], Awaitable[None]] | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._authorization = basic_authorization(settings.username, settings.password)
         self._session: aiohttp.ClientSession | None = None
@@ -165,6 +167,20 @@ class TwilioClient:
                 f"gave up on {pagination.relative(url)} after {self._retry.attempts} attempts: {exc}", status=exc.status
             ) from exc
 
+    def _pause(self, seconds: float) -> bool:
+        """No request of the account for `seconds`; whether that extends the current pause."""
+        resume_at = time.monotonic() + seconds
+        if resume_at <= self._resume_at:
+            return False
+        self._resume_at = resume_at
+        return True
+
+    def pause_until(self, until: datetime | None) -> None:
+        """Make no request before `until` (a pause a previous run was asked for)."""
+        if until is not None:
+            left = (until - datetime.now(timezone.utc)).total_seconds()
+            self._resume_at = max(self._resume_at, time.monotonic() + left)
+
     async def _wait_for_server(self) -> None:
         while (wait := self._resume_at - time.monotonic()) > 0:
             await anyio.sleep(wait)
@@ -178,9 +194,11 @@ class TwilioClient:
                 async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                    if retry_after:
-                        self._resume_at = max(self._resume_at, time.monotonic() + retry_after + RETRY_AFTER_MARGIN)
+                    # Pause the account at once: other requests must not go out while we read.
+                    paused = retry_after is not None and self._pause(retry_after + RETRY_AFTER_MARGIN)
                     body = await resp.read()
+            if paused and self.on_pause is not None:
+                await self.on_pause(datetime.now(timezone.utc) + timedelta(seconds=retry_after + RETRY_AFTER_MARGIN))
         except aiohttp.ClientConnectorCertificateError as exc:
             origin = urlsplit(url)
             raise errors.FatalSourceError(

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -171,6 +172,24 @@ class Store:
                 # Someone ended or moved this scan under us; committing would fork the checkpoint.
                 raise errors.StoreError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
         return PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
+
+    # ---- per-account state ----------------------------------------------------------------
+
+    async def paused_until(self, account_sid: str) -> datetime | None:
+        return await self._fetchval("SELECT paused_until FROM twilio.accounts WHERE account_sid = $1", account_sid)
+
+    async def save_pause(self, account_sid: str, until: datetime) -> None:
+        """Remember Twilio's Retry-After for the account. One try only: the fetches that are
+        waiting on Twilio must not also wait on the database."""
+        try:
+            await self._pool.execute(
+                "INSERT INTO twilio.accounts AS a (account_sid, paused_until) VALUES ($1, $2) "
+                "ON CONFLICT (account_sid) DO UPDATE SET paused_until = excluded.paused_until, updated_at = now() "
+                "WHERE a.paused_until IS NULL OR a.paused_until < excluded.paused_until",
+                account_sid, until,
+            )
+        except (*TRANSIENT, asyncpg.PostgresError) as exc:
+            log.warning("store.pause_not_saved account=%s cause=%r", account_sid, describe(exc))
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
+
 from sync import parsing
 from sync.emulator import Emulator
 from sync.models import STREAMS, Window
@@ -36,3 +38,18 @@ async def assert_archive_equals_emulator(store: Store, emu: Emulator, streams=ST
         assert sum(s["rows_inserted"] for s in passes) == len(expected), f"{stream}: a page was saved twice"
         counts[stream] = len(expected)
     return counts
+
+
+async def committed_pages(dsn: str) -> int:
+    """Pages saved so far over all scans, on a connection of its own; 0 while the database is
+    away (a test may be restarting it)."""
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError):
+        return 0
+    try:
+        return await conn.fetchval("SELECT coalesce(sum(pages), 0) FROM twilio.scans")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return 0
+    finally:
+        await conn.close()

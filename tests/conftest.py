@@ -38,6 +38,17 @@ def pg_server_dsn() -> str:
             server.cleanup()
 
 
+@pytest.fixture
+def restartable_server():
+    """A Postgres of the test's own (always embedded), so restarting it disturbs no other test."""
+    with tempfile.TemporaryDirectory(prefix="twa-") as tmp:
+        server = pg.start_server(tmp)
+        try:
+            yield server
+        finally:
+            server.cleanup()
+
+
 @pytest.fixture(scope="session")
 async def template_dsn(pg_server_dsn: str) -> AsyncIterator[str]:
     """A database migrated to head once per session; tests clone it."""

@@ -7,7 +7,8 @@ Create Date: 2026-11-22
 twilio.rejected_records keeps, whole, each record that cannot become a row of its table (no
 usable id, or a value Postgres refused), so nothing Twilio served is lost. The view
 twilio.record_problems lists those together with the stored records whose fields could not
-all be typed. Scans count restarts (a page token Twilio stopped accepting) and rejections.
+all be typed. Scans count restarts (a page token Twilio stopped accepting) and rejections;
+twilio.accounts remembers a Retry-After across restarts of the worker.
 """
 
 from alembic import op
@@ -63,6 +64,24 @@ SCANS = [
 ]
 
 # The view reads only rows with problems; partial indexes keep that cheap on a big archive.
+# Twilio's Retry-After binds the account, not the process: a worker killed while asked to wait
+# must not be replaced by one that asks again at once.
+ACCOUNTS = [
+    """CREATE TABLE twilio.accounts (
+        account_sid text PRIMARY KEY,
+        paused_until timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    """COMMENT ON TABLE twilio.accounts IS
+    'What the archiver remembers per Twilio account between runs.'""",
+    """COMMENT ON COLUMN twilio.accounts.account_sid IS
+    'The Twilio account (starts with AC).'""",
+    """COMMENT ON COLUMN twilio.accounts.paused_until IS
+    'Twilio asked (Retry-After) for no requests of this account before this time; a restarted worker waits for it too.'""",
+    """COMMENT ON COLUMN twilio.accounts.updated_at IS
+    'When this row last changed.'""",
+]
+
 PROBLEM_INDEXES = [
     "CREATE INDEX legacy_messages_problems_idx ON twilio.legacy_messages (first_seen_at) WHERE parse_problems IS NOT NULL",
     "CREATE INDEX comms_messages_problems_idx ON twilio.comms_messages (first_seen_at) WHERE parse_problems IS NOT NULL",
@@ -101,7 +120,7 @@ VIEW = [
 
 
 def upgrade() -> None:
-    for statement in (*REJECTED, *SCANS, *PROBLEM_INDEXES, *VIEW):
+    for statement in (*REJECTED, *SCANS, *ACCOUNTS, *PROBLEM_INDEXES, *VIEW):
         op.execute(statement)
 
 
@@ -111,6 +130,7 @@ def downgrade() -> None:
         "DROP INDEX twilio.comms_operations_problems_idx",
         "DROP INDEX twilio.comms_messages_problems_idx",
         "DROP INDEX twilio.legacy_messages_problems_idx",
+        "DROP TABLE twilio.accounts",
         "ALTER TABLE twilio.scans DROP COLUMN rejected, DROP COLUMN restarts",
         "DROP TABLE twilio.rejected_records",
     ):

@@ -12,7 +12,7 @@ import pytest
 
 from sync import emulator
 from sync.store import Store
-from tests.archive import assert_archive_equals_emulator
+from tests.archive import assert_archive_equals_emulator, committed_pages
 from tests.cli import cli_env, sync_cli
 
 pytestmark = pytest.mark.timeout(180)
@@ -25,10 +25,6 @@ def one_line_error(result) -> str:
     return err
 
 
-async def committed_pages(store: Store) -> int:
-    return (await store.fetch("SELECT coalesce(sum(pages), 0) AS n FROM twilio.scans"))[0]["n"]
-
-
 async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, store):
     """Two kill -9s at arbitrary pages, then a rerun: the archive equals the API's window, no row twice."""
     emu = emulator.Emulator(seed=3, comms_messages=4000, legacy_messages=4000, legacy_days=7)
@@ -36,13 +32,13 @@ async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, stor
         env = cli_env(url, db_dsn)
         for kill_at in (12, 45):
             proc = await anyio.open_process([sys.executable, "-m", "sync", "backfill", "--page-size", "20"], env=env)
-            while await committed_pages(store) < kill_at:
+            while await committed_pages(db_dsn) < kill_at:
                 assert proc.returncode is None, "the backfill finished before it could be killed"
                 await anyio.sleep(0.01)
             os.kill(proc.pid, signal.SIGKILL)
             await proc.wait()
             assert proc.returncode == -signal.SIGKILL
-        pages_at_last_kill = await committed_pages(store)
+        pages_at_last_kill = await committed_pages(db_dsn)
         assert pages_at_last_kill >= 45
         final = await sync_cli("backfill", "--page-size", "20", env=env)
         assert final.returncode == 0, final.stderr.decode()
@@ -127,7 +123,7 @@ async def test_status_shows_an_in_flight_checkpoint(db_dsn, store):
         env = cli_env(url, db_dsn)
         proc = await anyio.open_process(
             [sys.executable, "-m", "sync", "backfill", "--source", "legacy", "--page-size", "10"], env=env)
-        while await committed_pages(store) < 5:
+        while await committed_pages(db_dsn) < 5:
             assert proc.returncode is None
             await anyio.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
@@ -158,13 +154,13 @@ async def test_ctrl_c_stops_with_one_line_and_the_rerun_resumes(db_dsn, store):
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
         proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
-        while await committed_pages(store) < 5:
+        while await committed_pages(db_dsn) < 5:
             assert proc.returncode is None
             await anyio.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         await proc.wait()
         err = b"".join([chunk async for chunk in proc.stderr]).decode()
-        saved = await committed_pages(store)
+        saved = await committed_pages(db_dsn)
         rerun = await sync_cli(*command, env=env)  # its "now" differs: the window end moved on
     assert proc.returncode == 130
     assert "interrupted; the next run resumes" in err and "Traceback" not in err

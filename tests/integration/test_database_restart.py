@@ -4,28 +4,15 @@ its checkpoint; no half-written page is ever visible and no row is written twice
 from __future__ import annotations
 
 import logging
-import tempfile
 
 import anyio
-import pytest
 
 from sync import emulator, migrate
 from sync.emulator import FaultProfile
 from sync.store import Store
 from tests import pg
-from tests.archive import assert_archive_equals_emulator
+from tests.archive import assert_archive_equals_emulator, committed_pages
 from tests.conftest import run_backfill, settings_for
-
-
-@pytest.fixture
-def restartable_server():
-    """A Postgres of this test's own (always embedded), so restarting it disturbs no other test."""
-    with tempfile.TemporaryDirectory(prefix="twa-") as tmp:
-        server = pg.start_server(tmp)
-        try:
-            yield server
-        finally:
-            server.cleanup()
 
 
 async def test_a_postgres_restart_mid_backfill_is_waited_out_and_nothing_is_lost(restartable_server, caplog):
@@ -45,14 +32,3 @@ async def test_a_postgres_restart_mid_backfill_is_waited_out_and_nothing_is_lost
         assert any("retry what=save a page" in r.getMessage() for r in caplog.records), "the restart was not noticed"
         await assert_archive_equals_emulator(store, emu)
     assert pages_before_restart < await committed_pages(dsn), "the backfill went on after the restart"
-
-
-async def committed_pages(dsn: str) -> int:
-    """Pages saved so far, read on a connection of its own (the store's may be mid-reconnect)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval("SELECT coalesce(sum(pages), 0) FROM twilio.scans")
-    finally:
-        await conn.close()

@@ -107,3 +107,18 @@ async def test_other_client_errors_are_fatal_at_once(store, emu, base_url):
     assert isinstance(error, errors.FatalSourceError)
     assert "404" in str(error) and "20404" in str(error)
     assert emu.request_counts["legacy_list"] == 1
+
+
+async def test_a_retry_after_outlives_the_run_that_was_told_it(store, emu, twilio):
+    """A run that stops while Twilio has asked it to wait leaves the pause in twilio.accounts;
+    the next run (a restarted worker) waits it out instead of asking again at once."""
+    emu.faults.profile = FaultProfile(retry_after=2)
+    emu.faults.inject("429", times=1)
+    error = await backfill_error(run_backfill(store, twilio, streams=("legacy_messages",), retry=Backoff(attempts=1)))
+    assert isinstance(error, errors.RetryableSourceError) and "429" in str(error)
+    paused = await store.fetch("SELECT paused_until > now() AS ahead FROM twilio.accounts WHERE account_sid = $1",
+                               twilio.account_sid)
+    assert paused and paused[0]["ahead"]
+    await run_backfill(store, twilio, streams=("legacy_messages",))
+    assert emu.faults.retry_after_violations == 0, emu.faults.violations
+    await assert_archive_equals_emulator(store, emu, streams=("legacy_messages",))

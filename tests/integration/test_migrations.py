@@ -166,6 +166,11 @@ EXPECTED_COLUMNS = {
         "scan_id": "bigint",
         "first_seen_at": "timestamptz not null default now()",
     },
+    "accounts": {
+        "account_sid": "text not null",
+        "paused_until": "timestamptz",
+        "updated_at": "timestamptz not null default now()",
+    },
     "record_problems": {
         "stream": "text",
         "record_key": "text",
@@ -203,6 +208,7 @@ EXPECTED_KINDS = {
     "comms_operations": "BASE TABLE",
     "scans": "BASE TABLE",
     "rejected_records": "BASE TABLE",
+    "accounts": "BASE TABLE",
     "messages": "VIEW",
     "record_problems": "VIEW",
 }
@@ -221,6 +227,7 @@ EXPECTED_CONSTRAINTS = {
         "CHECK ((status = ANY (ARRAY['running'::text, 'complete'::text, 'abandoned'::text, 'failed'::text])))",
     ),
     ("rejected_records", "PRIMARY KEY (id)"),
+    ("accounts", "PRIMARY KEY (account_sid)"),
     ("rejected_records", "UNIQUE (account_sid, stream, digest)"),
     ("rejected_records", "FOREIGN KEY (scan_id) REFERENCES twilio.scans(id) ON DELETE SET NULL"),
     (
@@ -254,6 +261,7 @@ EXPECTED_INDEXES = {
     ("comms_messages", "btree (first_seen_at) WHERE (parse_problems IS NOT NULL)"),
     ("comms_operations", "btree (first_seen_at) WHERE (parse_problems IS NOT NULL)"),
     ("rejected_records", "UNIQUE btree (id)"),
+    ("accounts", "UNIQUE btree (account_sid)"),
     ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
 }
 
