@@ -1,0 +1,5 @@
+"""python -m bench -> bench.cli.main()."""
+
+from bench.cli import main
+
+main()

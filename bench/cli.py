@@ -1,0 +1,212 @@
+"""`python -m bench`: flags, the order of the phases, and cleaning up whatever happens."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+
+from bench import BenchError
+
+DEFAULT_MESSAGES = 200_000
+QUICK_MESSAGES = 20_000
+MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kill a run half-way
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench",
+        description="Benchmark twilio-archive against the built-in emulator (in its own process) and an "
+        "embedded Postgres (or DATABASE_URL's server, where it creates and drops its own databases). "
+        "Measures, in one run: the fetch limit (pages fetched and parsed, nothing written), the write "
+        "limit (the same pages upserted, nothing fetched; new rows, then unchanged rows), "
+        "`python -m sync backfill` from empty (records/s per stream and in all, requests, peak RSS), a "
+        "rescan of the unchanged window (records/s, rows written: must be 0), and the requests a "
+        "backfill killed with SIGKILL half-way needs to finish, against a clean run's.",
+        epilog="Progress goes to stderr, the table to stdout. Needs psutil: pip install -e '.[bench]'.",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--messages", type=_messages, default=DEFAULT_MESSAGES, metavar="N",
+                      help=f"generated messages per API (default {DEFAULT_MESSAGES:,}; at least {MIN_MESSAGES:,})")
+    size.add_argument("--quick", action="store_true",
+                      help=f"a smoke run with {QUICK_MESSAGES:,} messages per API")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the emulator's data set (default 0)")
+    parser.add_argument("--resume-at", type=_fraction, default=0.5, metavar="F",
+                        help="kill the resume phase's first run once this fraction is archived (default 0.5)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
+                        help="where to write every figure as JSON (default bench/results/latest.json)")
+    return parser
+
+
+def _messages(value: str) -> int:
+    try:
+        number = int(value.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < MIN_MESSAGES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_MESSAGES:,}, got {number:,}")
+    return number
+
+
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.05 <= number <= 0.95:
+        raise argparse.ArgumentTypeError(f"must be between 0.05 and 0.95, got {value}")
+    return number
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    # SIGTERM cleans up like Ctrl-C: stop the children, drop the databases, remove the files.
+    # Re-sent as SIGINT rather than raising here, so that inside the event loop asyncio's own
+    # SIGINT handling cancels the work in order instead of a KeyboardInterrupt in a random task.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        from bench import report
+
+        results = run(args)
+        print(report.table(results), flush=True)
+        report.write_json(args.json, results)
+    except KeyboardInterrupt:
+        print("bench: interrupted; its processes are stopped and its files removed", file=sys.stderr)
+        sys.exit(130)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    from bench.console import say
+
+    say(f"figures written to {args.json}")
+
+
+def run(args: argparse.Namespace):
+    from bench import procs, report
+    from bench.console import step
+
+    machine = report.machine()  # before we load it: its load average says what else was running
+    messages = QUICK_MESSAGES if args.quick else args.messages
+    phase_seconds: dict[str, float] = {}
+    with ExitStack() as stack:
+        # Short on purpose: Postgres puts its unix socket in here (paths are limited to ~100 bytes).
+        workdir = Path(tempfile.mkdtemp(prefix="twa-bench-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        started = time.monotonic()
+        with step(f"starting the emulator ({messages:,} messages per API) and Postgres"):
+            emulator = stack.enter_context(procs.EmulatorProcess(messages, args.seed, workdir))
+            server = stack.enter_context(procs.postgres(workdir))
+            running = emulator.ready()
+        phase_seconds["setup"] = time.monotonic() - started
+        databases = procs.Databases(server.dsn)
+        if not server.embedded:  # an embedded server goes with its data; a real one keeps what we leave
+            stack.callback(_drop_all, databases)
+        results = anyio.run(_measure, args, messages, running, server, databases, workdir, phase_seconds)
+        results.machine = machine
+        return results
+
+
+def _drop_all(databases) -> None:
+    try:
+        anyio.run(databases.drop_all)
+    except (BenchError, OSError) as exc:
+        print(f"bench: could not drop its databases {databases.prefix}_*: {exc}", file=sys.stderr)
+
+
+async def _measure(args, messages, running, server, databases, workdir, phase_seconds):
+    from bench import limits, report, runs, usage
+    from bench.console import say, step
+    from sync import models, worker
+
+    meter = usage.Meter(running.pid, server.pid)
+    cpu: dict[str, usage.PhaseCpu] = {}
+
+    @contextmanager
+    def timed(name: str) -> Iterator[None]:
+        """A step announced on stderr, whose wall time goes into the figures."""
+        started = time.monotonic()
+        with step(name):
+            try:
+                yield
+            finally:
+                phase_seconds[name] = time.monotonic() - started
+
+    with timed("migrate"):
+        await databases.prepare()
+        version = await databases.server_version()
+
+    # One fixed window for every phase: the whole legacy retention, up to a second after the
+    # newest generated record. A fixed --until also lets the killed backfill resume.
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    since = until - models.LEGACY_RETENTION
+    window = models.default_window(until, since, until)
+    runner = runs.Runner(running, _rfc3339(since), _rfc3339(until), workdir)
+
+    with timed("fetch limit"):
+        before, t0 = meter.sample(), time.perf_counter()
+        fetch = await limits.fetch_limit(running, window)
+        cpu["fetch limit"] = usage.between(before, meter.sample(), time.perf_counter() - t0)
+    say(f"fetch limit: {fetch.records:,} records in {fetch.seconds:.1f} s = {fetch.rate:,.0f}/s")
+
+    dsn = await databases.fresh("write")
+    with timed("write limit"):
+        write_new, cpu["write limit (new)"] = await limits.write_limit(running, window, dsn, "bench-write", meter)
+        say(f"write limit, new rows: {write_new.records:,} records in {write_new.seconds:.1f} s "
+            f"= {write_new.rate:,.0f}/s")
+        write_same, cpu["write limit (unchanged)"] = await limits.write_limit(running, window, dsn, "bench-rewrite",
+                                                                              meter)
+        say(f"write limit, unchanged rows: {write_same.records:,} records in {write_same.seconds:.1f} s "
+            f"= {write_same.rate:,.0f}/s")
+    await databases.drop(dsn)
+
+    clean_dsn = await databases.fresh("backfill")
+    with timed("backfill"):
+        before = meter.sample()
+        backfill = await runs.backfill(runner, clean_dsn)
+        cpu["backfill"] = usage.between(before, meter.sample(), backfill.exit.seconds, child_cpu=backfill.exit.cpu_seconds)
+    say(f"backfill: {backfill.records:,} records in {backfill.span_seconds:.1f} s = {backfill.rate:,.0f}/s")
+
+    with timed("rescan"):
+        before = meter.sample()
+        rescan = await runs.rescan(runner, clean_dsn)
+        cpu["rescan"] = usage.between(before, meter.sample(), rescan.exit.seconds, child_cpu=rescan.exit.cpu_seconds)
+    say(f"rescan: {rescan.records:,} records in {rescan.span_seconds:.1f} s = {rescan.rate:,.0f}/s, "
+        f"{rescan.rows_written:,} rows written")
+
+    resume_dsn = await databases.fresh("resume")
+    with timed("resume"):
+        before = meter.sample()
+        resume = await runs.resume(runner, resume_dsn, backfill, clean_dsn, args.resume_at)
+        cpu["resume (both runs)"] = usage.between(before, meter.sample(), resume.seconds,
+                                                  child_cpu=resume.first.cpu_seconds + resume.second.exit.cpu_seconds)
+    say(f"resume: {resume.requests:,} requests vs {resume.clean_requests:,} for the clean run")
+
+    source = ("emulator (GET /_emulator/faults)" if backfill.emulator_requests is not None else
+              "pages in twilio.scans (the emulator reports no request count; a page fetched but never "
+              "saved is not counted)")
+    config = {"messages": messages, "seed": args.seed, "since": _rfc3339(since), "until": _rfc3339(until),
+              "postgres": f"{version} ({'embedded' if server.embedded else 'DATABASE_URL'})",
+              "page_size": worker.PAGE_SIZE, "resume_at": args.resume_at}
+    return report.Results(config=config, machine={}, fetch=fetch, write_new=write_new,
+                          write_unchanged=write_same, backfill=backfill, rescan=rescan, resume=resume, cpu=cpu,
+                          phase_seconds=phase_seconds, requests_source=source)
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,165 @@
+"""The two limits a backfill cannot beat, measured apart in this process with the sync code itself.
+
+fetch limit: every page of every stream fetched and parsed exactly as the worker's producer
+does (TwilioClient.get_page with sources.parse_page), all streams at once, nothing written.
+
+write limit: the same parsed pages upserted exactly as the worker's consumer does
+(Store.save_page, one page per transaction, in order, under a scan row so the checkpoint
+moves), all streams at once, with no fetching in the timed part. Pages are fetched a chunk at
+a time between timed writes, so memory stays bounded at any --messages. Measured twice on
+the same database: new rows (the backfill case), then unchanged rows (the rescan case)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import anyio
+import asyncpg
+
+from bench import procs, usage
+from bench.procs import Emulator
+from sync import models, sources, worker
+from sync.config import Secret, TwilioSettings
+from sync.http import TwilioClient
+from sync.models import Page, Scan, Window
+from sync.store import Store
+
+CHUNK_PAGES = 20  # pages per stream held in memory between timed writes (~20,000 records)
+
+
+@dataclass
+class StreamFigure:
+    records: int = 0  # records the API served (what the CLI calls "fetched")
+    rows: int = 0  # fetch: rows parsed inside the window; write: rows inserted or updated
+    pages: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Limit:
+    streams: dict[str, StreamFigure] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of all streams together
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.streams.values())
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def client_for(running: Emulator) -> TwilioClient:
+    settings = TwilioSettings(account_sid=running.account_sid, username=running.account_sid,
+                              password=Secret(running.auth_token), comms_base_url=running.base_url,
+                              api_base_url=running.base_url)
+    return TwilioClient(settings)
+
+
+class Pager:
+    """One stream's pages in order, fetched and parsed the way the worker's producer does.
+
+    `next()` returns (cursor, page): the checkpoint the page was fetched from, which
+    Store.save_page moves past the page."""
+
+    def __init__(self, client: TwilioClient, stream: str, account_sid: str, window: Window) -> None:
+        now = datetime.now(UTC)
+        self.client = client
+        self.source = sources.BY_STREAM[stream]
+        self.account_sid = account_sid
+        # Each list is asked only for what it keeps, as the worker asks.
+        self.window = worker.stream_window(stream, window, now)
+        self.url: str | None = self.source.first_url(account_sid, self.window, worker.PAGE_SIZE)
+
+    async def next(self) -> tuple[str, Page] | None:
+        if self.url is None:
+            return None
+        cursor = self.url
+        page = await self.client.get_page(self.source.api, cursor, self._parse)
+        self.url = page.next_url
+        return cursor, page
+
+    def _parse(self, fetched: str, body: object) -> Page:
+        # `fetched` is the URL the client really asked (it may shrink a page that keeps failing).
+        return sources.parse_page(self.source, body, self.account_sid, self.window, fetched)
+
+
+async def fetch_limit(running: Emulator, window: Window) -> Limit:
+    limit = Limit()
+    async with client_for(running) as client:
+        started = time.perf_counter()
+
+        async def one(stream: str) -> None:
+            figure = limit.streams[stream] = StreamFigure()
+            pager = Pager(client, stream, running.account_sid, window)
+            while (item := await pager.next()) is not None:
+                _, page = item
+                figure.records += page.seen
+                figure.rows += len(page.rows)
+                figure.pages += 1
+            figure.seconds = time.perf_counter() - started
+
+        async with anyio.create_task_group() as tg:
+            for stream in models.STREAMS:
+                tg.start_soon(one, stream)
+        limit.seconds = time.perf_counter() - started
+    return limit
+
+
+async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
+                      meter: usage.Meter) -> tuple[Limit, usage.PhaseCpu]:
+    """Every page written once into `dsn` under new scans of `kind`; only the writing is timed
+    (and its CPU counted)."""
+    limit = Limit()
+    cpu = usage.ZERO
+    async with client_for(running) as client, await Store.connect(dsn) as store:
+        pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
+        scans = {s: await store.start_scan(running.account_sid, s, kind, p.window, p.url)
+                 for s, p in pagers.items() if p.url is not None}
+        conn = await asyncpg.connect(dsn)
+        try:
+            await procs.checkpoint(conn)  # as before each CLI run, so that the figures compare
+        finally:
+            await conn.close()
+        for stream in scans:
+            limit.streams[stream] = StreamFigure()
+        while any(p.url is not None for p in pagers.values()):
+            chunks = await _fetch_chunk(pagers)
+            before = meter.sample()
+            started = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for stream, pages in chunks.items():
+                    tg.start_soon(_write, store, stream, scans[stream], pages, limit.streams[stream])
+            limit.seconds += time.perf_counter() - started
+            cpu = usage.plus(cpu, before, meter.sample())
+    return limit, usage.between(usage.ZERO, cpu, limit.seconds)
+
+
+async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[tuple[str, Page]]]:
+    chunks: dict[str, list[tuple[str, Page]]] = {s: [] for s in pagers}
+
+    async def one(stream: str) -> None:
+        while len(chunks[stream]) < CHUNK_PAGES and (item := await pagers[stream].next()) is not None:
+            chunks[stream].append(item)
+
+    async with anyio.create_task_group() as tg:
+        for stream in pagers:
+            tg.start_soon(one, stream)
+    return {s: pages for s, pages in chunks.items() if pages}
+
+
+async def _write(store: Store, stream: str, scan: Scan, pages: list[tuple[str, Page]], figure: StreamFigure) -> None:
+    source = sources.BY_STREAM[stream]
+    started = time.perf_counter()
+    for cursor, page in pages:
+        written = await store.save_page(source, scan, cursor, page)
+        figure.records += page.seen
+        figure.rows += written.inserted + written.updated
+        figure.pages += 1
+    figure.seconds += time.perf_counter() - started

@@ -1,0 +1,214 @@
+"""The figures of one run: the machine, a plain-text table for people, and JSON for comparing runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.limits import Limit
+from bench.runs import Resume, Run
+from bench.usage import PhaseCpu
+from sync import models
+
+MB = 1_000_000
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        # Other work on the machine moves every figure: say how busy it was when we started.
+        "load_average_1min_at_start": None if load is None else round(load[0], 2),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+@dataclass
+class Results:
+    config: dict[str, Any]
+    machine: dict[str, Any]
+    fetch: Limit
+    write_new: Limit
+    write_unchanged: Limit
+    backfill: Run
+    rescan: Run
+    resume: Resume
+    cpu: dict[str, PhaseCpu]  # by phase
+    phase_seconds: dict[str, float]  # wall time of each step, setup included
+    requests_source: str  # "emulator" or "pages in twilio.scans"
+
+    @property
+    def limit(self) -> float:
+        return min(self.fetch.rate, self.write_new.rate)
+
+    @property
+    def rescan_limit(self) -> float:
+        return min(self.fetch.rate, self.write_unchanged.rate)
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b > 0 else None
+
+
+# ---- JSON -------------------------------------------------------------------------------------
+
+
+def _limit_json(limit: Limit) -> dict[str, Any]:
+    return {
+        "records": limit.records, "seconds": round(limit.seconds, 3), "records_per_second": round(limit.rate),
+        "streams": {s: {**asdict(f), "seconds": round(f.seconds, 3), "records_per_second": round(f.rate)}
+                    for s, f in limit.streams.items()},
+    }
+
+
+def _run_json(run: Run) -> dict[str, Any]:
+    return {
+        "records": run.records, "pages": run.pages, "rows_written": run.rows_written,
+        "requests": run.requests, "emulator_requests": run.emulator_requests,
+        "archiving_seconds": round(run.span_seconds, 3), "records_per_second": round(run.rate),
+        "process": {**asdict(run.exit), "seconds": round(run.exit.seconds, 3)},
+        "wal_bytes": run.wal_bytes, "wal_full_page_images": run.wal_full_pages,
+        "rows_with_new_versions": run.rows_with_new_versions,
+        "streams": {s.stream: {**asdict(s), "seconds": round(s.seconds, 3), "records_per_second": round(s.rate)}
+                    for s in run.scans},
+    }
+
+
+def to_json(r: Results) -> dict[str, Any]:
+    resume = r.resume
+    return {
+        "machine": r.machine,
+        "config": r.config,
+        "fetch_limit": _limit_json(r.fetch),
+        "write_limit": _limit_json(r.write_new),
+        "write_limit_unchanged": _limit_json(r.write_unchanged),
+        "backfill": _run_json(r.backfill),
+        "rescan": _run_json(r.rescan),
+        "resume": {
+            "killed_at_fraction": round(resume.fraction, 3), "killed_after_seconds": round(resume.killed_after_seconds, 3),
+            "records_at_kill": resume.records_at_kill, "requests": resume.requests,
+            "clean_requests": resume.clean_requests, "request_ratio": _ratio(resume.requests, resume.clean_requests),
+            "seconds": round(resume.seconds, 3), "clean_seconds": round(resume.clean_seconds, 3),
+            "time_ratio": _ratio(resume.seconds, resume.clean_seconds),
+            "rows": resume.rows, "clean_rows": resume.clean_rows,
+            "killed_run": asdict(resume.first), "second_run": _run_json(resume.second),
+        },
+        "requests_source": r.requests_source,
+        "ratios": {
+            "backfill_to_limit": _ratio(r.backfill.rate, r.limit),
+            "rescan_to_limit": _ratio(r.rescan.rate, r.rescan_limit),
+        },
+        "cpu_seconds": {phase: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(c).items()}
+                        for phase, c in r.cpu.items()},
+        "phase_seconds": {k: round(v, 3) for k, v in r.phase_seconds.items()},
+    }
+
+
+def write_json(path: Path, r: Results) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(r), indent=2) + "\n")
+
+
+# ---- the table --------------------------------------------------------------------------------
+
+
+def _n(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _mb(value: int | None) -> str:
+    return "-" if value is None else f"{value / MB:,.1f} MB"
+
+
+def _wal(run: Run) -> str:
+    pages = "" if run.wal_full_pages is None else f" ({run.wal_full_pages:,} full-page images)"
+    return _mb(run.wal_bytes) + pages
+
+
+def table(r: Results) -> str:
+    m, c = r.machine, r.config
+    lines = [
+        f"twilio-archive benchmark, {m['date']}",
+        (f"machine   {m['cpu']}, {m['cores']} cores, {m['system']}, Python {m['python']}, "
+         f"load {m['load_average_1min_at_start']} at start"),
+        f"postgres  {c['postgres']}",
+        f"data      {c['messages']:,} messages per API (seed {c['seed']}), backfill --since {c['since']} --until {c['until']}",
+        "",
+    ]
+    streams = models.STREAMS
+    header = ["records/s", *streams, "all"]
+    rows: list[list[str]] = [
+        ["fetch limit (nothing written)", *(_n(_limit_rate(r.fetch, s)) for s in streams), _n(r.fetch.rate)],
+        ["write limit (new rows)", *(_n(_limit_rate(r.write_new, s)) for s in streams), _n(r.write_new.rate)],
+        ["write limit (unchanged rows)", *(_n(_limit_rate(r.write_unchanged, s)) for s in streams),
+         _n(r.write_unchanged.rate)],
+        ["backfill (CLI, empty database)", *(_n(_by_stream(r.backfill).get(s, (0, None))[1]) for s in streams),
+         _n(r.backfill.rate)],
+        ["rescan (CLI, nothing changed)", *(_n(_by_stream(r.rescan).get(s, (0, None))[1]) for s in streams),
+         _n(r.rescan.rate)],
+        ["(records, not per second)", *(_n(_by_stream(r.backfill).get(s, (None, 0))[0]) for s in streams),
+         _n(r.backfill.records)],
+    ]
+    lines += _aligned([header, *rows])
+    b, s, res = r.backfill, r.rescan, r.resume
+    facts = [
+        ["backfill / min(fetch, write new)", f"{_ratio(b.rate, r.limit)}"],
+        ["rescan / min(fetch, write unchanged)", f"{_ratio(s.rate, r.rescan_limit)}"],
+        ["backfill", (f"{b.records:,} records in {b.span_seconds:.1f} s archiving ({b.exit.seconds:.1f} s process), "
+                      f"{b.requests:,} requests, peak RSS {_mb(b.exit.peak_rss_bytes)}, WAL {_wal(b)}")],
+        ["rescan", (f"{s.rows_written:,} rows written (twilio.scans), {s.rows_with_new_versions:,} new row versions "
+                    f"(xmin), {s.requests:,} requests, peak RSS {_mb(s.exit.peak_rss_bytes)}, WAL {_wal(s)}")],
+        ["resume after kill -9", (f"killed at {res.fraction:.0%} after {res.killed_after_seconds:.1f} s; "
+                                  f"{res.requests:,} requests vs {res.clean_requests:,} clean = "
+                                  f"{_ratio(res.requests, res.clean_requests)}x; "
+                                  f"wall time {_ratio(res.seconds, res.clean_seconds)}x")],
+        ["requests counted from", r.requests_source],
+    ]
+    lines += ["", *_aligned(facts, numeric=False)]
+    cpu_rows = [["CPU seconds", "wall", "client", "emulator", "postgres", "busy"]]
+    for phase, p in r.cpu.items():
+        cpu_rows.append([phase, f"{p.wall_seconds:.1f}", f"{p.client:.1f}", f"{p.emulator:.1f}",
+                         "-" if p.postgres is None else f"{p.postgres:.1f}", f"{p.busy:.0%}"])
+    lines += ["", *_aligned(cpu_rows)]
+    total = sum(r.phase_seconds.values())
+    lines += ["", f"took {total:.0f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.phase_seconds.items())]
+    return "\n".join(lines)
+
+
+def _limit_rate(limit: Limit, stream: str) -> float | None:
+    figure = limit.streams.get(stream)
+    return None if figure is None else figure.rate
+
+
+def _by_stream(run: Run) -> dict[str, tuple[int, float]]:
+    return {s.stream: (s.records, s.rate) for s in run.scans}
+
+
+def _aligned(rows: list[list[str]], *, numeric: bool = True) -> list[str]:
+    """First column left-aligned; the others right-aligned (numbers) or left-aligned (text)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(w) if numeric else cell.ljust(w) for cell, w in zip(row[1:], widths[1:])]
+        out.append("  ".join(cells).rstrip())
+    return out
