@@ -4,8 +4,9 @@ crafted bytes, a link to another host, a TLS certificate nobody trusts."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -18,14 +19,15 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(answer: Callable[[web.Request], web.Response], *, ssl_context: ssl.SSLContext | None = None,
-                host: str = "127.0.0.1") -> AsyncIterator[Served]:
-    """Answer every request with `answer(request)`; record what was asked."""
+async def serve(answer: Callable[[web.Request], web.Response | Awaitable[web.Response]], *,
+                ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> AsyncIterator[Served]:
+    """Answer every request with `answer(request)` (a coroutine function is awaited); record what was asked."""
     served = Served(base_url="")
 
     async def handler(request: web.Request) -> web.Response:
         served.requests.append(request)
-        return answer(request)
+        response = answer(request)
+        return await response if inspect.isawaitable(response) else response
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)

@@ -74,6 +74,8 @@ async def test_unreachable_database_says_so_in_one_line():
         (("backfill", "--since", "2025-06-18", "--until", "2025-06-01"), "window is empty"),
         (("backfill", "--source", "fax"), "invalid choice"),
         (("backfill", "--page-size", "5000"), "between 1 and 1000"),
+        (("backfill", "--bodies", "hash"), "TWILIO_ARCHIVE_BODY_KEY"),
+        (("emulator", "--faults", "429=1.5"), "probability"),
         (("teleport",), "invalid choice"),
     ],
 )

@@ -3,11 +3,14 @@ emulator can inject is survived without losing or duplicating a record."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from sync import errors, worker
 from sync.emulator import FaultProfile
+from sync.http import TwilioClient
 from sync.retry import Backoff
+from tests import servers
 from tests.archive import assert_archive_equals_emulator
 from tests.conftest import run_backfill, settings_for
 
@@ -122,3 +125,23 @@ async def test_a_retry_after_outlives_the_run_that_was_told_it(store, emu, twili
     await run_backfill(store, twilio, streams=("legacy_messages",))
     assert emu.faults.retry_after_violations == 0, emu.faults.violations
     await assert_archive_equals_emulator(store, emu, streams=("legacy_messages",))
+
+
+async def test_requests_in_flight_per_account_are_bounded():
+    """However many pages are asked for at once, at most `concurrency` requests of one account are
+    in flight: Twilio limits concurrent requests per account."""
+    in_flight = peak = 0
+
+    async def slow(request):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.05)
+        in_flight -= 1
+        return servers.json_body(b"{}")
+
+    async with servers.serve(slow) as server, TwilioClient(settings_for(server.base_url), concurrency=3) as client:
+        async with anyio.create_task_group() as tg:
+            for i in range(12):
+                tg.start_soon(client.get_json, "api", f"/page/{i}")
+    assert len(server.requests) == 12 and peak == 3

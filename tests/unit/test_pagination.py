@@ -84,3 +84,28 @@ def test_loop_guard_catches_a_repeated_token_even_when_page_grows():
     guard.check("/m.json?PageSize=2&Page=2&PageToken=PAy")
     with pytest.raises(errors.PaginationLoopError):
         guard.check("/m.json?PageSize=2&Page=3&PageToken=PAx")
+
+
+@pytest.mark.parametrize(
+    ("url", "size", "expected"),
+    [
+        ("/2010-04-01/Accounts/AC1/Messages.json?PageSize=1000&Page=3&PageToken=PASM1",
+         500, "/2010-04-01/Accounts/AC1/Messages.json?PageSize=500&Page=3&PageToken=PASM1"),
+        ("/v1/Messages?startDate=2026-11-15T00%3A00%3A00Z&pageSize=1000&pageToken=abc",
+         250, "/v1/Messages?startDate=2026-11-15T00%3A00%3A00Z&pageSize=250&pageToken=abc"),
+    ],
+)
+def test_with_page_size_changes_only_the_size(url, size, expected):
+    """Shrinking a page keeps its filters and its token (a position, valid at any size)."""
+    assert pagination.with_page_size(url, size) == expected
+    assert pagination.page_size(expected) == size
+
+
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [("/x.json?PageSize=50&PageToken=PASM1", "PASM1"), ("/v1/Messages?pageToken=t0k", "t0k"),
+     ("/v1/Messages?pageSize=50", None), ("/x.json?PageToken=", None)],
+)
+def test_page_token_finds_either_apis_token(url, token):
+    """A request carries a token (legacy PageToken, v1 pageToken) or it is a first page."""
+    assert pagination.page_token(url) == token
