@@ -178,8 +178,7 @@ class TwilioClient:
     def pause_until(self, until: datetime | None) -> None:
         """Make no request before `until` (a pause a previous run was asked for)."""
         if until is not None:
-            left = (until - datetime.now(timezone.utc)).total_seconds()
-            self._resume_at = max(self._resume_at, time.monotonic() + left)
+            self._pause((until - datetime.now(timezone.utc)).total_seconds())
 
     async def _wait_for_server(self) -> None:
         while (wait := self._resume_at - time.monotonic()) > 0:

@@ -57,10 +57,8 @@ def field(record: dict[str, Any], name: str, convert: Callable[[Any], Any], prob
         return None
 
 
-def to_row(source: Source, record: dict[str, Any], account_sid: str, bodies: Bodies = KEEP) -> tuple:
+def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:
     """The table row for one keyed record; whatever cannot be typed is listed, never fatal."""
-    if bodies.mode != "keep" and source.body_field in record:
-        record = {**record, source.body_field: bodies.apply(record[source.body_field])}
     raw_text = None
     problems: list[str] = []
     try:
@@ -114,11 +112,15 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
     bad: list[Rejected] = []
     reached: datetime | None = None
     key = source.key
+    hide_bodies = bodies.mode != "keep" and source.body_field is not None
     for record in items:
+        if hide_bodies and isinstance(record, dict) and source.body_field in record:
+            # Before anything else, so that the text reaches no table, rejected_records included.
+            record = {**record, source.body_field: bodies.apply(record[source.body_field])}
         if not isinstance(record, dict) or not isinstance(record.get(key), str) or not record[key]:
             bad.append(rejected(record, key))
             continue
-        row = to_row(source, record, account_sid, bodies)
+        row = to_row(source, record, account_sid)
         created: datetime | None = row[created_at]
         reached = created or reached
         if created is not None and not window.contains(created):

@@ -113,3 +113,13 @@ async def test_bodies_can_be_archived_hashed_or_not_at_all(store, emu, twilio):
     row = await legacy_row(store, message["sid"], "body, raw->'body' AS raw_body")
     assert row["body"] is None and row["raw_body"] == "null"
     assert (await legacy_row(store, redacted["sid"], "body"))["body"] == ""
+
+
+async def test_hidden_bodies_stay_hidden_in_records_kept_aside(store, emu):
+    """A record without an id is kept whole in rejected_records, but under --bodies drop its text is not."""
+    nameless = {**emu.add_legacy_message(), "sid": None, "body": "your code is 493817"}
+    page = orjson.dumps({"messages": [nameless], "next_page_uri": None, "page": 0})
+    async with servers.serve(lambda request: servers.json_body(page)) as server:
+        await run_backfill(store, settings_for(server.base_url), streams=LEGACY, bodies=Bodies("drop"))
+    kept = await store.fetch("SELECT raw_text FROM twilio.rejected_records")
+    assert len(kept) == 1 and json.loads(kept[0]["raw_text"])["body"] is None
