@@ -1,9 +1,9 @@
 """The archive database: the only module with SQL (besides the migrations).
 
-Each page is one round trip: its rows go in as one `INSERT ... SELECT FROM unnest(...)`
-whose `ON CONFLICT ... DO UPDATE ... WHERE` skips rows whose payload did not change (a
-rescan of an unchanged window writes nothing) and never lets an older payload replace a
-newer one. The scan's checkpoint moves in the same transaction, so a crash at any instant
+Each page is one transaction of a few round trips: the stored digests of its records, then
+one `INSERT ... SELECT FROM unnest(...) ON CONFLICT ... DO UPDATE ... WHERE` of only the new
+and changed ones, which never lets an older payload replace a newer one, then the scan's
+checkpoint. A rescan of an unchanged window writes nothing, and a crash at any instant
 leaves either the page and its checkpoint, or neither."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sync import errors
 from sync.models import STREAMS, Page, PageWrite, Rejected, Scan, Window
 from sync.retry import Backoff, retrying
 from sync.sources import BY_STREAM, Source
+from sync.sources.base import DIGEST, RAW, RAW_TEXT
 
 log = logging.getLogger("sync.store")
 # A Postgres restart or failover takes seconds to a minute or two; wait that out, then say so.
@@ -29,7 +30,7 @@ RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 SCHEMA = "twilio"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def upsert_sql(source: Source) -> str:
     columns = source.all_columns
     names = [name for name, _ in columns]
@@ -46,14 +47,23 @@ def upsert_sql(source: Source) -> str:
             selects.append(f"u.{name}")
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != source.key)
     upd = source.updated_column
+    # Rows whose digest matches never get here (see _write_page). A differing digest over an
+    # equal payload (a row stored before digests existed) only refreshes the digest: the row
+    # keeps its last_changed_at and RETURNING does not count it as changed.
     return (
         f"INSERT INTO {SCHEMA}.{source.stream} AS t ({', '.join(names)})\n"
         f"SELECT {', '.join(selects)} FROM unnest({params}) AS u({', '.join(names)})\n"
-        f"ON CONFLICT ({source.key}) DO UPDATE SET {updates}, last_changed_at = now()\n"
-        f"WHERE t.raw IS DISTINCT FROM excluded.raw\n"
+        f"ON CONFLICT ({source.key}) DO UPDATE SET {updates},\n"
+        f"  last_changed_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN now() ELSE t.last_changed_at END\n"
+        f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
         f"  AND (excluded.{upd} IS NULL OR t.{upd} IS NULL OR excluded.{upd} >= t.{upd})\n"
-        f"RETURNING (xmax = 0) AS inserted"
+        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed"
     )
+
+
+@functools.cache
+def digests_sql(source: Source) -> str:
+    return f"SELECT {source.key} AS key, raw_digest FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY($1::text[])"
 
 
 def _columns_of(rows: list[tuple]) -> list[list[Any]]:
@@ -142,10 +152,16 @@ class Store:
 
     async def _write_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, one_by_one: bool) -> PageWrite:
         async with self._pool.acquire() as conn, conn.transaction():
+            rows = page.rows
+            if rows:
+                # Unchanged records are dropped here, by digest: they are neither sent as
+                # parameters nor touched (no row lock, no WAL), so a rescan costs reads only.
+                stored = dict(await conn.fetch(digests_sql(source), [row[0] for row in rows]))
+                rows = [row for row in rows if stored.get(row[0]) != row[DIGEST]]
             if one_by_one:
-                results, refused = await _upsert_each(conn, source, page.rows)
+                results, refused = await _upsert_each(conn, source, rows)
             else:
-                results, refused = (await conn.fetch(upsert_sql(source), *_columns_of(page.rows)) if page.rows else []), []
+                results, refused = (await conn.fetch(upsert_sql(source), *_columns_of(rows)) if rows else []), []
             rejected = page.rejected + refused
             if rejected:
                 await conn.executemany(
@@ -155,7 +171,7 @@ class Store:
                       hashlib.sha256(r.raw_text.encode()).digest(), scan.id) for r in rejected],
                 )
             inserted = sum(1 for r in results if r["inserted"])
-            updated = len(results) - inserted
+            updated = sum(1 for r in results if r["changed"] and not r["inserted"])
             moved = await conn.execute(
                 "UPDATE twilio.scans SET cursor = $3, pages = pages + 1, records_seen = records_seen + $4, "
                 "rows_inserted = rows_inserted + $5, rows_updated = rows_updated + $6, "
@@ -279,7 +295,7 @@ async def _upsert_each(conn: asyncpg.Connection, source: Source, rows: list[tupl
             async with conn.transaction():
                 results += await conn.fetch(sql, *_columns_of([row]))
         except ROW_REFUSALS as exc:
-            raw, raw_text = row[-3], row[-2]
+            raw, raw_text = row[RAW], row[RAW_TEXT]
             refused.append(Rejected(key=row[0], reason=f"Postgres refused it: {describe(exc)}", raw_text=raw_text or raw))
     return results, refused
 

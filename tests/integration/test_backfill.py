@@ -105,6 +105,22 @@ async def test_rescan_of_an_unchanged_window_rewrites_no_row(store, emu, twilio)
     assert all(r.inserted == 0 and r.updated == 0 and r.seen > 0 for r in results.values())
 
 
+async def test_rows_stored_before_digests_existed_get_one_without_counting_as_changed(store, emu, twilio):
+    """After upgrading to revision 0003, a row without raw_digest gets it on its next scan; the
+    payload did not change, so neither last_changed_at nor the scan's changed count moves; the
+    scan after that writes nothing at all."""
+    await run_backfill(store, twilio, streams=("legacy_messages",))
+    await store.fetch("UPDATE twilio.legacy_messages SET raw_digest = NULL, last_changed_at = '2020-01-01Z'")
+    results = await run_backfill(store, twilio, streams=("legacy_messages",))
+    assert results["legacy_messages"].updated == 0
+    rows = await store.fetch("SELECT count(*) FILTER (WHERE raw_digest IS NULL) AS missing, "
+                             "count(*) FILTER (WHERE last_changed_at > '2020-01-01Z') AS moved FROM twilio.legacy_messages")
+    assert (rows[0]["missing"], rows[0]["moved"]) == (0, 0)
+    before = await store.fetch("SELECT sid, xmin::text AS x FROM twilio.legacy_messages ORDER BY sid")
+    await run_backfill(store, twilio, streams=("legacy_messages",))
+    assert await store.fetch("SELECT sid, xmin::text AS x FROM twilio.legacy_messages ORDER BY sid") == before
+
+
 async def test_changed_records_take_the_newer_state(store, emu, twilio):
     """Status changes, a late price and a redacted body replace the stored state on the next pass."""
     await run_backfill(store, twilio, streams=("legacy_messages", "comms_messages"))

@@ -66,6 +66,7 @@ RECORD_COLUMNS = {
     "raw": "jsonb not null",
     "raw_text": "text",
     "parse_problems": "text[]",
+    "raw_digest": "bytea",
     "first_seen_at": "timestamptz not null default now()",
     "last_changed_at": "timestamptz not null default now()",
 }
