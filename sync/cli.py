@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from sync import __version__, database, errors, models, privacy, worker
-from sync.config import Settings
+from sync import __version__, database, errors, logs, models, privacy, service, worker
+from sync.config import Settings, load_accounts
 
 log = logging.getLogger("sync")
 
@@ -33,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(keep, hash or drop message text) with TWILIO_ARCHIVE_BODY_KEY.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log scan events (to stderr)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log scan events (to stderr); `run` always does")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=None,
+                        help="text, or one JSON object per line (default: TWILIO_ARCHIVE_LOG_FORMAT, else text)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     sub.add_parser("migrate", help="bring the database schema to the newest revision")
@@ -54,6 +58,35 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--bodies", choices=privacy.MODES, default=None,
                     help="message text in the archive: keep it, hash it (HMAC-SHA256 keyed by "
                     "TWILIO_ARCHIVE_BODY_KEY) or drop it (default: TWILIO_ARCHIVE_BODIES, else keep)")
+
+    run = sub.add_parser(
+        "run",
+        help="the long-running service: keep every stream current until SIGTERM / Ctrl-C",
+        description="Scan every stream on a schedule: the last --lookback seconds every --interval seconds "
+        "(new messages, status changes), the whole retention window every --full-interval seconds (late "
+        "changes, deletions). Scans resume after a restart. Replicas sharing a database split the streams "
+        "by lease. Serves /healthz, /readyz and /metrics on --http-port.",
+    )
+    run.add_argument("--interval", type=_seconds, default=service.Schedule.interval, metavar="S",
+                     help=f"seconds between scans of a stream (default {service.Schedule.interval:.0f})")
+    run.add_argument("--full-interval", type=_seconds, default=service.Schedule.full_interval, metavar="S",
+                     help=f"seconds between scans of the whole retention window (default {service.Schedule.full_interval:.0f})")
+    run.add_argument("--lookback", type=_seconds, default=service.Schedule.lookback, metavar="S",
+                     help=f"how far back the frequent scans reach, in seconds (default {service.Schedule.lookback:.0f})")
+    run.add_argument("--http-host", default="127.0.0.1", metavar="HOST",
+                     help="address of /healthz, /readyz, /metrics (default 127.0.0.1; 0.0.0.0 in a container)")
+    run.add_argument("--http-port", type=_port, default=8000, metavar="N", help="their port (default 8000; 0: off)")
+    run.add_argument("--accounts", type=Path, default=None, metavar="FILE",
+                     help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
+                     "one account of TWILIO_ACCOUNT_SID)")
+    run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
+                     help="do not fetch v1 messages one by one for their text and delivery attempts")
+    run.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
+                     help=f"records per request, 1..1000 (default {worker.PAGE_SIZE})")
+    run.add_argument("--bodies", choices=privacy.MODES, default=None,
+                     help="message text in the archive: keep, hash or drop (default: TWILIO_ARCHIVE_BODIES, else keep)")
+    run.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
+                     help="text, or one JSON object per line")
 
     sub.add_parser("status", help="per stream: last complete scan, in-flight checkpoint, rows, lag")
 
@@ -83,6 +116,26 @@ def _fault_profile(value: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 0 < seconds < 10**7:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
+    return seconds
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {port}")
+    return port
+
+
 def _page_size(value: str) -> int:
     try:
         size = int(value)
@@ -95,9 +148,13 @@ def _page_size(value: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    command = {"migrate": cmd_migrate, "backfill": cmd_backfill, "status": cmd_status,
+    log_format = args.log_format or os.environ.get("TWILIO_ARCHIVE_LOG_FORMAT") or "text"
+    if log_format not in logs.FORMATS:
+        print(f"twilio-archive: error: TWILIO_ARCHIVE_LOG_FORMAT must be text or json, got {log_format!r}", file=sys.stderr)
+        sys.exit(2)
+    # A service's log is its record of what it did; a one-off command speaks only when asked.
+    logs.configure(logging.INFO if args.verbose or args.command == "run" else logging.WARNING, log_format)
+    command = {"migrate": cmd_migrate, "backfill": cmd_backfill, "run": cmd_run, "status": cmd_status,
                "demo": cmd_demo, "emulator": cmd_emulator}[args.command]
     try:
         code = anyio.run(command, args)
@@ -163,7 +220,7 @@ async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                             fixed_end=fixed_end, now=now, progress=progress,
-                                            page_size=page_size, bodies=bodies)
+                                            options=worker.ScanOptions(page_size=page_size, bodies=bodies))
             tg.cancel_scope.cancel()
         progress.finish()
     return results, time.monotonic() - started
@@ -177,6 +234,46 @@ def _print_results(results: list[worker.ScanResult], seconds: float) -> None:
         print(f"{r.stream:<18} {r.pages:>6} {r.seen:>9,} {r.inserted:>9,} {r.updated:>8,} {r.problems:>8,} {rate:>10,.0f}{resumed}")
     total = sum(r.seen for r in results)
     print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from sync.health import serve
+    from sync.metrics import Metrics
+    from sync.store import Store
+
+    schedule = service.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
+    bodies = privacy.Bodies.from_env(os.environ, args.bodies)
+    settings = Settings.from_env()
+    accounts_file = args.accounts or (Path(os.environ["TWILIO_ARCHIVE_ACCOUNTS"])
+                                      if os.environ.get("TWILIO_ARCHIVE_ACCOUNTS") else None)
+    if accounts_file is not None:
+        accounts = load_accounts(accounts_file, os.environ, settings.twilio)
+    else:
+        accounts = [settings.require_twilio()]
+    dsn = await database.resolve_dsn(settings)
+    metrics = Metrics()
+    async with await Store.connect(dsn) as store:
+        await store.check_schema()
+        store.on_retry = lambda cause: metrics.retries.labels("postgres", cause).inc()
+        svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
+                              hydrate=args.hydrate, page_size=args.page_size)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_stop_on_signal, svc.stop)
+            if args.http_port:
+                async with serve(svc, args.http_host, args.http_port) as url:
+                    log.info("http.serving url=%s endpoints=/healthz,/readyz,/metrics", url)
+                    await svc.run()
+            else:
+                await svc.run()
+            tg.cancel_scope.cancel()
+    return 0
+
+
+async def _stop_on_signal(stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("service.signal signal=%s", signal.Signals(signum).name)
+            stop.set()
 
 
 async def cmd_status(args: argparse.Namespace) -> int:

@@ -120,10 +120,73 @@ def _twilio_from_env(env: Mapping[str, str]) -> TwilioSettings:
         raise errors.ConfigError(
             "set TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET) for the account"
         )
+    return dataclasses.replace(_base_urls(env), account_sid=account_sid, username=username, password=Secret(password))
+
+
+def load_accounts(path: Path, env: Mapping[str, str], default: TwilioSettings | None) -> list[TwilioSettings]:
+    """The accounts of an accounts file (TOML), each with its credentials:
+
+        [[account]]
+        sid = "AC..."                         # read with the default credentials
+        [[account]]
+        sid = "AC..."
+        auth_token_env = "ACME_AUTH_TOKEN"    # or api_key_env + api_secret_env
+
+    The default credentials are the environment's (TWILIO_AUTH_TOKEN or the API key pair);
+    naming the variable that holds a secret, not the secret, keeps the file shareable."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise errors.ConfigError(f"cannot read the accounts file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise errors.ConfigError(f"the accounts file {path} is not valid TOML: {exc}") from None
+    entries = data.get("account")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise errors.ConfigError(f"the accounts file {path} must hold at least one [[account]] table")
+    accounts: list[TwilioSettings] = []
+    for n, entry in enumerate(entries, 1):
+        where = f"{path}, account {n}"
+        sid = entry.get("sid")
+        if not isinstance(sid, str) or not _ACCOUNT_SID.match(sid):
+            raise errors.ConfigError(f"{where}: sid must be 'AC' followed by 32 hex digits")
+        unknown = set(entry) - {"sid", "auth_token_env", "api_key_env", "api_secret_env"}
+        if unknown:
+            raise errors.ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        username, password = _credentials_of(entry, env, sid, where, default)
+        base = default or _base_urls(env)
+        accounts.append(dataclasses.replace(base, account_sid=sid, username=username, password=password))
+    sids = [a.account_sid for a in accounts]
+    if len(set(sids)) != len(sids):
+        raise errors.ConfigError(f"the accounts file {path} names an account twice")
+    return accounts
+
+
+def _credentials_of(entry: Mapping[str, object], env: Mapping[str, str], sid: str, where: str,
+                    default: TwilioSettings | None) -> tuple[str, Secret]:
+    def secret(name_key: str) -> str:
+        name = entry[name_key]
+        if not isinstance(name, str) or not env.get(name):
+            raise errors.ConfigError(f"{where}: {name_key} names {name!r}, which is not set in the environment")
+        return env[name]
+
+    if "auth_token_env" in entry:
+        return sid, Secret(secret("auth_token_env"))
+    if "api_key_env" in entry or "api_secret_env" in entry:
+        if not ("api_key_env" in entry and "api_secret_env" in entry):
+            raise errors.ConfigError(f"{where}: api_key_env and api_secret_env go together")
+        return secret("api_key_env"), Secret(secret("api_secret_env"))
+    if default is None:
+        raise errors.ConfigError(f"{where}: no auth_token_env, and no default credentials in the environment")
+    return default.username, default.password
+
+
+def _base_urls(env: Mapping[str, str]) -> TwilioSettings:
     return TwilioSettings(
-        account_sid=account_sid,
-        username=username,
-        password=Secret(password),
+        account_sid="",
+        username="",
+        password=Secret(""),
         comms_base_url=parse_base_url("TWILIO_COMMS_BASE_URL", env.get("TWILIO_COMMS_BASE_URL") or DEFAULT_COMMS_BASE_URL),
         api_base_url=parse_base_url("TWILIO_API_BASE_URL", env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL),
     )

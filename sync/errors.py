@@ -9,7 +9,8 @@
     │   │   └── StalePageTokenError a page token the API no longer accepts (the scan restarts)
     │   └── PaginationLoopError     the API handed back a page token it had already given
     └── StoreError              the database: unreachable, refused, or a migration missing
-        └── StoreUnavailableError   the database went away mid-run (retried, then reported)
+        ├── StoreUnavailableError   the database went away mid-run (retried, then reported)
+        └── ScanMovedError          another process moved a scan's checkpoint (its lease was lost)
 
 A SyncError reaches the user as one line and a non-zero exit (see cli.main); any other
 exception is a bug and keeps its traceback. Driver errors are turned into StoreError at
@@ -66,3 +67,8 @@ class StoreError(SyncError):
 
 class StoreUnavailableError(StoreError):
     """The database stopped answering (restart, failover, network): worth retrying for a while."""
+
+
+class ScanMovedError(StoreError):
+    """A scan's checkpoint was moved or ended by another process: ours is no longer the
+    scan's owner (a replica that lost its lease), so it must stop, not fork the checkpoint."""

@@ -91,6 +91,14 @@ def decode_json(body: bytes) -> Any:
         return json.loads(body)  # raises ValueError (JSONDecodeError, UnicodeDecodeError) if truly malformed
 
 
+def retry_cause(exc: BaseException) -> str:
+    """A retry's cause in a word, for metrics: the HTTP status, else what went wrong."""
+    status = getattr(exc, "status", None)
+    if status:
+        return str(status)
+    return "connection" if isinstance(exc.__cause__, (aiohttp.ClientError, asyncio.TimeoutError, OSError)) else "malformed"
+
+
 class TwilioClient:
     """Fetches JSON pages from the configured Twilio base URLs, for one account.
 
@@ -105,6 +113,8 @@ class TwilioClient:
         retry: Backoff = RETRY,
         concurrency: int = 8,
         timeout: float = 60.0,
+        on_response: Callable[[str, int], None] | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self._settings = settings
         self._retry = retry
@@ -115,6 +125,8 @@ class TwilioClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._authorization = basic_authorization(settings.username, settings.password)
         self._session: aiohttp.ClientSession | None = None
+        self._on_response = on_response  # (api, HTTP status) of every answer: the service's metrics
+        self._on_retry = on_retry  # the cause of every retry: an HTTP status, "connection" or "malformed"
 
     def __repr__(self) -> str:
         return f"TwilioClient(account_sid={self._settings.account_sid!r})"
@@ -154,18 +166,22 @@ class TwilioClient:
                 log.warning("http.shrink_page size=%d path=%s", pagination.page_size(url), pagination.relative(url))
                 failed_500 = 0
             try:
-                return parse(pagination.relative(url), await self._get_once(url))
+                return parse(pagination.relative(url), await self._get_once(url, api))
             except errors.RetryableSourceError as exc:
                 failed_500 = failed_500 + 1 if exc.status == 500 else 0
                 raise
 
         try:
             return await retrying(once, self._retry, errors.RetryableSourceError, log=log,
-                                  what=f"GET {pagination.relative(url)}")
+                                  what=f"GET {pagination.relative(url)}", on_retry=self._told_retry)
         except errors.RetryableSourceError as exc:
             raise errors.RetryableSourceError(
                 f"gave up on {pagination.relative(url)} after {self._retry.attempts} attempts: {exc}", status=exc.status
             ) from exc
+
+    def _told_retry(self, exc: BaseException, attempt: int) -> None:
+        if self._on_retry is not None:
+            self._on_retry(retry_cause(exc))
 
     def _pause(self, seconds: float) -> bool:
         """No request of the account for `seconds`; whether that extends the current pause."""
@@ -184,7 +200,7 @@ class TwilioClient:
         while (wait := self._resume_at - time.monotonic()) > 0:
             await anyio.sleep(wait)
 
-    async def _get_once(self, url: str) -> Any:
+    async def _get_once(self, url: str, api: str) -> Any:
         assert self._session is not None, "use TwilioClient as an async context manager"
         try:
             async with self._limiter:
@@ -196,6 +212,8 @@ class TwilioClient:
                     # Pause the account at once: other requests must not go out while we read.
                     paused = retry_after is not None and self._pause(retry_after + RETRY_AFTER_MARGIN)
                     body = await resp.read()
+            if self._on_response is not None:
+                self._on_response(api, status)
             if paused and self.on_pause is not None:
                 await self.on_pause(datetime.now(timezone.utc) + timedelta(seconds=retry_after + RETRY_AFTER_MARGIN))
         except aiohttp.ClientConnectorCertificateError as exc:

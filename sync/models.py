@@ -98,6 +98,7 @@ class Scan:
     problems: int
     rejected: int
     restarts: int
+    deleted: int
     started_at: datetime
     finished_at: datetime | None
 
@@ -118,6 +119,7 @@ class Scan:
             problems=row["problems"],
             rejected=row["rejected"],
             restarts=row["restarts"],
+            deleted=row["deleted"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
         )
@@ -134,6 +136,7 @@ class Page:
     problems: int  # records stored with something that could not be parsed
     rejected: list[Rejected]  # records that could not be keyed: kept in twilio.rejected_records
     reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
+    past_window: bool = False  # every record is older than the window: a look-back scan may stop here
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,9 @@ def upsert_sql(source: Source) -> str:
         else:
             selects.append(f"u.{name}")
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != source.key)
+    if source.hydrated:
+        # A changed message is fetched again for its content and attempts (see hydrate.py).
+        updates += ", hydrated_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN NULL ELSE t.hydrated_at END"
     upd = source.updated_column
     # Rows whose digest matches never get here (see _write_page). A differing digest over an
     # equal payload (a row stored before digests existed) only refreshes the digest: the row
@@ -72,7 +76,7 @@ def _columns_of(rows: list[tuple]) -> list[list[Any]]:
 
 _SCAN_COLUMNS = (
     "id, account_sid, stream, kind, window_start, window_end, status, cursor, pages, records_seen, "
-    "rows_inserted, rows_updated, problems, rejected, restarts, started_at, finished_at"
+    "rows_inserted, rows_updated, problems, rejected, restarts, deleted, started_at, finished_at"
 )
 
 
@@ -86,6 +90,7 @@ class Store:
     def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT) -> None:
         self._pool = pool
         self._retry = retry
+        self.on_retry: Callable[[str], None] | None = None  # told the cause of each retry (metrics)
 
     @classmethod
     async def connect(cls, dsn: str, *, max_size: int = 8) -> Store:
@@ -128,6 +133,13 @@ class Store:
         )
         return Scan.from_row(row)
 
+    async def last_complete(self, account_sid: str, stream: str, kind: str) -> datetime | None:
+        return await self._fetchval(
+            "SELECT max(finished_at) FROM twilio.scans WHERE account_sid = $1 AND stream = $2 AND kind = $3 "
+            "AND status = 'complete'",
+            account_sid, stream, kind,
+        )
+
     async def end_scan(self, scan_id: int, status: str, error: str | None = None) -> None:
         await self._execute(
             "UPDATE twilio.scans SET status = $2, error = $3, finished_at = now(), updated_at = now() "
@@ -143,40 +155,34 @@ class Store:
             scan.id, first_url,
         )
 
-    async def save_page(self, source: Source, scan: Scan, cursor: str, page: Page) -> PageWrite:
+    async def save_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, seen: bool = False) -> PageWrite:
         """Upsert a page's rows and move the scan's checkpoint from `cursor` past the page, atomically.
 
         Retried while the database is unreachable: the transaction either committed or did not,
-        and a retry after a commit whose answer was lost sees the checkpoint already moved."""
-        return await self._retrying(lambda: self._save_page(source, scan, cursor, page), f"save a page of {source.stream}")
+        and a retry after a commit whose answer was lost sees the checkpoint already moved.
+        With `seen`, the page's keys are kept for the scan's deletion check."""
 
-    async def _save_page(self, source: Source, scan: Scan, cursor: str, page: Page) -> PageWrite:
-        try:
-            return await self._write_page(source, scan, cursor, page, one_by_one=False)
-        except ROW_REFUSALS:
-            # A value Postgres refuses aborts the whole statement; find it, row by row.
-            return await self._write_page(source, scan, cursor, page, one_by_one=True)
+        async def once() -> PageWrite:
+            try:
+                return await self._write_page(source, scan, cursor, page, seen=seen, one_by_one=False)
+            except ROW_REFUSALS:
+                # A value Postgres refuses aborts the whole statement; find it, row by row.
+                return await self._write_page(source, scan, cursor, page, seen=seen, one_by_one=True)
 
-    async def _write_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, one_by_one: bool) -> PageWrite:
+        return await self._retrying(once, f"save a page of {source.stream}")
+
+    async def _write_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, seen: bool,
+                          one_by_one: bool) -> PageWrite:
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = page.rows
-            if rows:
-                # Unchanged records are dropped here, by digest: they are neither sent as
-                # parameters nor touched (no row lock, no WAL), so a rescan costs reads only.
-                stored = dict(await conn.fetch(digests_sql(source), [row[0] for row in rows]))
-                rows = [row for row in rows if stored.get(row[0]) != row[DIGEST]]
-            if one_by_one:
-                results, refused = await _upsert_each(conn, source, rows)
-            else:
-                results, refused = (await conn.fetch(upsert_sql(source), *_columns_of(rows)) if rows else []), []
+            results, refused = await _upsert(conn, source, page.rows, one_by_one=one_by_one)
             rejected = page.rejected + refused
-            if rejected:
-                await conn.executemany(
-                    "INSERT INTO twilio.rejected_records (account_sid, stream, record_key, reason, raw_text, digest, scan_id) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT rejected_records_once DO NOTHING",
-                    [(scan.account_sid, source.stream, r.key, r.reason, r.raw_text,
-                      hashlib.sha256(r.raw_text.encode()).digest(), scan.id) for r in rejected],
-                )
+            await _keep_rejected(conn, source, scan.account_sid, rejected, scan.id)
+            if seen:
+                # The proof a full scan needs to tell a deleted message from one it saw (see
+                # deletion_candidates): every key it was served, in the page's transaction.
+                keys = [row[0] for row in page.rows] + [r.key for r in page.rejected if r.key is not None]
+                await conn.execute("INSERT INTO twilio.scan_seen (scan_id, key) SELECT $1, unnest($2::text[])",
+                                   scan.id, keys)
             inserted = sum(1 for r in results if r["inserted"])
             updated = sum(1 for r in results if r["changed"] and not r["inserted"])
             moved = await conn.execute(
@@ -193,8 +199,133 @@ class Store:
                 if now is not None and now["cursor"] == page.next_url and (page.next_url or now["status"] == "complete"):
                     return PageWrite(inserted=0, updated=0, rejected=0)  # an earlier try committed; we missed the answer
                 # Someone ended or moved this scan under us; committing would fork the checkpoint.
-                raise errors.StoreError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
+                raise errors.ScanMovedError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
         return PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
+
+    async def save_records(self, source: Source, account_sid: str, rows: list[tuple]) -> PageWrite:
+        """Upsert rows fetched one by one (outside any scan), by the same rules as a page."""
+
+        async def write(one_by_one: bool) -> PageWrite:
+            async with self._pool.acquire() as conn, conn.transaction():
+                results, refused = await _upsert(conn, source, rows, one_by_one=one_by_one)
+                await _keep_rejected(conn, source, account_sid, refused, None)
+            return PageWrite(inserted=sum(1 for r in results if r["inserted"]),
+                             updated=sum(1 for r in results if r["changed"] and not r["inserted"]), rejected=len(refused))
+
+        async def once() -> PageWrite:
+            try:
+                return await write(False)
+            except ROW_REFUSALS:
+                return await write(True)
+
+        return await self._retrying(once, f"save records of {source.stream}")
+
+    # ---- deletions: what a complete full scan did not see ----------------------------------
+
+    async def clear_seen(self, account_sid: str, stream: str) -> None:
+        """Drop the seen keys of scans that ended without using them (failed, abandoned)."""
+        await self._execute(
+            "DELETE FROM twilio.scan_seen WHERE scan_id IN (SELECT id FROM twilio.scans "
+            "WHERE account_sid = $1 AND stream = $2 AND status <> 'running')",
+            account_sid, stream,
+        )
+
+    async def seen_set_intact(self, scan: Scan) -> bool:
+        """Whether the scan's seen keys can be trusted: scan_seen is UNLOGGED, and a server
+        that restarted since the scan began may have emptied it (it does after a crash)."""
+        return await self._fetchval("SELECT pg_postmaster_start_time() < $1", scan.started_at)
+
+    async def deletion_candidates(self, source: Source, scan: Scan, limit: int) -> list[str]:
+        """Archived, undeleted records created in the scan's window that the scan never saw."""
+        created = source.created_column
+        rows = await self._fetch(
+            f"SELECT t.{source.key} FROM {SCHEMA}.{source.stream} AS t "
+            f"WHERE t.account_sid = $1 AND t.deleted_at IS NULL AND t.{created} >= $2 AND t.{created} < $3 "
+            f"AND NOT EXISTS (SELECT 1 FROM twilio.scan_seen AS s WHERE s.scan_id = $4 AND s.key = t.{source.key}) "
+            f"ORDER BY t.{created} DESC LIMIT $5",
+            scan.account_sid, scan.window.start, scan.window.end, scan.id, limit,
+        )
+        return [r[0] for r in rows]
+
+    async def mark_deleted(self, source: Source, scan: Scan, keys: list[str]) -> int:
+        """Mark records deleted (never remove them), count them on the scan, drop its seen keys."""
+
+        async def once() -> int:
+            async with self._pool.acquire() as conn, conn.transaction():
+                marked = await conn.fetchval(
+                    f"WITH m AS (UPDATE {SCHEMA}.{source.stream} SET deleted_at = now() "
+                    f"WHERE {source.key} = ANY($1::text[]) AND account_sid = $2 AND deleted_at IS NULL RETURNING 1) "
+                    "SELECT count(*) FROM m",
+                    keys, scan.account_sid,
+                )
+                await conn.execute("UPDATE twilio.scans SET deleted = deleted + $2 WHERE id = $1", scan.id, marked)
+                await conn.execute("DELETE FROM twilio.scan_seen WHERE scan_id = $1", scan.id)
+            return marked
+
+        return await self._retrying(once, f"mark deleted records of {source.stream}")
+
+    # ---- leases: one replica per (account, stream) ------------------------------------------
+
+    async def acquire_lease(self, account_sid: str, stream: str, holder: str, ttl: float) -> bool:
+        """Take the lease if it is free, expired or already ours; whether we hold it now."""
+        got = await self._fetchval(
+            "INSERT INTO twilio.leases AS l (account_sid, stream, holder, expires_at) "
+            "VALUES ($1, $2, $3, now() + make_interval(secs => $4)) "
+            "ON CONFLICT (account_sid, stream) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, "
+            "acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at ELSE now() END "
+            "WHERE l.holder = excluded.holder OR l.expires_at < now() RETURNING true",
+            account_sid, stream, holder, ttl,
+        )
+        return bool(got)
+
+    async def renew_leases(self, holder: str, ttl: float) -> set[tuple[str, str]]:
+        """Extend every unexpired lease we hold; the (account, stream) pairs still ours."""
+        rows = await self._fetch(
+            "UPDATE twilio.leases SET expires_at = now() + make_interval(secs => $2) "
+            "WHERE holder = $1 AND expires_at >= now() RETURNING account_sid, stream",
+            holder, ttl,
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    async def release_leases(self, holder: str) -> None:
+        """Let another replica take over at once (on a clean stop)."""
+        await self._execute("UPDATE twilio.leases SET expires_at = now() - interval '1 second' WHERE holder = $1", holder)
+
+    # ---- v1 message content (GET /v1/Messages/{id}) ------------------------------------------
+
+    async def unhydrated(self, account_sid: str, since: datetime, limit: int) -> list[tuple[str, datetime]]:
+        """New and changed v1 messages still retained at Twilio, newest first: (id, last_changed_at)."""
+        rows = await self._fetch(
+            "SELECT id, last_changed_at FROM twilio.comms_messages "
+            "WHERE account_sid = $1 AND hydrated_at IS NULL AND created_at >= $2 ORDER BY created_at DESC LIMIT $3",
+            account_sid, since, limit,
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def save_hydration(self, hydrated: list[tuple[str, datetime, object, str | None, str | None]]) -> None:
+        """Store (id, last_changed_at, body, content json, attempts json) for messages that did
+        not change since they were read; a message that did waits for the next fetch."""
+        await self._retrying(lambda: self._pool.executemany(
+            "UPDATE twilio.comms_messages SET body = $3, content = $4::jsonb, attempts = $5::jsonb, hydrated_at = now() "
+            "WHERE id = $1 AND last_changed_at = $2 AND hydrated_at IS NULL",
+            hydrated,
+        ), "save message content")
+
+    async def newest_records(self) -> list[tuple[str, str, datetime | None]]:
+        """(account, stream, newest creation time) of every archived stream."""
+        out = []
+        for stream in STREAMS:
+            created = BY_STREAM[stream].created_column
+            rows = await self._fetch(f"SELECT account_sid, max({created}) FROM {SCHEMA}.{stream} GROUP BY account_sid")
+            out += [(r[0], stream, r[1]) for r in rows]
+        return out
+
+    async def ping(self) -> None:
+        """Fails (StoreUnavailableError) unless the database answers now: no retrying."""
+        try:
+            await self._pool.fetchval("SELECT 1", timeout=5)
+        except (*TRANSIENT, asyncpg.PostgresError) as exc:
+            raise errors.StoreUnavailableError(f"the database does not answer: {describe(exc)}") from exc
 
     # ---- per-account state ----------------------------------------------------------------
 
@@ -256,7 +387,11 @@ class Store:
             except asyncpg.PostgresError as exc:
                 raise errors.StoreError(f"cannot {what}: {describe(exc)}") from exc
 
-        return await retrying(once, self._retry, errors.StoreUnavailableError, log=log, what=what)
+        def told(exc: BaseException, attempt: int) -> None:
+            if self.on_retry is not None:
+                self.on_retry(type(exc.__cause__ or exc).__name__)
+
+        return await retrying(once, self._retry, errors.StoreUnavailableError, log=log, what=what, on_retry=told)
 
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await self._retrying(lambda: self._pool.fetch(query, *args), "read from the database")
@@ -290,6 +425,32 @@ ROW_REFUSALS = (
     asyncpg.IntegrityConstraintViolationError,  # class 23
     asyncpg.exceptions.ProgramLimitExceededError,  # class 54: e.g. too large for an index entry
 )
+
+
+async def _upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], *,
+                  one_by_one: bool) -> tuple[list[asyncpg.Record], list[Rejected]]:
+    """Upsert the new and changed rows; (RETURNING records, rows Postgres refused)."""
+    if rows:
+        # Unchanged records are dropped here, by digest: they are neither sent as parameters
+        # nor touched (no row lock, no WAL), so a rescan costs reads only.
+        stored = dict(await conn.fetch(digests_sql(source), [row[0] for row in rows]))
+        rows = [row for row in rows if stored.get(row[0]) != row[DIGEST]]
+    if not rows:
+        return [], []
+    if one_by_one:
+        return await _upsert_each(conn, source, rows)
+    return await conn.fetch(upsert_sql(source), *_columns_of(rows)), []
+
+
+async def _keep_rejected(conn: asyncpg.Connection, source: Source, account_sid: str, rejected: list[Rejected],
+                         scan_id: int | None) -> None:
+    if rejected:
+        await conn.executemany(
+            "INSERT INTO twilio.rejected_records (account_sid, stream, record_key, reason, raw_text, digest, scan_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT rejected_records_once DO NOTHING",
+            [(account_sid, source.stream, r.key, r.reason, r.raw_text, hashlib.sha256(r.raw_text.encode()).digest(),
+              scan_id) for r in rejected],
+        )
 
 
 async def _upsert_each(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> tuple[list[asyncpg.Record], list[Rejected]]:

@@ -11,13 +11,14 @@ import dataclasses
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
 from sync import errors, pagination, sources
 from sync.http import TwilioClient
-from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, Scan, Window
+from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, PageWrite, Scan, Window
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress, StreamProgress
 from sync.store import Store
@@ -39,6 +40,7 @@ class ScanResult:
     updated: int
     problems: int
     seconds: float
+    complete: bool = True  # False: stopped on request, resumable from its checkpoint
 
 
 def stream_window(stream: str, window: Window, now) -> Window:
@@ -67,15 +69,31 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
     return await store.start_scan(account_sid, source.stream, kind, effective, first), False
 
 
+@dataclass(frozen=True)
+class ScanOptions:
+    """How a scan pages, beyond its window. The defaults are the backfill's."""
+
+    page_size: int = PAGE_SIZE
+    bodies: Bodies = KEEP
+    # A look-back scan of a list it cannot filter by creation time (legacy) stops at the
+    # first page that is older than its window on every time the list may be sorted by.
+    stop_past_window: bool = False
+    # A full scan keeps the keys it sees, to prove at its end which archived records are gone.
+    keep_seen: bool = False
+    # Set to stop: no page is fetched after it, the pages already fetched are saved.
+    stop: anyio.Event | None = None
+    # Told of each saved page (the service's metrics).
+    on_page: Callable[[Page, PageWrite], None] | None = None
+
+
 async def run_scan(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
-                   progress: Progress, *, resumed: bool, page_size: int = PAGE_SIZE,
-                   bodies: Bodies = KEEP) -> ScanResult:
+                   progress: Progress, *, resumed: bool, options: ScanOptions = ScanOptions()) -> ScanResult:
     started = time.monotonic()
     counters = progress.stream(source.stream)  # this run's figures, shown live and returned
     restarts = 0
     while True:
         try:
-            await _pages(store, client, source, scan, counters, bodies)
+            finished = await _pages(store, client, source, scan, counters, options)
             break
         except errors.StalePageTokenError as exc:
             # The position is lost, not the work: every page saved so far stays archived, and
@@ -83,33 +101,36 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
             restarts += 1
             if restarts > MAX_RESTARTS:
                 raise errors.SourceError(f"{source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
-            first = source.first_url(scan.account_sid, scan.window, page_size)
+            first = source.first_url(scan.account_sid, scan.window, options.page_size)
             await store.restart_scan(scan, first)
             scan = dataclasses.replace(scan, cursor=first)
             log.warning("scan.restart stream=%s scan=%d restarts=%d cause=%r", source.stream, scan.id, restarts, str(exc))
-    counters.done = True
+    counters.done = finished
     result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, pages=counters.pages,
                         seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
-                        problems=counters.problems, seconds=time.monotonic() - started)
-    log.info("scan.complete stream=%s scan=%d pages=%d seen=%d inserted=%d updated=%d problems=%d restarts=%d "
-             "seconds=%.2f", result.stream, result.scan_id, result.pages, result.seen, result.inserted,
-             result.updated, result.problems, restarts, result.seconds)
+                        problems=counters.problems, seconds=time.monotonic() - started, complete=finished)
+    log.info("scan.%s account=%s stream=%s kind=%s scan=%d pages=%d seen=%d inserted=%d updated=%d problems=%d "
+             "restarts=%d seconds=%.2f", "complete" if finished else "stopped", scan.account_sid, result.stream,
+             scan.kind, result.scan_id, result.pages, result.seen, result.inserted, result.updated, result.problems,
+             restarts, result.seconds)
     return result
 
 
 async def _pages(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
-                 counters: StreamProgress, bodies: Bodies) -> None:
-    """Fetch and save the scan's pages from its checkpoint on, until the last one."""
+                 counters: StreamProgress, options: ScanOptions) -> bool:
+    """Fetch and save the scan's pages from its checkpoint on; whether it reached the last one
+    (not when `options.stop` was set first)."""
     base_url = client.base_url(source.api)
     guard = pagination.LoopGuard()
     send, receive = anyio.create_memory_object_stream[tuple[str, Page]](1)
-    log.info("scan.start stream=%s scan=%d window=[%s, %s) cursor=%s", source.stream, scan.id,
-             scan.window.start.isoformat(), scan.window.end.isoformat(), scan.cursor)
+    log.info("scan.start account=%s stream=%s kind=%s scan=%d window=[%s, %s) cursor=%s", scan.account_sid,
+             source.stream, scan.kind, scan.id, scan.window.start.isoformat(), scan.window.end.isoformat(), scan.cursor)
 
     failed: list[Exception] = []
+    finished = False
 
     def parse(fetched: str, body: object) -> Page:
-        return sources.parse_page(source, body, scan.account_sid, scan.window, fetched, bodies)
+        return sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
 
     async def produce() -> None:
         cursor = scan.cursor
@@ -118,6 +139,8 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
                 while cursor is not None:
                     guard.check(cursor)
                     page = await client.get_page(source.api, cursor, parse)
+                    if options.stop_past_window and page.past_window and page.next_url is not None:
+                        page = dataclasses.replace(page, next_url=None)  # the rest is older still
                     if page.next_url is not None:
                         # Refuse a foreign link before it becomes a checkpoint we could never leave.
                         pagination.resolve(base_url, page.next_url)
@@ -129,26 +152,48 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
                 failed.append(exc)
 
     async def consume() -> None:
+        nonlocal finished
         async with receive:
             async for cursor, page in receive:
-                written = await store.save_page(source, scan, cursor, page)
+                written = await store.save_page(source, scan, cursor, page, seen=options.keep_seen)
                 counters.pages += 1
                 counters.seen += page.seen
                 counters.inserted += written.inserted
                 counters.updated += written.updated
                 counters.problems += page.problems + written.rejected
                 counters.reached = page.reached or counters.reached
+                finished = page.next_url is None
+                if options.on_page is not None:
+                    options.on_page(page, written)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(produce)
-        tg.start_soon(consume)
+        producer = anyio.CancelScope()
+
+        async def fetching() -> None:
+            with producer:
+                await produce()
+
+        async def stop_fetching() -> None:
+            # Stop asking for pages, at once (even mid-retry); the consumer saves what came.
+            await options.stop.wait()
+            producer.cancel()
+
+        async def saving() -> None:
+            await consume()
+            tg.cancel_scope.cancel()  # the scan is over: the stop watcher is not needed
+
+        tg.start_soon(fetching)
+        tg.start_soon(saving)
+        if options.stop is not None:
+            tg.start_soon(stop_fetching)
     if failed:
         raise failed[0]
+    return finished
 
 
 async def backfill(store: Store, client: TwilioClient, account_sid: str, streams: tuple[str, ...],
                    window: Window, *, fixed_end: bool, now, progress: Progress,
-                   page_size: int = PAGE_SIZE, kind: str = "backfill", bodies: Bodies = KEEP) -> list[ScanResult]:
+                   options: ScanOptions = ScanOptions()) -> list[ScanResult]:
     """One pass over each stream's window, all streams at once; resumes interrupted passes."""
     # A Retry-After outlives the process that was told it: honour the last run's, keep ours.
     client.pause_until(await store.paused_until(account_sid))
@@ -156,14 +201,13 @@ async def backfill(store: Store, client: TwilioClient, account_sid: str, streams
     opened = []
     for stream in streams:
         source = sources.BY_STREAM[stream]
-        scan, resumed = await open_scan(store, source, account_sid, kind, window,
-                                        fixed_end=fixed_end, page_size=page_size, now=now)
+        scan, resumed = await open_scan(store, source, account_sid, "backfill", window,
+                                        fixed_end=fixed_end, page_size=options.page_size, now=now)
         opened.append((source, scan, resumed))
     results: list[ScanResult] = []
 
     async def one(source: sources.Source, scan: Scan, resumed: bool) -> None:
-        results.append(await run_scan(store, client, source, scan, progress, resumed=resumed,
-                                      page_size=page_size, bodies=bodies))
+        results.append(await run_scan(store, client, source, scan, progress, resumed=resumed, options=options))
 
     async with anyio.create_task_group() as tg:
         for source, scan, resumed in opened:

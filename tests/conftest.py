@@ -122,5 +122,5 @@ async def run_backfill(store: Store, twilio: TwilioSettings, *, streams=models.S
     async with TwilioClient(twilio, **client_options) as client:
         results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                         fixed_end=until is not None, now=now, progress=Progress(),
-                                        page_size=page_size, bodies=bodies)
+                                        options=worker.ScanOptions(page_size=page_size, bodies=bodies))
     return {r.stream: r for r in results}

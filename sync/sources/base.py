@@ -36,7 +36,13 @@ class Source:
     typed: Callable[[dict[str, Any], str, list[str]], tuple]  # record, account -> typed values
     first_url: Callable[[str, Window, int], str]
     next_url: Callable[[str, dict[str, Any]], str | None]
+    record_url: Callable[[str, str], str] | None = None  # (account, key) -> the one record's URL
     body_field: str | None = None  # the message text, which the privacy policy may hash or drop
+    hydrated: bool = False  # its rows are completed by a fetch of each record (hydrate.py)
+    # The times the list may be ordered by, newest first, besides creation (legacy: date_sent,
+    # whose null sorts who knows where): a page older than the window on all of them ends a
+    # look-back scan (Page.past_window).
+    also_ordered_by: tuple[str, ...] = ()
 
     @property
     def all_columns(self) -> tuple[tuple[str, str], ...]:
@@ -45,6 +51,11 @@ class Source:
     @property
     def created_index(self) -> int:
         return [name for name, _ in self.columns].index(self.created_column)
+
+    @property
+    def order_indexes(self) -> tuple[int, ...]:
+        names = [name for name, _ in self.columns]
+        return tuple(names.index(c) for c in (self.created_column, *self.also_ordered_by))
 
 
 def field(record: dict[str, Any], name: str, convert: Callable[[Any], Any], problems: list[str]) -> Any:
@@ -97,6 +108,16 @@ def rejected(record: Any, key: str) -> Rejected:
     return Rejected(key=None, reason=reason, raw_text=text)
 
 
+def keyed_row(source: Source, record: Any, account_sid: str, bodies: Bodies = KEEP) -> tuple | Rejected:
+    """The row for one record as served, or why it cannot have one (it has no usable key)."""
+    if bodies.mode != "keep" and source.body_field is not None and isinstance(record, dict) and source.body_field in record:
+        # Before anything else, so that the text reaches no table, rejected_records included.
+        record = {**record, source.body_field: bodies.apply(record[source.body_field])}
+    if not isinstance(record, dict) or not isinstance(record.get(source.key), str) or not record[source.key]:
+        return rejected(record, source.key)
+    return to_row(source, record, account_sid)
+
+
 def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -115,16 +136,15 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
     outside = problems = 0
     bad: list[Rejected] = []
     reached: datetime | None = None
-    key = source.key
-    hide_bodies = bodies.mode != "keep" and source.body_field is not None
+    order = source.order_indexes
+    past = bool(items)  # every record is older than the window by every time the list may sort on
     for record in items:
-        if hide_bodies and isinstance(record, dict) and source.body_field in record:
-            # Before anything else, so that the text reaches no table, rejected_records included.
-            record = {**record, source.body_field: bodies.apply(record[source.body_field])}
-        if not isinstance(record, dict) or not isinstance(record.get(key), str) or not record[key]:
-            bad.append(rejected(record, key))
+        row = keyed_row(source, record, account_sid, bodies)
+        if isinstance(row, Rejected):
+            bad.append(row)
+            past = False
             continue
-        row = to_row(source, record, account_sid)
+        past = past and all(row[i] is not None and row[i] < window.start for i in order)
         created: datetime | None = row[created_at]
         reached = created or reached
         if created is not None and not window.contains(created):
@@ -141,4 +161,5 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
         problems=problems,
         rejected=bad,
         reached=reached,
+        past_window=past,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, Window
@@ -119,6 +120,10 @@ def _first(path: str):
     return first_url
 
 
+def message_url(account_sid: str, message_id: str) -> str:
+    return f"/v1/Messages/{quote(message_id, safe='')}"
+
+
 MESSAGES = Source(
     stream=COMMS_MESSAGES,
     api="comms",
@@ -130,6 +135,8 @@ MESSAGES = Source(
     typed=message_typed,
     first_url=_first("/v1/Messages"),
     next_url=pagination.comms_next_url,
+    record_url=message_url,
+    hydrated=True,
 )
 
 OPERATIONS = Source(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import LEGACY_MESSAGES, Window
@@ -72,6 +73,10 @@ def next_url(current: str, body: dict[str, Any]) -> str | None:
     return pagination.legacy_next_url(body)
 
 
+def record_url(account_sid: str, sid: str) -> str:
+    return f"/2010-04-01/Accounts/{quote(account_sid)}/Messages/{quote(sid, safe='')}.json"
+
+
 SOURCE = Source(
     stream=LEGACY_MESSAGES,
     api="api",
@@ -83,5 +88,7 @@ SOURCE = Source(
     typed=typed,
     first_url=first_url,
     next_url=next_url,
+    record_url=record_url,
     body_field="body",
+    also_ordered_by=("date_sent",),
 )

@@ -1,0 +1,78 @@
+"""What the service counts, in the Prometheus text format served on /metrics.
+
+One `Metrics` per process, on its own registry (not the library's global one), so tests and
+several services in one process never share counters. The names below are a contract with
+deploy/prometheus/alerts.yml and deploy/grafana/: tests/unit/test_deploy.py holds them to it."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# The *_created series double the output and no alert or panel uses them.
+
+disable_created_metrics()
+
+PREFIX = "twilio_archive"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# A look-back scan takes a second or two; a full scan of a busy account, minutes.
+SCAN_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        stream = ["account", "stream"]
+        self.pages = Counter(f"{PREFIX}_pages", "Pages saved, each with its checkpoint", stream, registry=r)
+        self.records_fetched = Counter(f"{PREFIX}_records_fetched", "Records the API served", stream, registry=r)
+        self.rows_written = Counter(f"{PREFIX}_rows_written", "Archive rows actually changed: inserted or updated",
+                                    [*stream, "change"], registry=r)
+        self.records_deleted = Counter(f"{PREFIX}_records_deleted",
+                                       "Legacy messages marked deleted after a complete scan proved them gone",
+                                       stream, registry=r)
+        self.records_rejected = Counter(f"{PREFIX}_records_rejected",
+                                        "Records kept aside in twilio.rejected_records", stream, registry=r)
+        self.hydrations = Counter(f"{PREFIX}_hydrations", "v1 messages fetched one by one for their content",
+                                  ["account", "outcome"], registry=r)
+        self.api_responses = Counter(f"{PREFIX}_api_responses", "Twilio API responses by HTTP status",
+                                     ["api", "code"], registry=r)
+        self.retries = Counter(f"{PREFIX}_retries", "Retried operations by cause", ["target", "cause"], registry=r)
+        self.rate_limited = Counter(f"{PREFIX}_rate_limited", "429 Too Many Requests answers", ["api"], registry=r)
+        scan = [*stream, "kind"]
+        self.scans = Counter(f"{PREFIX}_scans", "Scans ended, by outcome", [*scan, "outcome"], registry=r)
+        self.scan_duration = Histogram(f"{PREFIX}_scan_duration_seconds", "Duration of complete scans", scan,
+                                       buckets=SCAN_BUCKETS, registry=r)
+        self.last_success = Gauge(f"{PREFIX}_last_success_timestamp_seconds",
+                                  "Unix time the last scan of this kind completed", scan, registry=r)
+        self.newest_record_age = Gauge(f"{PREFIX}_newest_record_age_seconds",
+                                       "Seconds since the creation of the newest archived record", stream, registry=r)
+        self.lease_held = Gauge(f"{PREFIX}_lease_held", "1 while this replica holds the stream's lease", stream,
+                                registry=r)
+        self.ready = Gauge(f"{PREFIX}_ready", "1 while /readyz answers 200", registry=r)
+
+    def scan_ended(self, account: str, stream: str, kind: str, outcome: str, seconds: float) -> None:
+        self.scans.labels(account, stream, kind, outcome).inc()
+        if outcome == "complete":
+            self.scan_duration.labels(account, stream, kind).observe(seconds)
+            self.last_success.labels(account, stream, kind).set(time.time())
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _exposed() -> frozenset[str]:
+    names = set()
+    for family in Metrics().registry.collect():
+        if family.type == "histogram":
+            names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
+        elif family.type == "counter":
+            names.add(f"{family.name}_total")
+        else:
+            names.add(family.name)
+    return frozenset(names)
+
+
+# Every sample name /metrics can show (what alert rules and dashboards may refer to).
+EXPOSED = _exposed()

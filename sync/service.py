@@ -1,0 +1,300 @@
+"""`run`: keep every stream of every account current, on a schedule, until told to stop.
+
+Per (account, stream) one loop, and only while this replica holds the stream's lease
+(twilio.leases), so replicas never scan the same stream at once and a survivor takes over a
+dead replica's streams when their leases lapse. Each turn of a loop runs one scan:
+
+- `full` when the last complete full scan is older than `full_interval` (or one is in
+  flight): the whole retention window, for late changes; on the legacy list it also proves
+  deletions (deletions.py);
+- `recent` otherwise: the last `lookback` seconds, for new messages and fast status changes.
+
+Both are checkpointed like a backfill, so a restart resumes the scan in flight. After the
+v1 Messages scan, new and changed messages are fetched for their content (hydrate.py)
+until the next scan is due. Stopping (SIGTERM, Ctrl-C) stops the fetching at once, lets the
+pages already fetched commit for up to STOP_GRACE seconds, then abandons whatever is still
+in flight: a page and its checkpoint commit together or not at all."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import anyio
+
+from sync import deletions, errors, hydrate, pagination, sources, worker
+from sync.config import TwilioSettings
+from sync.http import TwilioClient
+from sync.metrics import Metrics
+from sync.models import COMMS_MESSAGES, LEGACY_MESSAGES, STREAMS, Page, PageWrite, Window, default_window
+from sync.privacy import KEEP, Bodies
+from sync.progress import Progress
+from sync.store import Store
+
+log = logging.getLogger("sync.service")
+
+LEASE_TTL = 30.0  # a dead replica's streams are taken over at most this long after it died
+RENEW_EVERY = 10.0
+STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
+
+
+@dataclass(frozen=True)
+class Schedule:
+    interval: float = 60.0  # seconds between the starts of a stream's scans
+    full_interval: float = 3600.0  # seconds between full scans of the retention window
+    lookback: float = 3600.0  # how far back a recent scan reaches
+
+    def __post_init__(self) -> None:
+        if not (self.interval > 0 and self.full_interval > 0 and self.lookback > 0):
+            raise errors.ConfigError("--interval, --full-interval and --lookback must be positive")
+
+
+@dataclass
+class StreamHealth:
+    """What /readyz reports about one (account, stream) this replica holds."""
+
+    held_since: float  # time.monotonic() when this replica took the lease
+    last_success: float | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class Service:
+    store: Store
+    accounts: list[TwilioSettings]
+    schedule: Schedule = Schedule()
+    metrics: Metrics = field(default_factory=Metrics)
+    bodies: Bodies = KEEP
+    hydrate: bool = True
+    page_size: int = worker.PAGE_SIZE
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
+    health: dict[tuple[str, str], StreamHealth] = field(default_factory=dict)
+    heartbeat: float = field(default_factory=time.monotonic)
+    stop: anyio.Event = field(default_factory=anyio.Event)
+    _busy: dict[tuple[str, str], bool] = field(default_factory=dict)  # a scan is in flight
+
+    # ---- the whole service ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until `stop` is set; then stop within STOP_GRACE seconds (plus the lease release)."""
+        log.info("service.start holder=%s accounts=%d interval=%s full_interval=%s lookback=%s hydrate=%s",
+                 self.holder, len(self.accounts), self.schedule.interval, self.schedule.full_interval,
+                 self.schedule.lookback, self.hydrate)
+        try:
+            async with AsyncExitStack() as stack:
+                clients = [await stack.enter_async_context(TwilioClient(a, on_response=self._response,
+                                                                        on_retry=self._retry))
+                           for a in self.accounts]
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._beat)
+                    tg.start_soon(self._renew)
+                    tg.start_soon(self._gauges)
+                    for account, client in zip(self.accounts, clients):
+                        tg.start_soon(self._account, account, client)
+                    await self.stop.wait()
+                    log.info("service.stopping grace=%.0f", STOP_GRACE)
+                    # The loops see `stop` and end their scans; what is not done by then is
+                    # abandoned mid-transaction, which rolls the page and its checkpoint back.
+                    with anyio.move_on_after(STOP_GRACE):
+                        while any(self._busy.values()):
+                            await anyio.sleep(0.05)
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                try:
+                    await self.store.release_leases(self.holder)
+                except errors.StoreError as exc:
+                    log.warning("service.leases_not_released cause=%r", str(exc))
+            log.info("service.stopped holder=%s", self.holder)
+
+    async def _account(self, account: TwilioSettings, client: TwilioClient) -> None:
+        """Check the credentials with one small request, then keep the account's streams current.
+        Credentials Twilio refuses end the service (one line, non-zero exit): no scan could
+        ever succeed. Twilio being unreachable does not: the scans retry it."""
+        try:
+            await client.get_json("api", pagination.legacy_first_url(account.account_sid, 1))
+        except errors.FatalSourceError as exc:
+            raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
+                                          code=exc.code) from exc
+        except errors.RetryableSourceError as exc:
+            log.warning("service.twilio_unreachable account=%s cause=%r", account.account_sid, str(exc))
+        async with anyio.create_task_group() as tg:
+            for stream in STREAMS:
+                tg.start_soon(self._stream, account, client, stream)
+
+    async def _beat(self) -> None:
+        while True:
+            self.heartbeat = time.monotonic()
+            await anyio.sleep(1)
+
+    async def _renew(self) -> None:
+        """Keep our leases alive; forget the ones another replica has taken (after we were
+        away longer than LEASE_TTL): its scans fence ours off (ScanMovedError)."""
+        while True:
+            await anyio.sleep(RENEW_EVERY)
+            try:
+                held = await self.store.renew_leases(self.holder, LEASE_TTL)
+            except errors.StoreError as exc:
+                log.warning("lease.renew_failed cause=%r", str(exc))
+                continue
+            for key in [k for k in self.health if k not in held]:
+                self._lost(key)
+
+    def _lost(self, key: tuple[str, str]) -> None:
+        if self.health.pop(key, None) is not None:
+            self.metrics.lease_held.labels(*key).set(0)
+            log.warning("lease.lost account=%s stream=%s", *key)
+
+    async def _gauges(self) -> None:
+        while True:
+            try:
+                now = datetime.now(timezone.utc)
+                for account_sid, stream, newest in await self.store.newest_records():
+                    if newest is not None:
+                        self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
+                self.metrics.ready.set(1 if await self.ready() == [] else 0)
+            except errors.StoreError as exc:
+                log.warning("service.gauges_failed cause=%r", str(exc))
+            await anyio.sleep(min(15.0, self.schedule.interval))
+
+    # ---- readiness ------------------------------------------------------------------------
+
+    async def ready(self) -> list[str]:
+        """Why this replica is not ready; empty when it is. Ready: the database answers, and
+        every stream it holds had a scan succeed within the last few intervals."""
+        problems = []
+        try:
+            await self.store.ping()
+        except errors.StoreError as exc:
+            problems.append(str(exc))
+        now = time.monotonic()
+        allowed = max(3 * self.schedule.interval, 300.0)  # a full scan of a busy account takes minutes
+        for (account_sid, stream), h in sorted(self.health.items()):
+            since = h.last_success if h.last_success is not None else h.held_since
+            if h.last_error is not None and h.last_success is None:
+                problems.append(f"{account_sid} {stream}: no scan has succeeded yet: {h.last_error}")
+            elif now - since > allowed:
+                problems.append(f"{account_sid} {stream}: no scan succeeded in {now - since:.0f} s"
+                                + (f": {h.last_error}" if h.last_error else ""))
+        return problems
+
+    # ---- one stream -----------------------------------------------------------------------
+
+    async def _stream(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
+        key = (account.account_sid, stream)
+        while not self.stop.is_set():
+            if key not in self.health:
+                if not await self._acquire(key):
+                    await self._sleep(RENEW_EVERY)
+                    continue
+            started = time.monotonic()
+            self._busy[key] = True
+            try:
+                await self._turn(account, client, stream)
+            except errors.ScanMovedError as exc:
+                log.warning("scan.fenced account=%s stream=%s cause=%r", *key, str(exc))
+                self._lost(key)
+            except errors.SyncError as exc:
+                log.error("scan.failed account=%s stream=%s cause=%r", *key, str(exc))
+                if key in self.health:
+                    self.health[key].last_error = str(exc)
+            finally:
+                self._busy[key] = False
+            await self._sleep(self.schedule.interval - (time.monotonic() - started))
+
+    async def _acquire(self, key: tuple[str, str]) -> bool:
+        try:
+            got = await self.store.acquire_lease(*key, self.holder, LEASE_TTL)
+        except errors.StoreError as exc:
+            log.warning("lease.acquire_failed account=%s stream=%s cause=%r", *key, str(exc))
+            return False
+        if got:
+            self.health[key] = StreamHealth(held_since=time.monotonic())
+            self.metrics.lease_held.labels(*key).set(1)
+            log.info("lease.acquired account=%s stream=%s holder=%s", *key, self.holder)
+        return got
+
+    async def _sleep(self, seconds: float) -> None:
+        with anyio.move_on_after(max(0.0, seconds)):
+            await self.stop.wait()
+
+    async def _turn(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
+        source = sources.BY_STREAM[stream]
+        account_sid = account.account_sid
+        now = datetime.now(timezone.utc)
+        kind = await self._kind(account_sid, stream, now)
+        window = default_window(now, None, None) if kind == "full" else \
+            Window(now - timedelta(seconds=self.schedule.lookback), now)
+        scan, resumed = await worker.open_scan(self.store, source, account_sid, kind, window, fixed_end=False,
+                                               page_size=self.page_size, now=now)
+        full_legacy = kind == "full" and stream == LEGACY_MESSAGES
+        if full_legacy and not resumed:
+            await self.store.clear_seen(account_sid, stream)
+        options = worker.ScanOptions(
+            page_size=self.page_size, bodies=self.bodies, stop=self.stop,
+            stop_past_window=kind == "recent", keep_seen=full_legacy,
+            on_page=lambda page, written: self._page(account_sid, stream, page, written),
+        )
+        try:
+            result = await worker.run_scan(self.store, client, source, scan, Progress(), resumed=resumed,
+                                           options=options)
+        except errors.SyncError:
+            self.metrics.scan_ended(account_sid, stream, kind, "failed", 0.0)
+            raise
+        if not result.complete:
+            return  # stopped: the scan stays running and the next start resumes it
+        if full_legacy:
+            marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
+            self.metrics.records_deleted.labels(account_sid, stream).inc(marked)
+        self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds)
+        health = self.health.get((account_sid, stream))
+        if health is not None:
+            health.last_success, health.last_error = time.monotonic(), None
+        if stream == COMMS_MESSAGES and self.hydrate and not self.stop.is_set():
+            await self._hydrate(account_sid, client)
+
+    async def _kind(self, account_sid: str, stream: str, now: datetime) -> str:
+        if await self.store.running_scan(account_sid, stream, "full") is not None:
+            return "full"
+        last = await self.store.last_complete(account_sid, stream, "full")
+        due = last is None or (now - last).total_seconds() >= self.schedule.full_interval
+        return "full" if due else "recent"
+
+    async def _hydrate(self, account_sid: str, client: TwilioClient) -> None:
+        """Until the queue is empty or the next scan is due (scans keep the archive current)."""
+        with anyio.CancelScope() as scope:
+            async def stop_early() -> None:
+                await self.stop.wait()
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop_early)
+                await hydrate.hydrate(self.store, client, account_sid, bodies=self.bodies,
+                                      until=anyio.current_time() + self.schedule.interval,
+                                      on_fetched=lambda outcome: self.metrics.hydrations.labels(account_sid, outcome).inc())
+                tg.cancel_scope.cancel()
+
+    # ---- metrics hooks --------------------------------------------------------------------
+
+    def _page(self, account_sid: str, stream: str, page: Page, written: PageWrite) -> None:
+        m = self.metrics
+        m.pages.labels(account_sid, stream).inc()
+        m.records_fetched.labels(account_sid, stream).inc(page.seen)
+        m.rows_written.labels(account_sid, stream, "inserted").inc(written.inserted)
+        m.rows_written.labels(account_sid, stream, "updated").inc(written.updated)
+        m.records_rejected.labels(account_sid, stream).inc(written.rejected)
+
+    def _response(self, api: str, status: int) -> None:
+        label = "comms" if api == "comms" else "legacy"
+        self.metrics.api_responses.labels(label, str(status)).inc()
+        if status == 429:
+            self.metrics.rate_limited.labels(label).inc()
+
+    def _retry(self, cause: str) -> None:
+        self.metrics.retries.labels("twilio", cause).inc()
