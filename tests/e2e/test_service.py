@@ -1,0 +1,368 @@
+"""`run`, the long-running service, as a real process against the emulator and a real Postgres:
+changes made at "Twilio" while it runs reach the archive; SIGTERM loses nothing; replicas
+never scan one stream at once and take over from a dead one; the probes and /metrics work."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+
+import anyio
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sync import emulator
+from sync.emulator import Account, FaultProfile
+from sync.emulator.formats import rfc2822, rfc3339
+from sync.models import STREAMS, Window
+from tests import pg
+from tests.archive import served
+from tests.cli import cli_env, sync_cli
+from tests.service import FAST, Service, complete_scans, eventually, query
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def archived(dsn: str, table: str, key: str, ident: str):
+    rows = await query(dsn, f"SELECT * FROM twilio.{table} WHERE {key} = $1", ident)
+    return rows[0] if rows else None
+
+
+async def raw_of(dsn: str, table: str, key: str, ident: str) -> dict | None:
+    row = await archived(dsn, table, key, ident)
+    return None if row is None else json.loads(row["raw"])
+
+
+async def test_changes_made_at_twilio_reach_the_archive_while_the_service_runs(db_dsn):
+    emu = emulator.Emulator(seed=21, comms_messages=300, legacy_messages=300, legacy_days=30)
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn)
+        # Older legacy history first, as a user would backfill it before starting the service.
+        assert (await sync_cli("backfill", "--source", "legacy",
+                               "--since", (datetime.now(timezone.utc) - timedelta(days=20)).date().isoformat(),
+                               env=env)).returncode == 0
+        old = await query(db_dsn, "SELECT sid, last_changed_at FROM twilio.legacy_messages "
+                                  "WHERE date_created < now() - interval '8 days' ORDER BY sid")
+        assert old, "the data set has legacy messages older than the 7-day window"
+        async with Service(env, *FAST):
+            await eventually(lambda: _all_full(db_dsn), what="a first full scan of every stream")
+
+            # New messages: a legacy one still queued (no date_sent yet) and a v1 one.
+            t0 = time.monotonic()
+            queued = emu.add_legacy_message(status="queued", date_sent=None, price=None, body="see you at 5")
+            fresh = emu.add_comms_message(status="QUEUED", content={"text": "v1 says hello"})
+            await eventually(lambda: archived(db_dsn, "legacy_messages", "sid", queued["sid"]), what="new legacy")
+            legacy_seconds = time.monotonic() - t0
+            await eventually(lambda: archived(db_dsn, "comms_messages", "id", fresh["id"]), what="new v1 message")
+            comms_seconds = time.monotonic() - t0
+            print(f"\nfreshness: legacy {legacy_seconds:.2f} s, v1 {comms_seconds:.2f} s from creation to archive")
+
+            # Status changes, a late price, a redaction, a v1 deletion, a legacy deletion.
+            for status in ("sent", "delivered"):
+                fields = {"status": status}
+                if status == "sent":
+                    fields["date_sent"] = rfc2822(now_ms())
+                emu.update_legacy_message(queued["sid"], **fields)
+                await eventually(lambda s=status: _has(db_dsn, "legacy_messages", "sid", queued["sid"], "status", s))
+            emu.update_legacy_message(queued["sid"], price="-0.00790", price_unit="USD")
+            for status in ("SENT", "DELIVERED"):
+                emu.update_comms_message(fresh["id"], status=status)
+                await eventually(lambda s=status: _has(db_dsn, "comms_messages", "id", fresh["id"], "status", s))
+            recent = [p for p in emu.legacy_payloads() if p["body"] and p["sid"] != queued["sid"]]
+            redacted, deleted = recent[5]["sid"], recent[6]["sid"]
+            emu.update_legacy_message(redacted, body="")
+            gone_v1 = emu.comms_payloads()[3]["id"]
+            emu.update_comms_message(gone_v1, deletedAt=rfc3339(now_ms()))
+            emu.delete_legacy_message(deleted)
+            # Twilio deleting a message older than the window must not touch its row.
+            emu.delete_legacy_message(old[0]["sid"])
+
+            await eventually(lambda: _has(db_dsn, "legacy_messages", "sid", queued["sid"], "price", -0.0079))
+            await eventually(lambda: _has(db_dsn, "legacy_messages", "sid", redacted, "body", ""))
+            await eventually(lambda: _deleted(db_dsn, "comms_messages", "id", gone_v1))
+            await eventually(lambda: _deleted(db_dsn, "legacy_messages", "sid", deleted), what="legacy deletion")
+            await eventually(lambda: _has(db_dsn, "comms_messages", "id", fresh["id"], "body", "v1 says hello"),
+                             what="hydrated v1 body")
+
+        # Every row of the window is what the emulator serves now, payload for payload.
+        window = Window(datetime.now(timezone.utc) - timedelta(days=7) + timedelta(minutes=1),
+                        datetime.now(timezone.utc))
+        for stream, key in (("legacy_messages", "sid"), ("comms_messages", "id"), ("comms_operations", "id")):
+            expected = served(emu, stream, window)
+            rows = await query(db_dsn, f"SELECT {key}, raw FROM twilio.{stream} WHERE "
+                                       f"{'date_created' if stream == 'legacy_messages' else 'created_at'} >= $1",
+                               window.start)
+            assert {r[0]: json.loads(r["raw"]) for r in rows if r[0] != deleted} == expected, stream
+
+        # The deleted message is kept, marked; nothing else in the window is marked.
+        marked = await query(db_dsn, "SELECT sid FROM twilio.legacy_messages WHERE deleted_at IS NOT NULL")
+        assert [r[0] for r in marked] == [deleted]
+        assert (await raw_of(db_dsn, "legacy_messages", "sid", deleted)) is not None
+        # Records older than the window stay exactly as they were.
+        still = await query(db_dsn, "SELECT sid, last_changed_at FROM twilio.legacy_messages "
+                                    "WHERE date_created < now() - interval '8 days' ORDER BY sid")
+        assert [tuple(r) for r in still] == [tuple(r) for r in old]
+
+        # The status history tells the story of each message, in order.
+        history = await query(db_dsn, "SELECT message_id, status, previous_status FROM twilio.message_status_history "
+                                      "WHERE message_id = ANY($1) ORDER BY id", [queued["sid"], fresh["id"]])
+        assert [(r[1], r[2]) for r in history if r[0] == queued["sid"]] == [
+            ("queued", None), ("sent", "queued"), ("delivered", "sent")]
+        assert [(r[1], r[2]) for r in history if r[0] == fresh["id"]] == [
+            ("queued", None), ("sent", "queued"), ("delivered", "sent")]
+
+
+async def _all_full(dsn: str) -> bool:
+    return await complete_scans(dsn, "full") == set(STREAMS)
+
+
+async def _has(dsn: str, table: str, key: str, ident: str, column: str, value) -> bool:
+    row = await archived(dsn, table, key, ident)
+    return row is not None and (row[column] == value or (isinstance(value, float) and row[column] is not None
+                                                         and float(row[column]) == value))
+
+
+async def _deleted(dsn: str, table: str, key: str, ident: str) -> bool:
+    row = await archived(dsn, table, key, ident)
+    return row is not None and row["deleted_at"] is not None
+
+
+async def test_an_idle_cycle_writes_no_archive_row(db_dsn):
+    """The note's figure: what one scan cycle costs when nothing changed at Twilio."""
+    emu = emulator.Emulator(seed=22, comms_messages=2_000, legacy_messages=2_000, legacy_days=7)
+    async with emulator.serve(emu) as url:
+        async with Service(cli_env(url, db_dsn), *FAST, "--full-interval", "3600"):
+            await eventually(lambda: _all_full(db_dsn), what="a first full scan of every stream")
+            await eventually(lambda: _hydrated(db_dsn), what="every v1 message hydrated")
+            before_rows = await _rows_written(db_dsn)
+            before_requests = sum(emu.request_counts.values())
+            before_scans = await query(db_dsn, "SELECT count(*) FROM twilio.scans WHERE kind = 'recent'")
+            await anyio.sleep(4)
+            after_rows = await _rows_written(db_dsn)
+            requests = sum(emu.request_counts.values()) - before_requests
+            cycles = (await query(db_dsn, "SELECT count(*) FROM twilio.scans WHERE kind = 'recent'"))[0][0] - before_scans[0][0]
+    assert cycles >= 6  # several look-back scans of each stream ran
+    assert after_rows == before_rows, "an idle cycle wrote to an archive table"
+    print(f"\nidle: {cycles} look-back scans, {requests} requests ({requests / cycles * 3:.1f} per cycle of 3 streams), "
+          f"0 archive rows written")
+
+
+async def _hydrated(dsn: str) -> bool:
+    return (await query(dsn, "SELECT count(*) FROM twilio.comms_messages WHERE hydrated_at IS NULL"))[0][0] == 0
+
+
+async def _rows_written(dsn: str) -> tuple:
+    """Rows inserted, updated and deleted in the archive tables, as Postgres counts them."""
+    await query(dsn, "SELECT pg_stat_force_next_flush()")
+    rows = await query(dsn, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
+                            "WHERE schemaname = 'twilio' AND relname = ANY($1) ORDER BY relname",
+                       [*STREAMS, "message_status_history"])
+    return tuple(tuple(r) for r in rows)
+
+
+async def test_sigterm_mid_scan_exits_0_within_10_s_and_the_next_start_loses_nothing(db_dsn):
+    emu = emulator.Emulator(seed=23, comms_messages=3_000, legacy_messages=3_000, legacy_days=7,
+                            faults=FaultProfile(slow=1.0, slow_seconds=0.05))
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn)
+        svc = await Service(env, *FAST).start()
+        try:
+            await eventually(lambda: _pages(db_dsn, 5), what="a full scan under way")
+            started = time.monotonic()
+            svc.signal(signal.SIGTERM)
+            with anyio.fail_after(10):
+                await svc.proc.wait()
+            stopped_in = time.monotonic() - started
+        finally:
+            await svc.stop()
+        assert svc.proc.returncode == 0
+        assert svc.events("service.stopped"), "it said it stopped"
+        running = await query(db_dsn, "SELECT id, cursor FROM twilio.scans WHERE status = 'running'")
+        assert running and all(r["cursor"] for r in running), "the interrupted scans wait at their checkpoints"
+        # Each row was inserted by exactly one committed page: none half-saved, none twice.
+        assert await _inserted_equals_rows(db_dsn)
+
+        emu.faults.profile = FaultProfile()
+        async with Service(env, *FAST):
+            await eventually(lambda: _complete(db_dsn, [r["id"] for r in running]), what="the same scans resumed")
+        assert await _inserted_equals_rows(db_dsn)
+        window = Window(datetime.now(timezone.utc) - timedelta(days=7) + timedelta(minutes=1), datetime.now(timezone.utc))
+        for stream, key, created in (("legacy_messages", "sid", "date_created"), ("comms_messages", "id", "created_at")):
+            rows = await query(db_dsn, f"SELECT {key}, raw FROM twilio.{stream} WHERE {created} >= $1", window.start)
+            assert {r[0]: json.loads(r["raw"]) for r in rows} == served(emu, stream, window)
+    print(f"\nSIGTERM to exit: {stopped_in:.2f} s")
+
+
+async def _pages(dsn: str, n: int) -> bool:
+    return (await query(dsn, "SELECT coalesce(sum(pages), 0) FROM twilio.scans"))[0][0] >= n
+
+
+async def _complete(dsn: str, ids: list[int]) -> bool:
+    rows = await query(dsn, "SELECT count(*) FROM twilio.scans WHERE id = ANY($1) AND status = 'complete'", ids)
+    return rows[0][0] == len(ids)
+
+
+async def _inserted_equals_rows(dsn: str) -> bool:
+    for stream in STREAMS:
+        inserted = (await query(dsn, "SELECT coalesce(sum(rows_inserted), 0) FROM twilio.scans WHERE stream = $1",
+                                stream))[0][0]
+        rows = (await query(dsn, f"SELECT count(*) FROM twilio.{stream}"))[0][0]
+        if inserted != rows:
+            return False
+    return True
+
+
+async def test_two_replicas_never_scan_one_stream_at_once_and_the_survivor_takes_over(db_dsn):
+    emu = emulator.Emulator(seed=24, comms_messages=1_000, legacy_messages=1_000, legacy_days=7)
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn)
+        a, b = Service(env, *FAST), Service(env, *FAST)
+        async with a, b:
+            await eventually(lambda: _all_full(db_dsn), what="a first full scan of every stream")
+            await anyio.sleep(3)  # a few cycles of both replicas
+            holders = await query(db_dsn, "SELECT stream, holder FROM twilio.leases WHERE expires_at > now()")
+            assert {r["stream"] for r in holders} == set(STREAMS) and len(holders) == 3
+            for stream in STREAMS:
+                _no_overlap(a.events(), b.events(), stream)
+            # Kill the replica that holds the most streams; the other must take them all.
+            busiest = a if sum(1 for e in a.events("lease.acquired")) >= sum(1 for e in b.events("lease.acquired")) else b
+            survivor = b if busiest is a else a
+            orphaned = {e["stream"] for e in busiest.events("lease.acquired")}
+            assert orphaned
+            killed_at = time.monotonic()
+            await busiest.kill()
+            await eventually(lambda: _scanned_by(survivor, orphaned, after=time.time()), timeout=30,
+                             what="the survivor scans the dead replica's streams")
+            takeover = time.monotonic() - killed_at
+    print(f"\ntakeover after kill -9: {takeover:.1f} s (lease 3 s)")
+
+
+def _no_overlap(first: list[dict], second: list[dict], stream: str) -> None:
+    """No scan of `stream` by one replica ran while the other was scanning it."""
+
+    def spans(events: list[dict]) -> list[tuple[float, float]]:
+        out, open_at = [], None
+        for e in events:
+            if e.get("stream") != stream:
+                continue
+            at = datetime.fromisoformat(e["time"]).timestamp()
+            if e["event"] == "scan.start":
+                open_at = at
+            elif e["event"] in ("scan.complete", "scan.stopped", "scan.failed") and open_at is not None:
+                out.append((open_at, at))
+                open_at = None
+        if open_at is not None:
+            out.append((open_at, float("inf")))
+        return out
+
+    for s1, e1 in spans(first):
+        for s2, e2 in spans(second):
+            assert e1 <= s2 or e2 <= s1, f"{stream} scanned by both replicas at once"
+
+
+async def _scanned_by(svc: Service, streams: set[str], after: float) -> bool:
+    done = {e["stream"] for e in svc.events("scan.complete")
+            if datetime.fromisoformat(e["time"]).timestamp() > after - 30 and e["stream"] in streams}
+    acquired = {e["stream"] for e in svc.events("lease.acquired")}
+    return streams <= acquired and streams <= done
+
+
+async def test_probes_and_metrics_tell_an_operator_what_is_going_on(restartable_server):
+    dsn = await pg.create_database(restartable_server.get_uri(), "archive")
+    assert (await sync_cli("migrate", env=cli_env(None, dsn))).returncode == 0
+    emu = emulator.Emulator(seed=25, comms_messages=500, legacy_messages=500, legacy_days=7,
+                            faults=FaultProfile(p429=0.2, retry_after=0))
+    async with emulator.serve(emu) as url:
+        async with Service(cli_env(url, dsn), *FAST) as svc:
+            assert await eventually(lambda: _status(svc, "/healthz", 200), what="/healthz") is not None
+            await eventually(lambda: _status(svc, "/readyz", 200), what="ready once every stream was scanned")
+            status, text = await svc.get("/metrics")
+            assert status == 200
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            account = emulator.DEFAULT_ACCOUNT_SID
+
+            def value(family: str, **labels: str) -> float:
+                return sum(s.value for s in families[family].samples
+                           if s.name.endswith(("_total", "_count")) or s.name == family
+                           if all(s.labels.get(k) == v for k, v in labels.items()))
+
+            for stream in STREAMS:
+                assert value("twilio_archive_pages", account=account, stream=stream) > 0
+                assert value("twilio_archive_records_fetched", account=account, stream=stream) >= 1
+                assert value("twilio_archive_scan_duration_seconds", account=account, stream=stream, kind="full") >= 1
+                assert value("twilio_archive_lease_held", account=account, stream=stream) == 1
+                assert value("twilio_archive_last_success_timestamp_seconds", account=account, stream=stream,
+                             kind="full") > time.time() - 120
+            assert value("twilio_archive_rows_written", stream="legacy_messages", change="inserted") == 500
+            assert value("twilio_archive_api_responses", code="200") > 0
+            assert value("twilio_archive_rate_limited") == value("twilio_archive_api_responses", code="429") > 0
+            assert value("twilio_archive_retries", target="twilio", cause="429") > 0
+            assert value("twilio_archive_hydrations", outcome="ok") > 0
+            assert 0 <= value("twilio_archive_newest_record_age_seconds", stream="legacy_messages") < 3600
+
+            # The database goes away: not ready (with the reason), but alive; back: ready again.
+            await anyio.to_thread.run_sync(pg.stop_server, restartable_server)
+            try:
+                await eventually(lambda: _status(svc, "/readyz", 503), what="not ready without a database")
+                assert (await svc.get("/healthz"))[0] == 200
+            finally:
+                await anyio.to_thread.run_sync(pg.restart_server, restartable_server)
+            await eventually(lambda: _status(svc, "/readyz", 200), timeout=60, what="ready again")
+
+            # The log: JSON lines (events() parses each), stable event names, the counts of
+            # every completed scan, every retry with its cause, and no secret anywhere.
+            complete = svc.events("scan.complete")
+            assert complete and all({"account", "stream", "kind", "seen", "inserted", "updated"} <= e.keys()
+                                    for e in complete)
+            assert any("429" in e["cause"] for e in svc.events("retry"))
+            assert emulator.DEFAULT_AUTH_TOKEN not in svc.log_path.read_text()
+
+
+async def _status(svc: Service, path: str, expected: int) -> bool:
+    try:
+        return (await svc.get(path))[0] == expected
+    except OSError:
+        return False
+
+
+async def test_one_service_syncs_several_accounts_each_with_its_own_checkpoints(db_dsn, tmp_path):
+    first = Account("AC" + "1" * 32, "token-one")
+    second = Account("AC" + "2" * 32, "token-two")
+    emu = emulator.Emulator(seed=26, comms_messages=200, legacy_messages=200, legacy_days=7, accounts=[first, second])
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(f'[[account]]\nsid = "{first.sid}"\nauth_token_env = "ONE_TOKEN"\n\n'
+                        f'[[account]]\nsid = "{second.sid}"\nauth_token_env = "TWO_TOKEN"\n')
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn, ONE_TOKEN=first.auth_token, TWO_TOKEN=second.auth_token,
+                      TWILIO_ARCHIVE_ACCOUNTS=str(accounts))
+        del env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"]
+        async with Service(env, *FAST):
+            await eventually(lambda: _full_per_account(db_dsn, {first.sid, second.sid}), what="both accounts scanned")
+    for account in (first, second):
+        sids = await query(db_dsn, "SELECT sid FROM twilio.legacy_messages WHERE account_sid = $1", account.sid)
+        assert {r[0] for r in sids} == {p["sid"] for p in emu.legacy_payloads(account.sid)}
+        ids = await query(db_dsn, "SELECT id FROM twilio.comms_messages WHERE account_sid = $1", account.sid)
+        assert {r[0] for r in ids} == {p["id"] for p in emu.comms_payloads(account.sid)}
+
+
+async def _full_per_account(dsn: str, accounts: set[str]) -> bool:
+    rows = await query(dsn, "SELECT DISTINCT account_sid, stream FROM twilio.scans WHERE kind = 'full' "
+                            "AND status = 'complete'")
+    return {(r[0], r[1]) for r in rows} == {(a, s) for a in accounts for s in STREAMS}
+
+
+async def test_wrong_credentials_stop_the_service_with_one_line(db_dsn):
+    emu = emulator.Emulator(seed=27, comms_messages=10, legacy_messages=10)
+    async with emulator.serve(emu) as url:
+        result = await sync_cli("run", "--http-port", "0", env=cli_env(url, db_dsn, TWILIO_AUTH_TOKEN="wrong" * 4))
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "refused the credentials" in lines[0], err
+    assert "Traceback" not in err and "wrong" * 4 not in err
