@@ -54,7 +54,7 @@ async def retrying(
                 policy.budget is not None and time.monotonic() - started + delay > policy.budget
             ):
                 raise
-            log.warning("retry what=%s attempt=%d delay=%.2f cause=%r", what, attempt, delay, str(exc))
+            log.warning("retry what=%r attempt=%d delay=%.2f cause=%r", what, attempt, delay, str(exc))
             if on_retry is not None:
                 on_retry(exc, attempt)
             await anyio.sleep(delay)

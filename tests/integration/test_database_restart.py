@@ -29,6 +29,6 @@ async def test_a_postgres_restart_mid_backfill_is_waited_out_and_nothing_is_lost
                 while (pages_before_restart := await committed_pages(dsn)) < 20:
                     await anyio.sleep(0.02)
                 await anyio.to_thread.run_sync(pg.restart_server, restartable_server)
-        assert any("retry what=save a page" in r.getMessage() for r in caplog.records), "the restart was not noticed"
+        assert any("retry what='save a page" in r.getMessage() for r in caplog.records), "the restart was not noticed"
         await assert_archive_equals_emulator(store, emu)
     assert pages_before_restart < await committed_pages(dsn), "the backfill went on after the restart"

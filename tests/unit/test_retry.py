@@ -75,4 +75,4 @@ async def test_each_retry_is_logged_with_its_cause(caplog):
     with caplog.at_level(logging.WARNING, logger="test"):
         await retrying(operation, Backoff(attempts=5, base=0.001), Flaky, log=log, what="GET /x")
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 2 and all("what=GET /x" in line and "flaky" in line for line in lines)
+    assert len(lines) == 2 and all("what='GET /x'" in line and "flaky" in line for line in lines)
