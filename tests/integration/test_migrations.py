@@ -298,7 +298,6 @@ EXPECTED_INDEXES = {
     ("scan_seen", "btree (scan_id, key)"),
     ("message_status_history", "UNIQUE btree (id)"),
     ("message_status_history", "btree (message_id, observed_at)"),
-    ("message_status_history", "btree (status, changed_at)"),
     ("comms_messages", "btree (account_sid, created_at DESC) WHERE (hydrated_at IS NULL)"),
     ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
 }
