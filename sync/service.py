@@ -86,6 +86,7 @@ class Service:
         log.info("service.start holder=%s accounts=%d interval=%s full_interval=%s lookback=%s hydrate=%s",
                  self.holder, len(self.accounts), self.schedule.interval, self.schedule.full_interval,
                  self.schedule.lookback, self.hydrate)
+        self._zero_series()
         try:
             async with AsyncExitStack() as stack:
                 clients = [await stack.enter_async_context(TwilioClient(a, on_response=self._response,
@@ -112,6 +113,24 @@ class Service:
                 except errors.StoreError as exc:
                     log.warning("service.leases_not_released cause=%r", str(exc))
             log.info("service.stopped holder=%s", self.holder)
+
+    def _zero_series(self) -> None:
+        """Every series an alert watches exists from the start at 0: `increase()` misses a
+        counter's first step, and a sum over no series is no alert at all (a stream no replica
+        holds must show as 0, not vanish)."""
+        m = self.metrics
+        for api in ("comms", "legacy"):
+            m.rate_limited.labels(api)
+        for account in self.accounts:
+            sid = account.account_sid
+            m.hydrations.labels(sid, "ok"), m.hydrations.labels(sid, "gone")
+            for stream in STREAMS:
+                m.lease_held.labels(sid, stream).set(0)
+                m.pages.labels(sid, stream), m.records_fetched.labels(sid, stream)
+                m.records_rejected.labels(sid, stream), m.records_deleted.labels(sid, stream)
+                for kind in ("recent", "full"):
+                    for outcome in ("complete", "failed"):
+                        m.scans.labels(sid, stream, kind, outcome)
 
     async def _account(self, account: TwilioSettings, client: TwilioClient) -> None:
         """Check the credentials with one small request, then keep the account's streams current.
@@ -155,7 +174,7 @@ class Service:
         while True:
             try:
                 now = datetime.now(timezone.utc)
-                for account_sid, stream, newest in await self.store.newest_records():
+                for account_sid, stream, newest in await self.store.newest_records([a.account_sid for a in self.accounts]):
                     if newest is not None:
                         self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)

@@ -460,7 +460,7 @@ def test_backfill_job_retries_safely():
     job = k8s("Job", "twilio-archive-backfill")
     assert pod_spec(job)["restartPolicy"] == "OnFailure"
     assert job["spec"]["backoffLimit"] >= 1
-    assert [str(a) for a in main_container(job)["args"]][0] == "backfill"
+    assert str(main_container(job)["args"][0]) == "backfill"
     assert [str(a) for a in pod_spec(job)["initContainers"][0]["args"]] == ["migrate"]
 
 
@@ -671,7 +671,8 @@ def test_alert_rules_are_complete():
 def test_promtool_accepts_the_rules_and_their_unit_tests_pass():
     for args in (["check", "rules", "alerts.yml"], ["check", "config", "prometheus.yml"],
                  ["test", "rules", "alerts.test.yml"]):
-        done = subprocess.run(["promtool", *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["promtool", *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60,
+                              check=False)
         assert done.returncode == 0, f"promtool {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
 
