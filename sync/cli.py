@@ -53,11 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--since", metavar="T", help="window start: YYYY-MM-DD (00:00 UTC) or RFC 3339; "
                     "default 7 days ago. Only the legacy API keeps more than 7 days (up to 400)")
     bf.add_argument("--until", metavar="T", help="window end (exclusive), same formats; default now")
-    bf.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
-                    help=f"records per request, 1..1000 (default {worker.PAGE_SIZE}, the fewest requests)")
-    bf.add_argument("--bodies", choices=privacy.MODES, default=None,
-                    help="message text in the archive: keep it, hash it (HMAC-SHA256 keyed by "
-                    "TWILIO_ARCHIVE_BODY_KEY) or drop it (default: TWILIO_ARCHIVE_BODIES, else keep)")
+    _scan_options(bf)
 
     run = sub.add_parser(
         "run",
@@ -84,10 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                      f"long (default {service.LEASE_TTL:.0f})")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
-    run.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
-                     help=f"records per request, 1..1000 (default {worker.PAGE_SIZE})")
-    run.add_argument("--bodies", choices=privacy.MODES, default=None,
-                     help="message text in the archive: keep, hash or drop (default: TWILIO_ARCHIVE_BODIES, else keep)")
+    _scan_options(run)
     run.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
                      help="text, or one JSON object per line")
 
@@ -119,34 +112,34 @@ def _fault_profile(value: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not 0 < seconds < 10**7:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
-    return seconds
+def _scan_options(parser: argparse.ArgumentParser) -> None:
+    """The flags every command that scans takes."""
+    parser.add_argument("--page-size", type=_page_size, default=worker.PAGE_SIZE, metavar="N",
+                        help=f"records per request, 1..1000 (default {worker.PAGE_SIZE}, the fewest requests)")
+    parser.add_argument("--bodies", choices=privacy.MODES, default=None,
+                        help="message text in the archive: keep it, hash it (HMAC-SHA256 keyed by "
+                        "TWILIO_ARCHIVE_BODY_KEY) or drop it (default: TWILIO_ARCHIVE_BODIES, else keep)")
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {port}")
-    return port
+def _bounded(convert, low: float, high: float, what: str, rule: str | None = None):
+    """An argparse type: `convert(value)` within [low, high], or one line saying why not."""
+    rule = rule or f"must be between {low:g} and {high:g}"
+
+    def parse(value: str):
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{rule}, got {value}")
+        return number
+
+    return parse
 
 
-def _page_size(value: str) -> int:
-    try:
-        size = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if not 1 <= size <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {size}")
-    return size
+_page_size = _bounded(int, 1, 1000, "a whole number")
+_port = _bounded(int, 0, 65535, "a port number")
+_seconds = _bounded(float, 0.001, 10**7, "a number of seconds", "must be a positive number of seconds")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,7 +34,7 @@ async def mark_deleted(store: Store, client: TwilioClient, source: Source, scan:
     if not await store.seen_set_intact(scan):
         log.warning("deletions.skipped account=%s stream=%s scan=%d reason=database-restarted-during-scan",
                     scan.account_sid, source.stream, scan.id)
-        return await store.mark_deleted(source, scan, [])
+        return await store.mark_deleted(source, scan, [])  # marks none; drops the scan's seen keys
     candidates = await store.deletion_candidates(source, scan, MAX_CANDIDATES + 1)
     if len(candidates) > MAX_CANDIDATES:
         log.warning("deletions.skipped account=%s stream=%s scan=%d reason=too-many-candidates candidates>%d",

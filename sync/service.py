@@ -123,11 +123,12 @@ class Service:
             m.rate_limited.labels(api)
         for account in self.accounts:
             sid = account.account_sid
-            m.hydrations.labels(sid, "ok"), m.hydrations.labels(sid, "gone")
+            for outcome in ("ok", "gone"):
+                m.hydrations.labels(sid, outcome)
             for stream in STREAMS:
                 m.lease_held.labels(sid, stream).set(0)
-                m.pages.labels(sid, stream), m.records_fetched.labels(sid, stream)
-                m.records_rejected.labels(sid, stream), m.records_deleted.labels(sid, stream)
+                for counter in (m.pages, m.records_fetched, m.records_rejected, m.records_deleted):
+                    counter.labels(sid, stream)
                 for kind in ("recent", "full"):
                     for outcome in ("complete", "failed"):
                         m.scans.labels(sid, stream, kind, outcome)
