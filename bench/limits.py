@@ -20,7 +20,7 @@ import asyncpg
 
 from bench import procs, usage
 from bench.procs import Emulator
-from sync import models, sources, worker
+from sync import models, plan, sources, worker
 from sync.config import Secret, TwilioSettings
 from sync.http import TwilioClient
 from sync.models import Page, Scan, Window
@@ -63,10 +63,10 @@ def client_for(running: Emulator) -> TwilioClient:
 
 
 class Pager:
-    """One stream's pages in order, fetched and parsed the way the worker's producer does.
+    """One stream's pages in order, fetched, parsed and planned the way the worker's producer does.
 
-    `next()` returns (cursor, page): the checkpoint the page was fetched from, which
-    Store.save_page moves past the page."""
+    `next()` returns (before, after, page): the checkpoints on either side of the page, which
+    Store.save_page moves between."""
 
     def __init__(self, client: TwilioClient, stream: str, account_sid: str, window: Window) -> None:
         now = datetime.now(UTC)
@@ -75,19 +75,20 @@ class Pager:
         self.account_sid = account_sid
         # Each list is asked only for what it keeps, as the worker asks.
         self.window = worker.stream_window(stream, window, now)
-        self.url: str | None = self.source.first_url(account_sid, self.window, worker.PAGE_SIZE)
+        self.plan = plan.Plan(self.source, account_sid, self.window, worker.PAGE_SIZE, client.base_url(self.source.api))
+        self.state = self.plan.first()
 
-    async def next(self) -> tuple[str, Page] | None:
-        if self.url is None:
+    async def next(self) -> tuple[plan.State, plan.State, Page] | None:
+        if self.state.done:
             return None
-        cursor = self.url
-        page = await self.client.get_page(self.source.api, cursor, self._parse)
-        self.url = page.next_url
-        return cursor, page
+        before = self.state
+        fetched, page = await self.client.get_page(self.source.api, before.url, self._parse)
+        self.state = self.plan.advance(before, fetched, page).state
+        return before, self.state, page
 
-    def _parse(self, fetched: str, body: object) -> Page:
+    def _parse(self, fetched: str, body: object) -> tuple[str, Page]:
         # `fetched` is the URL the client really asked (it may shrink a page that keeps failing).
-        return sources.parse_page(self.source, body, self.account_sid, self.window, fetched)
+        return fetched, sources.parse_page(self.source, body, self.account_sid, self.window, fetched)
 
 
 async def fetch_limit(running: Emulator, window: Window) -> Limit:
@@ -99,7 +100,7 @@ async def fetch_limit(running: Emulator, window: Window) -> Limit:
             figure = limit.streams[stream] = StreamFigure()
             pager = Pager(client, stream, running.account_sid, window)
             while (item := await pager.next()) is not None:
-                _, page = item
+                _, _, page = item
                 figure.records += page.seen
                 figure.rows += len(page.rows)
                 figure.pages += 1
@@ -120,8 +121,8 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     cpu = usage.ZERO
     async with client_for(running) as client, await Store.connect(dsn) as store:
         pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
-        scans = {s: await store.start_scan(running.account_sid, s, kind, p.window, p.url)
-                 for s, p in pagers.items() if p.url is not None}
+        scans = {s: await store.start_scan(running.account_sid, s, kind, p.window, p.state)
+                 for s, p in pagers.items()}
         conn = await asyncpg.connect(dsn)
         try:
             await procs.checkpoint(conn)  # as before each CLI run, so that the figures compare
@@ -129,7 +130,7 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
             await conn.close()
         for stream in scans:
             limit.streams[stream] = StreamFigure()
-        while any(p.url is not None for p in pagers.values()):
+        while any(not p.state.done for p in pagers.values()):
             chunks = await _fetch_chunk(pagers)
             before = meter.sample()
             started = time.perf_counter()
@@ -141,8 +142,11 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     return limit, usage.between(usage.ZERO, cpu, limit.seconds)
 
 
-async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[tuple[str, Page]]]:
-    chunks: dict[str, list[tuple[str, Page]]] = {s: [] for s in pagers}
+Planned = tuple[plan.State, plan.State, Page]
+
+
+async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[Planned]]:
+    chunks: dict[str, list[Planned]] = {s: [] for s in pagers}
 
     async def one(stream: str) -> None:
         while len(chunks[stream]) < CHUNK_PAGES and (item := await pagers[stream].next()) is not None:
@@ -154,11 +158,11 @@ async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[tuple[str, Pa
     return {s: pages for s, pages in chunks.items() if pages}
 
 
-async def _write(store: Store, stream: str, scan: Scan, pages: list[tuple[str, Page]], figure: StreamFigure) -> None:
+async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], figure: StreamFigure) -> None:
     source = sources.BY_STREAM[stream]
     started = time.perf_counter()
-    for cursor, page in pages:
-        written = await store.save_page(source, scan, cursor, page)
+    for before, after, page in pages:
+        written = await store.save_page(source, scan, before, after, page)
         figure.records += page.seen
         figure.rows += written.inserted + written.updated
         figure.pages += 1

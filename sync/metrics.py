@@ -29,6 +29,9 @@ class Metrics:
         self.records_fetched = Counter(f"{PREFIX}_records_fetched", "Records the API served", stream, registry=r)
         self.rows_written = Counter(f"{PREFIX}_rows_written", "Archive rows actually changed: inserted or updated",
                                     [*stream, "change"], registry=r)
+        self.records_outside = Counter(f"{PREFIX}_records_outside_window",
+                                       "Records the API served that were created outside the scan's window: what "
+                                       "the list's order costs beyond the window", stream, registry=r)
         self.records_deleted = Counter(f"{PREFIX}_records_deleted",
                                        "Legacy messages marked deleted after a complete scan proved them gone",
                                        stream, registry=r)
@@ -42,6 +45,9 @@ class Metrics:
         self.rate_limited = Counter(f"{PREFIX}_rate_limited", "429 Too Many Requests answers", ["api"], registry=r)
         scan = [*stream, "kind"]
         self.scans = Counter(f"{PREFIX}_scans", "Scans ended, by outcome", [*scan, "outcome"], registry=r)
+        self.list_order = Counter(f"{PREFIX}_scan_list_order",
+                                  "Complete legacy scans by the order their pages showed (plan.ORDERS); "
+                                  "'unordered' means the whole list was read", [*scan, "order"], registry=r)
         self.scan_duration = Histogram(f"{PREFIX}_scan_duration_seconds", "Duration of complete scans", scan,
                                        buckets=SCAN_BUCKETS, registry=r)
         self.last_success = Gauge(f"{PREFIX}_last_success_timestamp_seconds",
@@ -52,8 +58,11 @@ class Metrics:
                                 registry=r)
         self.ready = Gauge(f"{PREFIX}_ready", "1 while /readyz answers 200", registry=r)
 
-    def scan_ended(self, account: str, stream: str, kind: str, outcome: str, seconds: float) -> None:
+    def scan_ended(self, account: str, stream: str, kind: str, outcome: str, seconds: float,
+                   order: str | None = None) -> None:
         self.scans.labels(account, stream, kind, outcome).inc()
+        if order is not None:
+            self.list_order.labels(account, stream, kind, order).inc()
         if outcome == "complete":
             self.scan_duration.labels(account, stream, kind).observe(seconds)
             self.last_success.labels(account, stream, kind).set(time.time())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -82,7 +83,8 @@ def default_window(now: datetime, since: datetime | None, until: datetime | None
 
 @dataclasses.dataclass(frozen=True)
 class Scan:
-    """One pass over one stream; while running, `cursor` is its checkpoint."""
+    """One pass over one stream; while running, `cursor` and `plan` are its checkpoint: the next
+    request, and the rest of its scan plan's state (sync/plan.py, State.to_json)."""
 
     id: int
     account_sid: str
@@ -101,6 +103,9 @@ class Scan:
     deleted: int
     started_at: datetime
     finished_at: datetime | None
+    plan: dict[str, Any] | None = None
+    list_order: str | None = None  # the legacy list's order as the scan's pages showed it
+    outside_window: int = 0  # records read that were created outside the window
 
     @classmethod
     def from_row(cls, row: Any) -> Scan:
@@ -122,6 +127,9 @@ class Scan:
             deleted=row["deleted"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
+            plan=json.loads(row["plan"]) if row["plan"] else None,
+            list_order=row["list_order"],
+            outside_window=row["outside_window"],
         )
 
 
@@ -136,7 +144,9 @@ class Page:
     problems: int  # records stored with something that could not be parsed
     rejected: list[Rejected]  # records that could not be keyed: kept in twilio.rejected_records
     reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
-    past_window: bool = False  # every record is older than the window: a look-back scan may stop here
+    # Legacy: each served record's (date_created, date_sent) in epoch seconds, None where absent,
+    # in the order served: the scan plan's evidence of the list's order (sync/plan.py).
+    times: list[tuple[float | None, float | None]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -120,19 +120,3 @@ def with_page_size(url: str, size: int) -> str:
     parts = urlsplit(url)
     query = [(k, str(size) if k in _PAGE_SIZE_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-
-
-class LoopGuard:
-    """Remembers every page token of a scan; the API handing one out twice is a loop, not progress.
-
-    The token is what identifies a position: a legacy next_page_uri also carries `Page`, which
-    grows even when the token repeats, so whole URLs would hide a loop."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-
-    def check(self, url: str) -> None:
-        position = page_token(url) or url
-        if position in self._seen:
-            raise errors.PaginationLoopError(f"the API handed out the same page token twice ({position}): a loop, not progress")
-        self._seen.add(position)

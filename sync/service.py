@@ -262,7 +262,7 @@ class Service:
             await self.store.clear_seen(account_sid, stream)
         options = worker.ScanOptions(
             page_size=self.page_size, bodies=self.bodies, stop=self.stop,
-            stop_past_window=kind == "recent", keep_seen=full_legacy,
+            keep_seen=full_legacy,
             on_page=lambda page, written: self._page(account_sid, stream, page, written),
         )
         try:
@@ -276,7 +276,7 @@ class Service:
         if full_legacy:
             marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
             self.metrics.records_deleted.labels(account_sid, stream).inc(marked)
-        self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds)
+        self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds, order=result.order)
         health = self.health.get((account_sid, stream))
         if health is not None:
             health.last_success, health.last_error = time.monotonic(), None
@@ -310,6 +310,7 @@ class Service:
         m = self.metrics
         m.pages.labels(account_sid, stream).inc()
         m.records_fetched.labels(account_sid, stream).inc(page.seen)
+        m.records_outside.labels(account_sid, stream).inc(page.outside_window)
         m.rows_written.labels(account_sid, stream, "inserted").inc(written.inserted)
         m.rows_written.labels(account_sid, stream, "updated").inc(written.updated)
         m.records_rejected.labels(account_sid, stream).inc(written.rejected)

@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from sync import errors
 from sync.models import STREAMS, Page, PageWrite, Rejected, Scan, Window
+from sync.plan import State
 from sync.retry import Backoff, retrying
 from sync.sources import BY_STREAM, Source
 from sync.sources.base import DIGEST, RAW, RAW_TEXT
@@ -70,13 +72,18 @@ def digests_sql(source: Source) -> str:
     return f"SELECT {source.key} AS key, raw_digest FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY($1::text[])"
 
 
+def _plan_json(state: State) -> str:
+    return orjson.dumps(state.to_json()).decode()
+
+
 def _columns_of(rows: list[tuple]) -> list[list[Any]]:
     return [list(col) for col in zip(*rows)]
 
 
 _SCAN_COLUMNS = (
     "id, account_sid, stream, kind, window_start, window_end, status, cursor, pages, records_seen, "
-    "rows_inserted, rows_updated, problems, rejected, restarts, deleted, started_at, finished_at"
+    "rows_inserted, rows_updated, problems, rejected, restarts, deleted, started_at, finished_at, plan, "
+    "list_order, outside_window"
 )
 
 
@@ -125,11 +132,11 @@ class Store:
         )
         return Scan.from_row(row) if row else None
 
-    async def start_scan(self, account_sid: str, stream: str, kind: str, window: Window, cursor: str) -> Scan:
+    async def start_scan(self, account_sid: str, stream: str, kind: str, window: Window, state: State) -> Scan:
         row = await self._fetchrow(
-            "INSERT INTO twilio.scans (account_sid, stream, kind, window_start, window_end, cursor) "
-            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_SCAN_COLUMNS}",
-            account_sid, stream, kind, window.start, window.end, cursor,
+            "INSERT INTO twilio.scans (account_sid, stream, kind, window_start, window_end, cursor, plan) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_SCAN_COLUMNS}",
+            account_sid, stream, kind, window.start, window.end, state.url, _plan_json(state),
         )
         return Scan.from_row(row)
 
@@ -147,16 +154,19 @@ class Store:
             scan_id, status, error,
         )
 
-    async def restart_scan(self, scan: Scan, first_url: str) -> None:
-        """Send a running scan back to its first page (its page token went stale); rows stay."""
-        await self._execute(
-            "UPDATE twilio.scans SET cursor = $2, restarts = restarts + 1, updated_at = now() "
-            "WHERE id = $1 AND status = 'running'",
-            scan.id, first_url,
+    async def restart_scan(self, scan: Scan, before: State, after: State) -> None:
+        """Send a running scan back to its phase's first page (its page token went stale); rows stay."""
+        moved = await self._execute(
+            "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb, restarts = restarts + 1, updated_at = now() "
+            "WHERE id = $1 AND status = 'running' AND cursor IS NOT DISTINCT FROM $2",
+            scan.id, before.url, after.url, _plan_json(after),
         )
+        if moved != "UPDATE 1":
+            raise errors.ScanMovedError(f"scan {scan.id} of {scan.stream} was moved by someone else; not restarting it")
 
-    async def save_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, seen: bool = False) -> PageWrite:
-        """Upsert a page's rows and move the scan's checkpoint from `cursor` past the page, atomically.
+    async def save_page(self, source: Source, scan: Scan, before: State, after: State, page: Page, *,
+                        seen: bool = False) -> PageWrite:
+        """Upsert a page's rows and move the scan's checkpoint from `before` to `after`, atomically.
 
         Retried while the database is unreachable: the transaction either committed or did not,
         and a retry after a commit whose answer was lost sees the checkpoint already moved.
@@ -164,15 +174,15 @@ class Store:
 
         async def once() -> PageWrite:
             try:
-                return await self._write_page(source, scan, cursor, page, seen=seen, one_by_one=False)
+                return await self._write_page(source, scan, before, after, page, seen=seen, one_by_one=False)
             except ROW_REFUSALS:
                 # A value Postgres refuses aborts the whole statement; find it, row by row.
-                return await self._write_page(source, scan, cursor, page, seen=seen, one_by_one=True)
+                return await self._write_page(source, scan, before, after, page, seen=seen, one_by_one=True)
 
         return await self._retrying(once, f"save a page of {source.stream}")
 
-    async def _write_page(self, source: Source, scan: Scan, cursor: str, page: Page, *, seen: bool,
-                          one_by_one: bool) -> PageWrite:
+    async def _write_page(self, source: Source, scan: Scan, before: State, after: State, page: Page, *,
+                          seen: bool, one_by_one: bool) -> PageWrite:
         async with self._pool.acquire() as conn, conn.transaction():
             results, refused = await _upsert(conn, source, page.rows, one_by_one=one_by_one)
             rejected = page.rejected + refused
@@ -185,18 +195,21 @@ class Store:
                                    scan.id, keys)
             inserted = sum(1 for r in results if r["inserted"])
             updated = sum(1 for r in results if r["changed"] and not r["inserted"])
+            order = after.order if source.sent_column is not None else None
             moved = await conn.execute(
-                "UPDATE twilio.scans SET cursor = $3, pages = pages + 1, records_seen = records_seen + $4, "
-                "rows_inserted = rows_inserted + $5, rows_updated = rows_updated + $6, "
-                "problems = problems + $7, rejected = rejected + $8, updated_at = now(), "
+                "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb, pages = pages + 1, records_seen = records_seen + $5, "
+                "rows_inserted = rows_inserted + $6, rows_updated = rows_updated + $7, "
+                "problems = problems + $8, rejected = rejected + $9, outside_window = outside_window + $10, "
+                "list_order = $11, updated_at = now(), "
                 "status = CASE WHEN $3::text IS NULL THEN 'complete' ELSE status END, "
                 "finished_at = CASE WHEN $3::text IS NULL THEN now() END "
                 "WHERE id = $1 AND status = 'running' AND cursor = $2",
-                scan.id, cursor, page.next_url, page.seen, inserted, updated, page.problems, len(rejected),
+                scan.id, before.url, after.url, _plan_json(after), page.seen, inserted, updated, page.problems,
+                len(rejected), page.outside_window, order,
             )
             if moved != "UPDATE 1":
                 now = await conn.fetchrow("SELECT status, cursor FROM twilio.scans WHERE id = $1", scan.id)
-                if now is not None and now["cursor"] == page.next_url and (page.next_url or now["status"] == "complete"):
+                if now is not None and now["cursor"] == after.url and (after.url or now["status"] == "complete"):
                     return PageWrite(inserted=0, updated=0, rejected=0)  # an earlier try committed; we missed the answer
                 # Someone ended or moved this scan under us; committing would fork the checkpoint.
                 raise errors.ScanMovedError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")

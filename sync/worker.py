@@ -7,7 +7,6 @@ never runs ahead of what is stored."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from sync import errors, pagination, sources
+from sync import errors, plan, sources
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, PageWrite, Scan, Window
 from sync.privacy import KEEP, Bodies
@@ -34,13 +33,15 @@ class ScanResult:
     stream: str
     scan_id: int
     resumed: bool
-    pages: int
+    pages: int  # list requests that returned a page (retries not counted)
     seen: int
     inserted: int
     updated: int
     problems: int
     seconds: float
     complete: bool = True  # False: stopped on request, resumable from its checkpoint
+    outside: int = 0  # records read that were created outside the window: the cost of the list's order
+    order: str | None = None  # the legacy list's order, as the pages showed it (plan.ORDERS)
 
 
 def stream_window(stream: str, window: Window, now) -> Window:
@@ -65,7 +66,7 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
             return running, True
         await store.end_scan(running.id, "abandoned", "superseded by a scan over another window")
         log.info("scan.abandoned stream=%s scan=%d reason=other-window", source.stream, running.id)
-    first = source.first_url(account_sid, effective, page_size)
+    first = plan.State(source.first_url(account_sid, effective, page_size))
     return await store.start_scan(account_sid, source.stream, kind, effective, first), False
 
 
@@ -75,9 +76,6 @@ class ScanOptions:
 
     page_size: int = PAGE_SIZE
     bodies: Bodies = KEEP
-    # A look-back scan of a list it cannot filter by creation time (legacy) stops at the
-    # first page that is older than its window on every time the list may be sorted by.
-    stop_past_window: bool = False
     # A full scan keeps the keys it sees, to prove at its end which archived records are gone.
     keep_seen: bool = False
     # Set to stop: no page is fetched after it, the pages already fetched are saved.
@@ -90,10 +88,14 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
                    progress: Progress, *, resumed: bool, options: ScanOptions = ScanOptions()) -> ScanResult:
     started = time.monotonic()
     counters = progress.stream(source.stream)  # this run's figures, shown live and returned
-    restarts = 0
+    scan_plan = plan.Plan(source, scan.account_sid, scan.window, options.page_size, client.base_url(source.api))
+    saved = _Saved(plan.State.from_json(scan.cursor, scan.plan))
+    restarts = outside = 0
+    log.info("scan.start account=%s stream=%s kind=%s scan=%d window=[%s, %s) cursor=%s", scan.account_sid,
+             source.stream, scan.kind, scan.id, scan.window.start.isoformat(), scan.window.end.isoformat(), scan.cursor)
     while True:
         try:
-            finished = await _pages(store, client, source, scan, counters, options)
+            await _pages(store, client, source, scan, scan_plan, saved, counters, options)
             break
         except errors.StalePageTokenError as exc:
             # The position is lost, not the work: every page saved so far stays archived, and
@@ -101,68 +103,72 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
             restarts += 1
             if restarts > MAX_RESTARTS:
                 raise errors.SourceError(f"{source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
-            first = source.first_url(scan.account_sid, scan.window, options.page_size)
-            await store.restart_scan(scan, first)
-            scan = dataclasses.replace(scan, cursor=first)
+            again = scan_plan.restart(saved.state)
+            await store.restart_scan(scan, saved.state, again)
+            saved.state = again
             log.warning("scan.restart stream=%s scan=%d restarts=%d cause=%r", source.stream, scan.id, restarts, str(exc))
+    finished = saved.state.done
     counters.done = finished
+    order = saved.state.order if source.sent_column is not None else None
     result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, pages=counters.pages,
                         seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
-                        problems=counters.problems, seconds=time.monotonic() - started, complete=finished)
-    log.info("scan.%s account=%s stream=%s kind=%s scan=%d pages=%d seen=%d inserted=%d updated=%d problems=%d "
-             "restarts=%d seconds=%.2f", "complete" if finished else "stopped", scan.account_sid, result.stream,
-             scan.kind, result.scan_id, result.pages, result.seen, result.inserted, result.updated, result.problems,
-             restarts, result.seconds)
+                        problems=counters.problems, seconds=time.monotonic() - started, complete=finished,
+                        outside=saved.outside, order=order)
+    log.info("scan.%s account=%s stream=%s kind=%s scan=%d pages=%d seen=%d outside=%d order=%s inserted=%d "
+             "updated=%d problems=%d restarts=%d seconds=%.2f", "complete" if finished else "stopped",
+             scan.account_sid, result.stream, scan.kind, result.scan_id, result.pages, result.seen, result.outside,
+             order or "-", result.inserted, result.updated, result.problems, restarts, result.seconds)
     return result
 
 
-async def _pages(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
-                 counters: StreamProgress, options: ScanOptions) -> bool:
-    """Fetch and save the scan's pages from its checkpoint on; whether it reached the last one
-    (not when `options.stop` was set first)."""
-    base_url = client.base_url(source.api)
-    guard = pagination.LoopGuard()
-    send, receive = anyio.create_memory_object_stream[tuple[str, Page]](1)
-    log.info("scan.start account=%s stream=%s kind=%s scan=%d window=[%s, %s) cursor=%s", scan.account_sid,
-             source.stream, scan.kind, scan.id, scan.window.start.isoformat(), scan.window.end.isoformat(), scan.cursor)
+@dataclass
+class _Saved:
+    """The scan's state as last committed, and what this run has read outside its window."""
 
+    state: plan.State
+    outside: int = 0
+
+
+async def _pages(store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
+                 saved: _Saved, counters: StreamProgress, options: ScanOptions) -> None:
+    """Fetch and save the scan's pages from its checkpoint on, until the plan is done or
+    `options.stop` is set; `saved.state` is always what the database holds."""
+    send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.State, Page]](1)
     failed: list[Exception] = []
-    finished = False
 
-    def parse(fetched: str, body: object) -> Page:
-        return sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
+    def parse(fetched: str, body: object) -> tuple[str, Page]:
+        return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
 
     async def produce() -> None:
-        cursor = scan.cursor
+        state = saved.state
         async with send:
             try:
-                while cursor is not None:
-                    guard.check(cursor)
-                    page = await client.get_page(source.api, cursor, parse)
-                    if options.stop_past_window and page.past_window and page.next_url is not None:
-                        page = dataclasses.replace(page, next_url=None)  # the rest is older still
-                    if page.next_url is not None:
-                        # Refuse a foreign link before it becomes a checkpoint we could never leave.
-                        pagination.resolve(base_url, page.next_url)
+                while not state.done:
+                    fetched, page = await client.get_page(source.api, state.url, parse)
+                    step = scan_plan.advance(state, fetched, page)
+                    if step.warning:
+                        log.warning("scan.unbounded account=%s stream=%s scan=%d reason=%r", scan.account_sid,
+                                    source.stream, scan.id, step.warning)
                     if page.rejected:
-                        log.warning("scan.rejected stream=%s count=%d cursor=%s", source.stream, len(page.rejected), cursor)
-                    await send.send((cursor, page))
-                    cursor = page.next_url
+                        log.warning("scan.rejected stream=%s count=%d cursor=%s", source.stream, len(page.rejected),
+                                    state.url)
+                    await send.send((state, step.state, page))
+                    state = step.state
             except Exception as exc:  # noqa: BLE001 - re-raised below, once the fetched pages are saved
                 failed.append(exc)
 
     async def consume() -> None:
-        nonlocal finished
         async with receive:
-            async for cursor, page in receive:
-                written = await store.save_page(source, scan, cursor, page, seen=options.keep_seen)
+            async for before, after, page in receive:
+                written = await store.save_page(source, scan, before, after, page, seen=options.keep_seen)
+                saved.state = after
+                saved.outside += page.outside_window
                 counters.pages += 1
                 counters.seen += page.seen
                 counters.inserted += written.inserted
                 counters.updated += written.updated
                 counters.problems += page.problems + written.rejected
                 counters.reached = page.reached or counters.reached
-                finished = page.next_url is None
                 if options.on_page is not None:
                     options.on_page(page, written)
 
@@ -188,7 +194,6 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
             tg.start_soon(stop_fetching)
     if failed:
         raise failed[0]
-    return finished
 
 
 async def backfill(store: Store, client: TwilioClient, account_sid: str, streams: tuple[str, ...],

@@ -39,10 +39,9 @@ class Source:
     record_url: Callable[[str, str], str] | None = None  # (account, key) -> the one record's URL
     body_field: str | None = None  # the message text, which the privacy policy may hash or drop
     hydrated: bool = False  # its rows are completed by a fetch of each record (hydrate.py)
-    # The times the list may be ordered by, newest first, besides creation (legacy: date_sent,
-    # whose null sorts who knows where): a page older than the window on all of them ends a
-    # look-back scan (Page.past_window).
-    also_ordered_by: tuple[str, ...] = ()
+    # The list cannot be filtered by creation time (legacy): the scan plan reads its order from
+    # each record's creation and send times (Page.times, sync/plan.py).
+    sent_column: str | None = None
 
     @property
     def all_columns(self) -> tuple[tuple[str, str], ...]:
@@ -53,9 +52,8 @@ class Source:
         return [name for name, _ in self.columns].index(self.created_column)
 
     @property
-    def order_indexes(self) -> tuple[int, ...]:
-        names = [name for name, _ in self.columns]
-        return tuple(names.index(c) for c in (self.created_column, *self.also_ordered_by))
+    def sent_index(self) -> int | None:
+        return None if self.sent_column is None else [name for name, _ in self.columns].index(self.sent_column)
 
 
 def field(record: dict[str, Any], name: str, convert: Callable[[Any], Any], problems: list[str]) -> Any:
@@ -136,16 +134,17 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
     outside = problems = 0
     bad: list[Rejected] = []
     reached: datetime | None = None
-    order = source.order_indexes
-    past = bool(items)  # every record is older than the window by every time the list may sort on
+    sent_at = source.sent_index
+    times: list[tuple[float | None, float | None]] = []  # each record's place in the list's order
     for record in items:
         row = keyed_row(source, record, account_sid, bodies)
         if isinstance(row, Rejected):
-            bad.append(row)
-            past = False
+            bad.append(row)  # without its times it tells nothing about the order
             continue
-        past = past and all(row[i] is not None and row[i] < window.start for i in order)
         created: datetime | None = row[created_at]
+        if sent_at is not None:
+            sent: datetime | None = row[sent_at]
+            times.append((created and created.timestamp(), sent and sent.timestamp()))
         reached = created or reached
         if created is not None and not window.contains(created):
             outside += 1
@@ -161,5 +160,5 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
         problems=problems,
         rejected=bad,
         reached=reached,
-        past_window=past,
+        times=times,
     )

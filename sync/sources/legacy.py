@@ -90,5 +90,5 @@ SOURCE = Source(
     next_url=next_url,
     record_url=record_url,
     body_field="body",
-    also_ordered_by=("date_sent",),
+    sent_column="date_sent",
 )

@@ -3,6 +3,8 @@ emulator can inject is survived without losing or duplicating a record."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import anyio
 import pytest
 
@@ -12,7 +14,7 @@ from sync.http import TwilioClient
 from sync.retry import Backoff
 from tests import servers
 from tests.archive import assert_archive_equals_emulator
-from tests.conftest import run_backfill, settings_for
+from tests.conftest import run_backfill, settings_for, utcnow
 
 # The real policy with shorter waits, so that tests which fail many requests stay quick;
 # Retry-After still sets the floor.
@@ -57,7 +59,8 @@ async def test_retry_after_is_honoured_for_the_whole_account(store, emu, twilio)
 async def test_pages_too_large_for_the_server_are_asked_for_smaller(store, emu, twilio):
     """When a page size keeps failing with 500, the scan halves it until pages come, and goes on at that size."""
     emu.faults.profile = FaultProfile(max_page_size=130)
-    results = await run_backfill(store, twilio, page_size=1000, retry=QUICK)
+    # Back 31 days, so that the legacy scan needs every one of its 300 messages.
+    results = await run_backfill(store, twilio, page_size=1000, retry=QUICK, since=utcnow() - timedelta(days=31))
     assert emu.faults.injected["page_size"] > 0
     await assert_archive_equals_emulator(store, emu)
     # 1000 -> 500 -> 250 -> 125: the 300 legacy messages then take 3 pages, not 1.
@@ -89,14 +92,15 @@ async def test_a_page_token_that_never_works_stops_the_scan_with_a_clear_error(s
 async def test_when_retries_run_out_the_scan_resumes_from_its_checkpoint(store, emu, twilio):
     """Retries exhausted stop the run, not the archive: the next run starts at the saved page."""
     emu.faults.inject("drop", times=3, path_contains="PageToken")  # the second legacy page, three times
-    error = await backfill_error(run_backfill(store, twilio, streams=("legacy_messages",),
+    since = utcnow() - timedelta(days=31)  # the whole list: 6 pages of 50
+    error = await backfill_error(run_backfill(store, twilio, streams=("legacy_messages",), since=since,
                                               retry=Backoff(attempts=3, base=0.01)))
     assert isinstance(error, errors.RetryableSourceError) and "gave up" in str(error)
     scan = (await store.fetch("SELECT status, pages, cursor FROM twilio.scans"))[0]
     assert (scan["status"], scan["pages"]) == ("running", 1) and "PageToken" in scan["cursor"]
 
     before = emu.request_counts["legacy_list"]
-    await run_backfill(store, twilio, streams=("legacy_messages",))
+    await run_backfill(store, twilio, streams=("legacy_messages",), since=since)
     assert emu.request_counts["legacy_list"] - before == 5, "the first of 6 pages was not fetched again"
     await assert_archive_equals_emulator(store, emu, streams=("legacy_messages",))
 

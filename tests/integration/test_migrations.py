@@ -159,6 +159,9 @@ EXPECTED_COLUMNS = {
         "restarts": "integer not null default 0",
         "rejected": "bigint not null default 0",
         "deleted": "integer not null default 0",
+        "plan": "jsonb",
+        "list_order": "text",
+        "outside_window": "bigint not null default 0",
     },
     "rejected_records": {
         "id": "bigint not null identity always",

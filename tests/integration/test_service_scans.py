@@ -67,7 +67,7 @@ async def test_no_deletion_is_marked_when_the_seen_keys_may_have_been_lost(store
     assert await deleted_sids(store) == set()
 
 
-async def test_a_look_back_scan_stops_at_the_first_page_older_than_its_window(store, emu, twilio):
+async def test_a_look_back_scan_stops_once_the_pages_show_its_window_is_read(store, emu, twilio):
     await run_backfill(store, twilio, streams=(LEGACY_MESSAGES,))
     queued = emu.add_legacy_message(status="queued", date_sent=None, price=None)
     now = utcnow()
@@ -75,7 +75,7 @@ async def test_a_look_back_scan_stops_at_the_first_page_older_than_its_window(st
         scan, _ = await worker.open_scan(store, LEGACY, twilio.account_sid, "recent",
                                          Window(now - timedelta(minutes=10), now), fixed_end=False, page_size=20, now=now)
         result = await worker.run_scan(store, client, LEGACY, scan, Progress(), resumed=False,
-                                       options=worker.ScanOptions(page_size=20, stop_past_window=True))
+                                       options=worker.ScanOptions(page_size=20))
     total_pages = -(-len(emu.legacy_payloads()) // 20)
     assert result.complete and result.pages <= total_pages / 2, (result.pages, total_pages)
     assert await store.fetch("SELECT sid FROM twilio.legacy_messages WHERE sid = $1", queued["sid"])

@@ -47,6 +47,8 @@ LABELS = {
     "twilio_archive_records_fetched": {"account", "stream"},
     "twilio_archive_rows_written": {"account", "stream", "change"},
     "twilio_archive_records_deleted": {"account", "stream"},
+    "twilio_archive_records_outside_window": {"account", "stream"},
+    "twilio_archive_scan_list_order": {"account", "stream", "kind", "order"},
     "twilio_archive_records_rejected": {"account", "stream"},
     "twilio_archive_hydrations": {"account", "outcome"},
     "twilio_archive_api_responses": {"api", "code"},

@@ -1,0 +1,230 @@
+"""The scan plan, pure: from each page's evidence, what to read next and when the window is read.
+
+The legacy cases page a list held in memory here, in each order the documents leave possible,
+through the plan alone; the same orders are served over HTTP by the emulator in
+tests/integration/test_list_orders.py."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from sync import errors, plan, sources
+from sync.models import Page, Window
+
+LEGACY = sources.BY_STREAM["legacy_messages"]
+COMMS = sources.BY_STREAM["comms_messages"]
+ACCOUNT = "AC" + "a" * 32
+BASE = "https://api.twilio.com"
+NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+DAY = 86_400.0
+WINDOW = Window(NOW - timedelta(days=7), NOW)
+START = WINDOW.start.timestamp()
+P = 50
+
+
+def make_list(seed: int, recent: int = 400, older: int = 1_500, days: int = 120) -> list[dict]:
+    """Messages over `days` days, `recent` of them inside the last 7; about one in six never sent."""
+    rng = random.Random(seed)
+    now = NOW.timestamp()
+    records = []
+    for i in range(recent + older):
+        age = rng.uniform(60, 7 * DAY - 60) if i < recent else rng.uniform(7 * DAY + 60, days * DAY)
+        created = now - age
+        sent = None if rng.random() < 1 / 6 else min(now - 1, created + rng.choice([1, 2, 5, 60, 3_600]))
+        records.append({"sid": f"SM{i:032x}", "created": created, "sent": sent})
+    return records
+
+
+def ordered(records: list[dict], order: str) -> list[dict]:
+    nulls = [r for r in records if r["sent"] is None]
+    sent = sorted((r for r in records if r["sent"] is not None), key=lambda r: (-r["sent"], r["sid"]))
+    if order == "created":
+        return sorted(records, key=lambda r: (-r["created"], r["sid"]))
+    if order == "sent-created":
+        return sorted(nulls, key=lambda r: (-r["created"], r["sid"])) + sent
+    if order == "sent-sid":
+        return sorted(nulls, key=lambda r: r["sid"]) + sent
+    if order == "sent-nulls-last":
+        return sent + sorted(nulls, key=lambda r: -r["created"])
+    if order == "shuffled":
+        return sorted(records, key=lambda r: hash(r["sid"]) % 1_000_003)
+    raise ValueError(order)
+
+
+class MemoryList:
+    """The legacy list and its DateSent>= filter, paged by offset tokens; counts requests."""
+
+    def __init__(self, records: list[dict]) -> None:
+        self.records = records
+        self.requests: list[str] = []
+
+    def page(self, url: str) -> Page:
+        self.requests.append(url)
+        query = dict(parse_qsl(urlsplit(url).query))
+        rows = self.records
+        if "DateSent>" in query:
+            floor = datetime.fromisoformat(query["DateSent>"]).replace(tzinfo=timezone.utc).timestamp()
+            rows = [r for r in rows if r["sent"] is not None and r["sent"] >= floor]
+        size = int(query["PageSize"])
+        offset = int(query.get("PageToken", "PA0")[2:])
+        chunk = rows[offset:offset + size]
+        more = offset + size < len(rows)
+        keep = {k: v for k, v in query.items() if k not in ("PageToken", "Page")}
+        nxt = None
+        if more:
+            nxt = urlsplit(url).path + "?" + "&".join(f"{k}={v}" for k, v in keep.items()) + f"&PageToken=PA{offset + size}"
+        self.served = chunk
+        outside = sum(1 for r in chunk if not START <= r["created"] < WINDOW.end.timestamp())
+        return Page(rows=[(r["sid"],) for r in chunk], next_url=nxt, seen=len(chunk), outside_window=outside,
+                    problems=0, rejected=[], times=[(r["created"], r["sent"]) for r in chunk])
+
+
+def scan(records: list[dict], window: Window = WINDOW) -> tuple[set[str], MemoryList, list[str], plan.State]:
+    """Run a plan over the list from its top to done; (sids served, the list, warnings, last state)."""
+    served_list = MemoryList(records)
+    machine = plan.Plan(LEGACY, ACCOUNT, window, P, BASE)
+    state, seen, warnings = machine.first(), set(), []
+    while not state.done:
+        page = served_list.page(state.url)
+        seen.update(r[0] for r in page.rows)
+        step = machine.advance(state, state.url, page)
+        # Every state survives its checkpoint: a resumed scan decides as this one would.
+        assert plan.State.from_json(step.state.url, step.state.to_json()) == step.state
+        warnings += [step.warning] if step.warning else []
+        state = step.state
+    return seen, served_list, warnings, state
+
+
+def in_window(records: list[dict], window: Window = WINDOW) -> set[str]:
+    return {r["sid"] for r in records if window.start.timestamp() <= r["created"] < window.end.timestamp()}
+
+
+def needed_pages(listed: list[dict], window: Window = WINDOW) -> int:
+    """Pages a reader of the unfiltered list must read to have passed every message of the window."""
+    wanted = in_window(listed, window)
+    last = max(i for i, r in enumerate(listed) if r["sid"] in wanted)
+    return -(-(last + 1) // P)
+
+
+ORDERS = ["created", "sent-created", "sent-sid", "sent-nulls-last", "shuffled"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("order", ORDERS)
+def test_every_message_of_the_window_is_read_in_every_order(order, seed):
+    """Exact under every order, however the plan decides to stop."""
+    records = make_list(seed)
+    seen, _, _, _ = scan(ordered(records, order))
+    assert in_window(records) <= seen
+
+
+@pytest.mark.parametrize("order", ["created", "sent-created"])
+def test_a_window_costs_what_it_holds_in_the_two_likely_orders(order):
+    """(a) and (b): within 3 pages of what a reader in the list's order must pass, and far
+    short of the whole list (2,000 messages, 40 pages)."""
+    listed = ordered(make_list(7), order)
+    _, served, warnings, state = scan(listed)
+    assert len(served.requests) <= needed_pages(listed) + 3
+    assert len(served.requests) < 20
+    assert warnings == []
+    assert state.order == {"created": plan.CREATED, "sent-created": plan.SENT_CREATED}[order]
+
+
+def test_the_never_sent_block_in_creation_order_is_left_through_a_date_sent_filter():
+    """(b): once a never-sent message older than the window shows, the rest of the block is
+    older still; the sent part is read through DateSent>=, whose day is the window's (less the margin)."""
+    _, served, _, _ = scan(ordered(make_list(4), "sent-created"))
+    filtered = [url for url in served.requests if "DateSent%3E=" in url or "DateSent>=" in url]
+    assert filtered, "the plan never switched to the sent part"
+    assert filtered[0].startswith(f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json?DateSent%3E=2026-11-20&")
+    assert all("DateSent" not in url for url in served.requests[: served.requests.index(filtered[0])])
+
+
+def test_a_never_sent_block_in_no_creation_order_is_read_whole_and_said_once():
+    """(c): the block must be read to its end; the sent part after it still stops at the window."""
+    listed = ordered(make_list(5), "sent-sid")
+    _, served, warnings, state = scan(listed)
+    nulls = sum(1 for r in listed if r["sent"] is None)
+    assert len(served.requests) >= nulls // P
+    assert len(served.requests) < len(listed) // P  # the sent part's older end was not read
+    assert len(warnings) == 1 and "null date_sent block" in warnings[0]
+    assert state.order == plan.SENT_NULLS
+
+
+@pytest.mark.parametrize("order", ["sent-nulls-last", "shuffled"])
+def test_a_list_in_no_known_order_is_read_to_its_end_and_said_once(order):
+    """(d): every page of the list, one warning, and the order recorded as unordered."""
+    listed = ordered(make_list(6), order)
+    _, served, warnings, state = scan(listed)
+    assert len(served.requests) == -(-len(listed) // P)
+    assert len(warnings) == 1 and "reading the whole list" in warnings[0]
+    assert state.order == plan.UNORDERED
+
+
+def test_an_older_window_is_read_exactly_and_stops_past_it():
+    """--since/--until 50 to 40 days back: everything newer is passed, nothing older than the window's end of the list."""
+    records = make_list(8, recent=300, older=3_000, days=120)
+    window = Window(NOW - timedelta(days=50), NOW - timedelta(days=40))
+    for order in ("created", "sent-created"):
+        listed = ordered(records, order)
+        seen, served, _, _ = scan(listed, window)
+        assert in_window(records, window) <= seen
+        assert len(served.requests) <= needed_pages(listed, window) + 3
+
+
+def test_a_filtered_list_that_breaks_its_order_sends_the_scan_back_to_the_top():
+    """Evidence against the order that justified skipping: the whole list, from the top."""
+    machine = plan.Plan(LEGACY, ACCOUNT, WINDOW, P, BASE)
+    state = plan.State("/2010-04-01/Accounts/x/Messages.json?DateSent%3E=2026-11-20&PageSize=50", plan.SENT)
+    page = Page(rows=[], next_url="/2010-04-01/Accounts/x/Messages.json?PageSize=50&PageToken=PA2", seen=2,
+                outside_window=0, problems=0, rejected=[], times=[(NOW.timestamp() - 10, NOW.timestamp() - 5),
+                                                                   (NOW.timestamp() - 5, None)])
+    step = machine.advance(state, state.url, page)
+    assert (step.state.phase, step.state.url) == (plan.ALL, machine.first().url)
+    assert step.warning is not None
+
+
+def test_restart_goes_back_to_the_top_of_the_phase_and_keeps_what_was_learned():
+    machine = plan.Plan(LEGACY, ACCOUNT, WINDOW, P, BASE)
+    learned = plan.Evidence(created_desc=False, in_sent=True, last_sent=START)
+    again = machine.restart(plan.State("/x?PageToken=PA9", plan.SENT, learned))
+    assert again.phase == plan.SENT and "DateSent%3E=" in again.url and "PageToken" not in again.url
+    assert again.evidence.created_desc is False and again.evidence.last_sent is None
+    assert machine.restart(plan.State("/x?PageToken=PA9", plan.LIST, learned)).url == machine.first().url
+
+
+def _page(next_url: str | None) -> Page:
+    return Page(rows=[], next_url=next_url, seen=0, outside_window=0, problems=0, rejected=[])
+
+
+def test_a_repeated_page_token_is_a_loop_even_when_page_grows():
+    """The same PageToken handed out twice is a loop, though the Page number differs."""
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    machine.advance(plan.State("/a"), "/a", _page("/m.json?PageSize=2&Page=1&PageToken=PAx"))
+    machine.advance(plan.State("/b"), "/b", _page("/m.json?PageSize=2&Page=2&PageToken=PAy"))
+    with pytest.raises(errors.PaginationLoopError):
+        machine.advance(plan.State("/c"), "/c", _page("/m.json?PageSize=2&Page=3&PageToken=PAx"))
+
+
+def test_a_link_to_another_host_never_becomes_a_checkpoint():
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    with pytest.raises(errors.ForeignURLError):
+        machine.advance(plan.State("/a"), "/a", _page("https://evil.example/v1/Messages?pageToken=t"))
+
+
+def test_a_v1_list_follows_its_links_to_the_end():
+    """The server filters v1 lists by creation time: the plan follows `next` and stops at none."""
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    first = machine.first()
+    assert first.url.startswith("/v1/Messages?startDate=")
+    second = machine.advance(first, first.url, _page("/v1/Messages?pageToken=t1")).state
+    assert second.url == "/v1/Messages?pageToken=t1"
+    assert machine.advance(second, second.url, _page(None)).state.done
+
+
+def test_a_checkpoint_from_before_plans_resumes_as_a_plain_position():
+    assert plan.State.from_json("/x?PageToken=PA1", None) == plan.State("/x?PageToken=PA1")
