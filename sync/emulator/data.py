@@ -240,7 +240,10 @@ class Emulator:
     `legacy_history` more legacy records are created between `legacy_days` and
     `legacy_history_days` (at most 400) days ago: the months a real account keeps behind the
     7-day window, all in final statuses, about one in ten never sent (null date_sent).
-    `legacy_order` is one of `LEGACY_ORDERS` (orders.py): how the legacy list is sorted.
+    `legacy_order` is one of `LEGACY_ORDERS` (orders.py): how the legacy list is sorted;
+    `self.legacy_order` is then that `orders.LegacyOrder`.
+    `list_log` records every authenticated list request (`ListRequest`: account, route,
+    DateSent filters); `list_requests()` counts them, e.g. to hold a scan to a budget.
     Timestamps are relative to `now` (default: the current UTC time, truncated to seconds);
     the emulator's clock then runs on from `now` in real time.
     `faults` (default: none) is the profile of `self.faults`, whose random draws start from

@@ -360,9 +360,10 @@ class LegacyFactory:
 
         Newest first so the emulator's index sort sees nearly ordered keys (several times
         faster than sorting random ones). History records are all in final statuses
-        (`_HISTORY_STATUS`); they keep three minutes clear of both ends of their span, as the
-        recent ones do of now and of 400 days. The extra records are 401-430 days old, so
-        the list never shows them: they exist to prove retention hides them.
+        (`_HISTORY_STATUS`); they keep three minutes clear of the recent ones and an hour
+        clear of `history_days`, so a test that runs a while does not see them expire at
+        400. The extra records are 401-430 days old, so the list never shows them: they
+        exist to prove retention hides them.
         """
         rng = self.rng
         total = n + history
@@ -371,7 +372,7 @@ class LegacyFactory:
         ages = sorted(int(60 + rng.random() * span_s) for _ in range(n))
         if history:
             start_s = days * 86_400 + 180
-            history_span_s = max(1, history_days * 86_400 - 180 - start_s)
+            history_span_s = max(1, history_days * 86_400 - 3600 - start_s)
             history_ages = sorted(int(start_s + rng.random() * history_span_s) for _ in range(history))
         expired = sorted(int(86_400 * (401 + rng.random() * 29)) for _ in range(2 + total // 5000 if total else 0))
         showcase = self._showcase() if n >= SHOWCASE_MIN else []

@@ -46,6 +46,12 @@ def test_history_is_in_final_statuses_with_never_sent_ones_on_every_page(history
         assert sum(m["date_sent"] is None for m in older[start:start + 1000]) >= 30, start
 
 
+def test_history_is_deterministic():
+    """The same seed and now give the same history, byte for byte."""
+    a, b = (Emulator(seed=6, comms_messages=0, legacy_messages=50, legacy_days=7, legacy_history=400, now=NOW) for _ in "ab")
+    assert a.legacy_payloads() == b.legacy_payloads()
+
+
 @pytest.mark.parametrize("kwargs", [
     {"legacy_history": 10, "legacy_days": 30, "legacy_history_days": 30},
     {"legacy_history": 10, "legacy_history_days": 401},
