@@ -52,6 +52,10 @@ LEGACY_ORDERS = orders.LEGACY_ORDERS
 DEFAULT_LEGACY_ORDER = orders.DEFAULT_LEGACY_ORDER
 # Page-boundary positions remembered per account (two per page served), oldest forgotten first.
 RESUME_LIMIT = 200_000
+# In an order not by date_sent, a DateSent filter matching at most 1/SPARSE of the list pages
+# over its own records (found by the date_sent index, sorted per request); a wider one tests
+# rows as it walks the list, and soon fills a page.
+SPARSE = 8
 V1_CHANNELS = frozenset(generate.V1_CHANNELS)
 Blob = bytes | memoryview
 
@@ -144,6 +148,9 @@ class Book:
         self.account = account
         self.legacy: dict[str, LegacyRow] = {}
         self.legacy_keys: list[Key] = []
+        # (date_sent ms, sid) of every sent record, sorted; kept only when the list's order is
+        # not by date_sent (otherwise legacy_keys answers DateSent filters itself).
+        self.legacy_sent: list[Key] = []
         # Where each PA/PB token this account was handed points. A page's last record may
         # move (queued -> sent gives it a date_sent) or vanish before the next page is
         # asked for; resuming from where it *was* keeps the scan from skipping records.
@@ -268,9 +275,10 @@ class Emulator:
         self.legacy_order = orders.legacy_order(legacy_order)
         if legacy_history < 0:
             raise ValueError(f"legacy_history must be 0 or more, got {legacy_history}")
-        if legacy_history and not legacy_days < legacy_history_days <= LEGACY_RETENTION_MS // DAY_MS:
+        retention_days = LEGACY_RETENTION_MS // DAY_MS
+        if not 1 <= legacy_history_days <= retention_days or (legacy_history and legacy_history_days <= legacy_days):
             raise ValueError(
-                f"legacy history days must be more than the legacy days ({legacy_days}) and at most 400, "
+                f"legacy_history_days must be more than legacy_days ({legacy_days}) and at most {retention_days}, "
                 f"got {legacy_history_days}"
             )
         if now is None:
@@ -368,6 +376,8 @@ class Emulator:
             ends.append(len(buf))
         packer.seal()
         book.legacy_keys = sorted(row.key for row in rows.values())
+        if not self.legacy_order.by_sent:
+            book.legacy_sent = sorted((row.sent, sid) for sid, row in rows.items() if row.sent is not None)
 
     def _load_comms(self, book: Book, n: int) -> None:
         packer = _Packer()
@@ -436,7 +446,12 @@ class Emulator:
                 if self.legacy_order.by_sent:
                     lo, hi = paging.index_range(keys, *orders.sent_bounds(first, last))
                 else:
-                    per_row = True
+                    i, j = paging.index_range(book.legacy_sent, first, last)
+                    if (j - i) * SPARSE <= len(keys):
+                        keys = sorted(rows[sid].key for _, sid in book.legacy_sent[i:j])
+                        hi = len(keys)
+                    else:
+                        per_row = True
             cutoff = self.clock_ms() - LEGACY_RETENTION_MS
 
             def accept(key: Key) -> LegacyRow | None:
@@ -511,6 +526,8 @@ class Emulator:
         key = self.legacy_order.key(sent, created, sid)
         row = book.legacy[sid] = LegacyRow(key, created, sent, payload.get("to"), payload.get("from"), blob)
         insort(book.legacy_keys, row.key)
+        if sent is not None and not self.legacy_order.by_sent:
+            insort(book.legacy_sent, (sent, sid))
         return blob
 
     def create_legacy_message(
@@ -551,7 +568,12 @@ class Emulator:
             payload.update(fields)
             row.blob = encode(payload)
             row.created = _or(parse_rfc2822(payload.get("date_created")), row.created)
-            row.sent = parse_rfc2822(payload.get("date_sent"))
+            old_sent, row.sent = row.sent, parse_rfc2822(payload.get("date_sent"))
+            if row.sent != old_sent and not self.legacy_order.by_sent:
+                if old_sent is not None:
+                    _remove(book.legacy_sent, (old_sent, sid))
+                if row.sent is not None:
+                    insort(book.legacy_sent, (row.sent, sid))
             row.to, row.from_ = payload.get("to"), payload.get("from")
             # A new date_sent (queued -> sent) or date_created may move the record; a token
             # naming it still resumes from where it was served (legacy_resume).
@@ -568,6 +590,8 @@ class Emulator:
             book, row = self._find("legacy", sid)
             del book.legacy[sid]
             _remove(book.legacy_keys, row.key)
+            if row.sent is not None and not self.legacy_order.by_sent:
+                _remove(book.legacy_sent, (row.sent, sid))
             # A token naming it keeps working: the scan resumes where the record stood.
             book.legacy_resume.setdefault(sid, row.key)
 

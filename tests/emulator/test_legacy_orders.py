@@ -84,6 +84,11 @@ async def test_date_sent_filters_are_exact_in_every_order(http, emu: Emulator, n
     # Never-sent records created that very day must still not match.
     for status in ("queued", "canceled"):
         emu.add_legacy_message(status=status, date_created=rfc2822(day * DAY_MS + 36_000_000), date_sent=None)
+    # One sent that day is gone, another sent later: neither is that day's any more.
+    records = await legacy_scan(http, {"PageSize": "1000"})
+    that_day = [m["sid"] for m in records if sent_day(m) == day]
+    emu.delete_legacy_message(that_day[0])
+    emu.update_legacy_message(that_day[1], date_sent=rfc2822(NOW_MS))
     records = await legacy_scan(http, {"PageSize": "1000"})
     expected = [m["sid"] for m in records if (d := sent_day(m)) is not None and wanted(d, day)]
     got = await legacy_scan(http, {name: iso, "PageSize": "25"})
