@@ -370,6 +370,7 @@ class LegacyFactory:
         self.pool_size = max(32, min(512, total // 20))  # more records, more variety
         span_s = max(1, days * 86_400 - 180)
         ages = sorted(int(60 + rng.random() * span_s) for _ in range(n))
+        history_ages: list[int] = []
         if history:
             start_s = days * 86_400 + 180
             history_span_s = max(1, history_days * 86_400 - 3600 - start_s)
@@ -383,10 +384,8 @@ class LegacyFactory:
                 yield self._patched(self.record(now_ms - age * 1000, now_ms, status, message_sid(rng, mms)), fields)
             else:
                 yield self.record(now_ms - age * 1000, now_ms)
-        if history:
-            pick = _HISTORY_STATUS
-            for age in history_ages:
-                yield self.record(now_ms - age * 1000, now_ms, pick(rng))
+        for age in history_ages:
+            yield self.record(now_ms - age * 1000, now_ms, _HISTORY_STATUS(rng))
         for age in expired:
             yield self.record(now_ms - age * 1000, now_ms)
 
