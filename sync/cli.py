@@ -90,7 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--messages", type=int, default=20_000, metavar="N",
                       help="messages per API in the emulator (default 20000)")
 
-    emu = sub.add_parser("emulator", help="serve the built-in Twilio emulator (both APIs) on one port")
+    from sync.emulator import orders
+
+    emu = sub.add_parser(
+        "emulator",
+        help="serve the built-in Twilio emulator (both APIs) on one port",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="legacy list orders (--legacy-order); Twilio documents DateSent newest first, not where\n"
+        "never-sent messages (null date_sent) go:\n"
+        + "\n".join(f"  {o.name:<16} {o.help}" for o in orders.ORDERS.values()),
+    )
     emu.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     emu.add_argument("--messages", type=int, default=2_000, metavar="N",
@@ -100,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="misbehave like the real API, e.g. '429=0.1,503=0.05,drop=0.03,malformed=0.02,"
                      "retry-after=1,max-page-size=500,rate-limit=50'; also slow, slow-seconds, 500, "
                      "stale-token, burst. GET/POST /_emulator/faults reads the counts and changes the profile")
+    emu.add_argument("--legacy-days", type=_days, default=30, metavar="D",
+                     help="the legacy messages of --messages are created over the last D days, 1..400 (default 30)")
+    emu.add_argument("--legacy-history", type=_count, default=0, metavar="N",
+                     help="N more legacy messages created between --legacy-days and --legacy-history-days days "
+                     "ago, as a real account keeps behind the 7-day window (default 0)")
+    emu.add_argument("--legacy-history-days", type=_days, default=400, metavar="D",
+                     help="how far back that history reaches, more than --legacy-days and at most 400 (default 400)")
+    emu.add_argument("--legacy-order", choices=orders.LEGACY_ORDERS, default=orders.DEFAULT_LEGACY_ORDER, metavar="ORDER",
+                     help=f"order of the legacy Messages list, one of the orders below (default {orders.DEFAULT_LEGACY_ORDER})")
     return parser
 
 
@@ -140,6 +158,8 @@ def _bounded(convert, low: float, high: float, what: str, rule: str | None = Non
 _page_size = _bounded(int, 1, 1000, "a whole number")
 _port = _bounded(int, 0, 65535, "a port number")
 _seconds = _bounded(float, 0.001, 10**7, "a number of seconds", "must be a positive number of seconds")
+_days = _bounded(int, 1, 400, "a whole number of days")
+_count = _bounded(int, 0, 10**7, "a whole number")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -359,11 +379,19 @@ async def _demo_query(dsn: str) -> None:
 async def cmd_emulator(args: argparse.Namespace) -> Any:
     from sync import emulator
 
+    if args.legacy_history and args.legacy_history_days <= args.legacy_days:
+        raise errors.ConfigError(f"--legacy-history-days ({args.legacy_history_days}) must be more than "
+                                 f"--legacy-days ({args.legacy_days})")
     emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
-                            faults=args.faults)
+                            legacy_days=args.legacy_days, faults=args.faults, legacy_order=args.legacy_order,
+                            legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
         faults = f"injecting faults: {args.faults.spec()}\n" if args.faults else ""
+        history = (f" + {args.legacy_history:,} between {args.legacy_days} and {args.legacy_history_days} days ago"
+                   if args.legacy_history else "")
         print(f"Twilio emulator serving both APIs at {base_url}\n{faults}"
+              f"legacy list: {args.messages:,} messages over {args.legacy_days} days{history}, "
+              f"order {args.legacy_order}\n"
               f"export TWILIO_COMMS_BASE_URL={base_url} TWILIO_API_BASE_URL={base_url}\n"
               f"export TWILIO_ACCOUNT_SID={emulator.DEFAULT_ACCOUNT_SID} TWILIO_AUTH_TOKEN={emulator.DEFAULT_AUTH_TOKEN}\n"
               "Ctrl-C stops it.", flush=True)

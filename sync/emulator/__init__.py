@@ -11,28 +11,61 @@ Python hooks on `Emulator` or through the real endpoints, even while a scan is r
 
 `Emulator(faults=FaultProfile.parse("503=0.05,retry-after=1"))` makes it misbehave as the real
 APIs do (429/500/503, slow, dropped and malformed answers, stale tokens, rate limits); see faults.py.
+`Emulator(legacy_order="sent-created", legacy_history=200_000)` serves the legacy list in another of
+the plausible orders (`LEGACY_ORDERS`, see orders.py) over a year of history; `emu.list_requests(...)`
+and `emu.list_log` tell what list requests clients made, DateSent-filtered or not.
 """
 
-from .data import (
-    DEFAULT_ACCOUNT_SID,
-    DEFAULT_API_KEY_SECRET,
-    DEFAULT_API_KEY_SID,
-    DEFAULT_AUTH_TOKEN,
-    Account,
-    Emulator,
-)
-from .faults import FaultProfile, Faults
-from .server import create_app, serve
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .orders import DEFAULT_LEGACY_ORDER, LEGACY_ORDERS
+
+# The rest loads on first use (PEP 562): the CLI reads LEGACY_ORDERS for every command's
+# --help, and the data set's tables and aiohttp.web cost ~0.1 s it should not pay for that.
+_LAZY = {
+    "DEFAULT_ACCOUNT_SID": "data", "DEFAULT_API_KEY_SECRET": "data", "DEFAULT_API_KEY_SID": "data",
+    "DEFAULT_AUTH_TOKEN": "data", "Account": "data", "Emulator": "data", "ListRequest": "data",
+    "FaultProfile": "faults", "Faults": "faults", "create_app": "server", "serve": "server",
+}  # fmt: skip
+
+if TYPE_CHECKING:
+    from .data import (
+        DEFAULT_ACCOUNT_SID,
+        DEFAULT_API_KEY_SECRET,
+        DEFAULT_API_KEY_SID,
+        DEFAULT_AUTH_TOKEN,
+        Account,
+        Emulator,
+        ListRequest,
+    )
+    from .faults import FaultProfile, Faults
+    from .server import create_app, serve
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
     "DEFAULT_API_KEY_SECRET",
     "DEFAULT_API_KEY_SID",
     "DEFAULT_AUTH_TOKEN",
+    "DEFAULT_LEGACY_ORDER",
+    "LEGACY_ORDERS",
     "Account",
     "Emulator",
     "FaultProfile",
     "Faults",
+    "ListRequest",
     "create_app",
     "serve",
 ]

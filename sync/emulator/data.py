@@ -32,9 +32,9 @@ from typing import Any
 
 import orjson
 
-from . import generate, paging
+from . import generate, orders, paging
 from .faults import FaultProfile, Faults
-from .formats import parse_rfc2822, parse_rfc3339, rfc2822, rfc3339, to_ms
+from .formats import DAY_MS, parse_rfc2822, parse_rfc3339, rfc2822, rfc3339, to_ms
 from .generate import COMMS_RETENTION_MS, HOUR_MS, LEGACY_RETENTION_MS
 from .paging import Key
 
@@ -43,12 +43,19 @@ DEFAULT_AUTH_TOKEN = "0e7b0c1a7e5f4d3c2b1a09f8e7d6c5b4"
 DEFAULT_API_KEY_SID = "SK5e1f0c0ffee5e1f0c0ffee5e1f0c0ffe"
 DEFAULT_API_KEY_SECRET = "emulatorSecret0123456789abcdefgh"
 
-# The legacy list is ordered by date_sent descending, ties by sid ascending. Where null
-# date_sent goes is undocumented: Postgres' `ORDER BY date_sent DESC` puts NULLs first and
-# so does the emulator; a record with no (or an unparseable) date_sent precedes every sent one.
-NULLS_FIRST = -(2**62)
+# The legacy list's order is the emulator's `legacy_order` (see orders.py). By default it
+# is date_sent descending, ties by sid ascending, with the null block first (as Postgres'
+# `ORDER BY date_sent DESC` puts NULLs): a record with no (or an unparseable) date_sent
+# precedes every sent one.
+NULLS_FIRST = orders.NULLS_FIRST
+LEGACY_ORDERS = orders.LEGACY_ORDERS
+DEFAULT_LEGACY_ORDER = orders.DEFAULT_LEGACY_ORDER
 # Page-boundary positions remembered per account (two per page served), oldest forgotten first.
 RESUME_LIMIT = 200_000
+# In an order not by date_sent, a DateSent filter matching at most 1/SPARSE of the list pages
+# over its own records (found by the date_sent index, sorted per request); a wider one tests
+# rows as it walks the list, and soon fills a page.
+SPARSE = 8
 V1_CHANNELS = frozenset(generate.V1_CHANNELS)
 Blob = bytes | memoryview
 
@@ -79,11 +86,31 @@ class Account:
     api_keys: dict[str, str] = field(default_factory=dict)
 
 
-class LegacyRow:
-    __slots__ = ("blob", "created", "from_", "key", "to")
+@dataclass(frozen=True)
+class ListRequest:
+    """One authenticated request to a list route, as `Emulator.list_log` records it.
 
-    def __init__(self, key: Key, created: int, to: object, from_: object, blob: Blob):
-        self.key, self.created, self.to, self.from_, self.blob = key, created, to, from_, blob
+    `route` is the name `request_counts` uses: legacy_list, comms_list or operations_list.
+    `date_sent` holds a legacy request's DateSent filters as sent, wire names and values
+    (e.g. `(("DateSent>", "2025-06-11"),)`); it is empty when unfiltered and for v1 lists.
+    Recorded before fault injection, so a request answered with a fault counts too.
+    """
+
+    account_sid: str
+    route: str
+    date_sent: tuple[tuple[str, str], ...] = ()
+    page_token: bool = False  # a continuation page (PageToken / pageToken given)
+
+    @property
+    def date_filtered(self) -> bool:
+        return bool(self.date_sent)
+
+
+class LegacyRow:
+    __slots__ = ("blob", "created", "from_", "key", "sent", "to")
+
+    def __init__(self, key: Key, created: int, sent: int | None, to: object, from_: object, blob: Blob):
+        self.key, self.created, self.sent, self.to, self.from_, self.blob = key, created, sent, to, from_, blob
 
 
 class CommsRow:
@@ -121,6 +148,9 @@ class Book:
         self.account = account
         self.legacy: dict[str, LegacyRow] = {}
         self.legacy_keys: list[Key] = []
+        # (date_sent ms, sid) of every sent record, sorted; kept only when the list's order is
+        # not by date_sent (otherwise legacy_keys answers DateSent filters itself).
+        self.legacy_sent: list[Key] = []
         # Where each PA/PB token this account was handed points. A page's last record may
         # move (queued -> sent gives it a date_sent) or vanish before the next page is
         # asked for; resuming from where it *was* keeps the scan from skipping records.
@@ -157,11 +187,6 @@ class _Packer:
             row.blob = view[start:end]
             start = end
         self.rows, self.ends = [], []
-
-
-def _legacy_key(payload: dict, sid: str) -> Key:
-    sent = parse_rfc2822(payload.get("date_sent"))
-    return (NULLS_FIRST if sent is None else -sent, sid)
 
 
 def _remove(keys: list[Key], key: Key) -> None:
@@ -219,6 +244,13 @@ class Emulator:
 
     `comms_messages` / `legacy_messages` count the records each account's lists show (for
     `legacy_days` up to 400); a few more, past retention, exist only to be hidden.
+    `legacy_history` more legacy records are created between `legacy_days` and
+    `legacy_history_days` (at most 400) days ago: the months a real account keeps behind the
+    7-day window, all in final statuses, about one in ten never sent (null date_sent).
+    `legacy_order` is one of `LEGACY_ORDERS` (orders.py): how the legacy list is sorted;
+    `self.legacy_order` is then that `orders.LegacyOrder`.
+    `list_log` records every authenticated list request (`ListRequest`: account, route,
+    DateSent filters); `list_requests()` counts them, e.g. to hold a scan to a budget.
     Timestamps are relative to `now` (default: the current UTC time, truncated to seconds);
     the emulator's clock then runs on from `now` in real time.
     `faults` (default: none) is the profile of `self.faults`, whose random draws start from
@@ -236,7 +268,19 @@ class Emulator:
         *,
         faults: FaultProfile | None = None,
         fault_seed: int = 0,
+        legacy_order: str = DEFAULT_LEGACY_ORDER,
+        legacy_history: int = 0,
+        legacy_history_days: int = 400,
     ):
+        self.legacy_order = orders.legacy_order(legacy_order)
+        if legacy_history < 0:
+            raise ValueError(f"legacy_history must be 0 or more, got {legacy_history}")
+        retention_days = LEGACY_RETENTION_MS // DAY_MS
+        if not 1 <= legacy_history_days <= retention_days or (legacy_history and legacy_history_days <= legacy_days):
+            raise ValueError(
+                f"legacy_history_days must be more than legacy_days ({legacy_days}) and at most {retention_days}, "
+                f"got {legacy_history_days}"
+            )
         if now is None:
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         elif now.tzinfo is None:
@@ -249,6 +293,8 @@ class Emulator:
         self._lock = threading.RLock()
         self.token_secret = f"twilio-archive-emulator:{seed}".encode()
         self.request_counts: Counter[str] = Counter()
+        # Every authenticated list request, in arrival order (see `list_requests`).
+        self.list_log: list[ListRequest] = []
         self.faults = Faults(faults or FaultProfile(), seed=fault_seed)
         if accounts is None:
             accounts = [Account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})]
@@ -261,7 +307,7 @@ class Emulator:
         try:
             for account in accounts:
                 book = self._books[account.sid] = Book(account, seed)
-                self._load_legacy(book, legacy_messages)
+                self._load_legacy(book, legacy_messages, legacy_history, legacy_history_days)
                 self._load_comms(book, comms_messages)
         finally:
             if gc_was_enabled:
@@ -284,6 +330,22 @@ class Emulator:
                 return account.sid if secret == password else None
         return None
 
+    def note_list_request(self, request: ListRequest) -> None:
+        """Record a list request (the server calls this once per authenticated list request)."""
+        self.list_log.append(request)
+
+    def list_requests(self, route: str, account_sid: str | None = None, *, date_filtered: bool | None = None) -> int:
+        """How many authenticated requests `route` ("legacy_list", "comms_list",
+        "operations_list") has had: for one account unless `account_sid` is None; only
+        DateSent-filtered (True) or unfiltered (False) ones when `date_filtered` says so."""
+        return sum(
+            1
+            for r in list(self.list_log)
+            if r.route == route
+            and (account_sid is None or r.account_sid == account_sid)
+            and (date_filtered is None or r.date_filtered == date_filtered)
+        )
+
     def _book(self, account_sid: str | None) -> Book:
         if account_sid is None:
             return next(iter(self._books.values()))
@@ -301,18 +363,21 @@ class Emulator:
 
     # ------------------------------------------------------------ bulk load
 
-    def _load_legacy(self, book: Book, n: int) -> None:
+    def _load_legacy(self, book: Book, n: int, history: int, history_days: int) -> None:
         rows = book.legacy
         packer = _Packer()
         buf, order, ends = packer.buf, packer.rows, packer.ends  # inlined add(): 200k calls
-        for rec in book.legacy_factory.bulk(n, self._now_ms, self.legacy_days):
-            sid, sent = rec.sid, rec.sent_ms
-            row = rows[sid] = LegacyRow((NULLS_FIRST if sent is None else -sent, sid), rec.created_ms, rec.to, rec.from_, b"")
+        key = self.legacy_order.key
+        for rec in book.legacy_factory.bulk(n, self._now_ms, self.legacy_days, history, history_days):
+            sid, sent, created = rec.sid, rec.sent_ms, rec.created_ms
+            row = rows[sid] = LegacyRow(key(sent, created, sid), created, sent, rec.to, rec.from_, b"")
             buf += rec.json.encode()
             order.append(row)
             ends.append(len(buf))
         packer.seal()
         book.legacy_keys = sorted(row.key for row in rows.values())
+        if not self.legacy_order.by_sent:
+            book.legacy_sent = sorted((row.sent, sid) for sid, row in rows.items() if row.sent is not None)
 
     def _load_comms(self, book: Book, n: int) -> None:
         packer = _Packer()
@@ -364,24 +429,39 @@ class Emulator:
         """One legacy list page: (record JSON, first sid, last sid, more after it?).
 
         `sent_range` bounds date_sent (epoch ms, inclusive) and is None when no DateSent
-        filter is given: only then do null date_sent records appear. `token` is
-        ("after" | "before", sid). Returns None when the token names a record this account
-        never had.
+        filter is given: only then do null date_sent records appear. A filtered list keeps
+        the list's order: an index range where the order is by date_sent, a row-by-row test
+        otherwise. `token` is ("after" | "before", sid). Returns None when the token names a
+        record this account never had.
         """
         with self._lock:
             book = self._books[account_sid]
             rows, keys = book.legacy, book.legacy_keys
             lo, hi = 0, len(keys)
+            first: int | None = None
+            last: int | None = None
+            per_row = False
             if sent_range is not None:
                 first, last = sent_range
-                lo, hi = paging.index_range(keys, None if last is None else -last, None if first is None else -first)
-                lo = max(lo, paging.index_range(keys, NULLS_FIRST + 1, None)[0])
+                if self.legacy_order.by_sent:
+                    lo, hi = paging.index_range(keys, *orders.sent_bounds(first, last))
+                else:
+                    i, j = paging.index_range(book.legacy_sent, first, last)
+                    if (j - i) * SPARSE <= len(keys):
+                        keys = sorted(rows[sid].key for _, sid in book.legacy_sent[i:j])
+                        hi = len(keys)
+                    else:
+                        per_row = True
             cutoff = self.clock_ms() - LEGACY_RETENTION_MS
 
             def accept(key: Key) -> LegacyRow | None:
                 row = rows[key[1]]
                 if row.created < cutoff or (to is not None and row.to != to) or (from_ is not None and row.from_ != from_):
                     return None
+                if per_row:
+                    sent = row.sent
+                    if sent is None or (first is not None and sent < first) or (last is not None and sent > last):
+                        return None
                 return row
 
             if token is None:
@@ -442,8 +522,12 @@ class Emulator:
     def _insert_legacy(self, book: Book, payload: dict, sid: str, now: int) -> bytes:
         blob = encode(payload)
         created = _or(parse_rfc2822(payload.get("date_created")), now)
-        row = book.legacy[sid] = LegacyRow(_legacy_key(payload, sid), created, payload.get("to"), payload.get("from"), blob)
+        sent = parse_rfc2822(payload.get("date_sent"))
+        key = self.legacy_order.key(sent, created, sid)
+        row = book.legacy[sid] = LegacyRow(key, created, sent, payload.get("to"), payload.get("from"), blob)
         insort(book.legacy_keys, row.key)
+        if sent is not None and not self.legacy_order.by_sent:
+            insort(book.legacy_sent, (sent, sid))
         return blob
 
     def create_legacy_message(
@@ -484,8 +568,16 @@ class Emulator:
             payload.update(fields)
             row.blob = encode(payload)
             row.created = _or(parse_rfc2822(payload.get("date_created")), row.created)
+            old_sent, row.sent = row.sent, parse_rfc2822(payload.get("date_sent"))
+            if row.sent != old_sent and not self.legacy_order.by_sent:
+                if old_sent is not None:
+                    _remove(book.legacy_sent, (old_sent, sid))
+                if row.sent is not None:
+                    insort(book.legacy_sent, (row.sent, sid))
             row.to, row.from_ = payload.get("to"), payload.get("from")
-            key = _legacy_key(payload, sid)
+            # A new date_sent (queued -> sent) or date_created may move the record; a token
+            # naming it still resumes from where it was served (legacy_resume).
+            key = self.legacy_order.key(row.sent, row.created, sid)
             if key != row.key:
                 _remove(book.legacy_keys, row.key)
                 row.key = key
@@ -498,6 +590,8 @@ class Emulator:
             book, row = self._find("legacy", sid)
             del book.legacy[sid]
             _remove(book.legacy_keys, row.key)
+            if row.sent is not None and not self.legacy_order.by_sent:
+                _remove(book.legacy_sent, (row.sent, sid))
             # A token naming it keeps working: the scan resumes where the record stood.
             book.legacy_resume.setdefault(sid, row.key)
 

@@ -198,6 +198,15 @@ _LEGACY_STATUS = Picker(
     }
 )  # fmt: skip
 LEGACY_STATUSES = frozenset(_LEGACY_STATUS.values)
+# Months-old messages are all in a final status; about one in ten was never sent: failed
+# before sending (half of "failed"), canceled (only scheduled messages can be), or
+# undelivered without ever leaving ("undelivered:unsent", a pool of its own).
+_HISTORY_STATUS = Picker(
+    {
+        "delivered": 45, "sent": 8, "read": 2, "received": 22, "undelivered": 7, "undelivered:unsent": 2,
+        "failed": 8, "canceled": 3, "partially_delivered": 0.2,
+    }
+)  # fmt: skip
 _NO_DATE_SENT = frozenset({"queued", "accepted", "scheduled", "canceled", "sending", "receiving"})
 _LAGGING = frozenset({"delivered", "undelivered", "read"})  # a receipt arrives after sending
 _OUT_DIRECTION = Picker({"outbound-api": 80, "outbound-reply": 15, "outbound-call": 5})
@@ -258,7 +267,8 @@ class LegacyFactory:
         self.pool_size = 64
         self.pools: dict[str, list[_Variant]] = {}
 
-    def _variant(self, status: str) -> _Variant:
+    def _variant(self, status: str, unsent: bool = False) -> _Variant:
+        """A variant in `status`; `unsent` forces a null date_sent (drawing nothing for it)."""
         rng = self.rng
         r = rng.random
         inbound = status in ("received", "receiving")
@@ -273,7 +283,7 @@ class LegacyFactory:
         unassigned = status in ("accepted", "scheduled")  # a Messaging Service picks the sender later
         service = self.services[int(r() * 3)] if unassigned or r() < 0.6 else "null"
         sent_after = None
-        if status not in _NO_DATE_SENT and not (status == "failed" and r() < 0.5):
+        if not unsent and status not in _NO_DATE_SENT and not (status == "failed" and r() < 0.5):
             sent_after = int(r() * 5)
         if sent_after is not None:
             lag = int(r() * 30) if status in _LAGGING else 0
@@ -300,10 +310,12 @@ class LegacyFactory:
             sent_after_s=sent_after, lag_s=lag,
         )  # fmt: skip
 
-    def _pool(self, status: str) -> list[_Variant]:
-        pool = self.pools.get(status)
+    def _pool(self, name: str) -> list[_Variant]:
+        """The variants of a pool: a status, or `status:unsent` for that status with no date_sent."""
+        pool = self.pools.get(name)
         if pool is None:
-            pool = self.pools[status] = [self._variant(status) for _ in range(self.pool_size)]
+            status, _, kind = name.partition(":")
+            pool = self.pools[name] = [self._variant(status, kind == "unsent") for _ in range(self.pool_size)]
         return pool
 
     def record(self, created_ms: int, now_ms: int, status: str | None = None, sid: str | None = None) -> LegacyRecord:
@@ -342,18 +354,28 @@ class LegacyFactory:
         )
         return LegacyRecord(text, sid, created_ms, sent_ms, to, from_)
 
-    def bulk(self, n: int, now_ms: int, days: int) -> Iterator[LegacyRecord]:
-        """`n` records created over the last `days` days, newest first, plus a few past retention.
+    def bulk(self, n: int, now_ms: int, days: int, history: int = 0, history_days: int = 400) -> Iterator[LegacyRecord]:
+        """`n` records created over the last `days` days, newest first, then `history` created
+        between `days` and `history_days` days ago, then a few past retention.
 
         Newest first so the emulator's index sort sees nearly ordered keys (several times
-        faster than sorting random ones). The extra records are 401-430 days old, so the
-        list never shows them: they exist to prove retention hides them.
+        faster than sorting random ones). History records are all in final statuses
+        (`_HISTORY_STATUS`); they keep three minutes clear of the recent ones and an hour
+        clear of `history_days`, so a test that runs a while does not see them expire at
+        400. The extra records are 401-430 days old, so the list never shows them: they
+        exist to prove retention hides them.
         """
         rng = self.rng
-        self.pool_size = max(32, min(512, n // 20))  # more records, more variety
+        total = n + history
+        self.pool_size = max(32, min(512, total // 20))  # more records, more variety
         span_s = max(1, days * 86_400 - 180)
         ages = sorted(int(60 + rng.random() * span_s) for _ in range(n))
-        ages += sorted(int(86_400 * (401 + rng.random() * 29)) for _ in range(2 + n // 5000 if n else 0))
+        history_ages: list[int] = []
+        if history:
+            start_s = days * 86_400 + 180
+            history_span_s = max(1, history_days * 86_400 - 3600 - start_s)
+            history_ages = sorted(int(start_s + rng.random() * history_span_s) for _ in range(history))
+        expired = sorted(int(86_400 * (401 + rng.random() * 29)) for _ in range(2 + total // 5000 if total else 0))
         showcase = self._showcase() if n >= SHOWCASE_MIN else []
         every = n // len(showcase) if showcase else 0
         for i, age in enumerate(ages):
@@ -362,6 +384,10 @@ class LegacyFactory:
                 yield self._patched(self.record(now_ms - age * 1000, now_ms, status, message_sid(rng, mms)), fields)
             else:
                 yield self.record(now_ms - age * 1000, now_ms)
+        for age in history_ages:
+            yield self.record(now_ms - age * 1000, now_ms, _HISTORY_STATUS(rng))
+        for age in expired:
+            yield self.record(now_ms - age * 1000, now_ms)
 
     def _showcase(self) -> list[tuple[str, bool, dict[str, Any]]]:
         """One record of each awkward kind, so even a small data set holds them all:

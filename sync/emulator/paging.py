@@ -1,7 +1,8 @@
 """Page positions for both APIs: token codecs, page URIs and keyset slicing. Pure, no I/O.
 
 Every list is a sorted Python list of unique sort keys `(int, str)`, ascending in the order
-the API serves (legacy: `(-date_sent_ms or NULLS_FIRST, sid)`; v1: `(-created_ms, id)`). A page
+the API serves (legacy: the emulator's `legacy_order`, see orders.py, by default
+`(-date_sent_ms or NULLS_FIRST, sid)`; v1: `(-created_ms, id)`). A page
 position is a key, never an offset, so records inserted or deleted elsewhere in the list
 cannot shift a running scan: that is what "stable under concurrent inserts" means here.
 

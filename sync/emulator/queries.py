@@ -16,6 +16,7 @@ from .formats import day_bounds, parse_filter_date, parse_rfc3339
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 LEGACY_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+DATE_SENT_FILTERS = ("DateSent", "DateSent<", "DateSent>")  # wire names of =, <= and >=
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
@@ -30,6 +31,11 @@ class LegacyQuery:
     page_size: int
     page: int
     token: str | None
+
+
+def date_sent_filters(query: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The DateSent filters a legacy list query carries, as given (valid or not), in Twilio's order."""
+    return tuple((name, query[name]) for name in DATE_SENT_FILTERS if query.get(name))
 
 
 def parse_legacy_list(query: Mapping[str, str]) -> LegacyQuery:

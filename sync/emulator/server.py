@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 
 from . import errors, paging, queries
-from .data import Emulator
+from .data import Emulator, ListRequest
 
 JSON = "application/json"
 FAULTS_PATH = "/_emulator/faults"
@@ -75,8 +75,9 @@ class _Api:
         self.emu = emu
 
     def route(self, name: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """Count the request under `name`, authenticate it, then call the handler with the account,
-        through fault selection when the injector is armed (a plain call otherwise: benchmarks)."""
+        """Count the request under `name`, authenticate it, log it if it lists (`Emulator.list_log`),
+        then call the handler with the account, through fault selection when the injector is
+        armed (a plain call otherwise: benchmarks)."""
 
         listing = name.endswith("_list")
 
@@ -86,6 +87,11 @@ class _Api:
             account = self.emu.authenticate(*creds) if creds else None
             if account is None:
                 raise errors.unauthenticated()
+            if listing:
+                query = request.query
+                dated = queries.date_sent_filters(query) if name == "legacy_list" else ()
+                token = bool(query.get("PageToken") or query.get("pageToken"))
+                self.emu.note_list_request(ListRequest(account, name, dated, token))
             faults = self.emu.faults
             if faults.armed:
                 return await faults.apply(request, creds[0], listing, functools.partial(handler, request, account))
