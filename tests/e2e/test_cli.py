@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import anyio
+import asyncpg
 import pytest
 
 from sync import emulator
@@ -45,6 +46,49 @@ async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, stor
         assert "(resumed)" in final.stdout.decode()
 
     await assert_archive_equals_emulator(store, emu)
+
+
+async def running_phase(dsn: str) -> tuple[str | None, int]:
+    """The running legacy scan's plan phase and pages saved, on a connection of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT plan->>'phase' AS phase, pages FROM twilio.scans "
+                                  "WHERE stream = 'legacy_messages' AND status = 'running'")
+    finally:
+        await conn.close()
+    return (row["phase"], row["pages"]) if row else (None, 0)
+
+
+async def test_kill_9_after_the_plan_switched_queries_resumes_in_the_same_phase(db_dsn, store):
+    """The scan plan's state is part of the checkpoint: killed while reading the sent part through
+    DateSent>=, the rerun goes on there (not back to the unfiltered list), and the whole pass costs
+    at most 1.1x the requests of a clean one."""
+    emu = emulator.Emulator(seed=4, comms_messages=0, legacy_messages=3_000, legacy_days=7,
+                            legacy_history=6_000, legacy_history_days=120, legacy_order="sent-created")
+    async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
+        env = cli_env(url, db_dsn)
+        command = ["backfill", "--source", "legacy", "--page-size", "50"]
+        proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
+        switched_at = None
+        while True:
+            assert proc.returncode is None, "the backfill finished before it could be killed"
+            phase, pages = await running_phase(db_dsn)
+            if phase == "sent":
+                switched_at = switched_at or pages
+                if pages >= switched_at + 5:
+                    break
+            await anyio.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        before_rerun = len(emu.list_log)
+        final = await sync_cli(*command, env=env)
+        assert final.returncode == 0, final.stderr.decode()
+        assert "(resumed)" in final.stdout.decode()
+        first = emu.list_log[before_rerun]
+        assert first.date_filtered and first.page_token, "the rerun resumed inside the DateSent-filtered query"
+        saved = (await store.fetch("SELECT pages FROM twilio.scans WHERE stream = 'legacy_messages'"))[0][0]
+        assert emu.list_requests("legacy_list") <= 1.1 * saved
+    await assert_archive_equals_emulator(store, emu, streams=("legacy_messages",))
 
 
 async def test_wrong_credentials_say_so_in_one_line(db_dsn, base_url):
