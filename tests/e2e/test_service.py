@@ -370,3 +370,59 @@ async def test_wrong_credentials_stop_the_service_with_one_line(db_dsn):
     lines = [line for line in err.splitlines() if "error:" in line]
     assert len(lines) == 1 and "refused the credentials" in lines[0], err
     assert "Traceback" not in err and "wrong" * 4 not in err
+
+
+@pytest.mark.parametrize("order", ["created", "sent-created", "sent-sid", "sent-nulls-last"])
+async def test_the_service_reads_only_the_window_of_a_list_with_months_of_history(db_dsn, order):
+    """`run` on a legacy list with 60 days of history behind the window, in each order: changes
+    made while it runs reach the archive exactly; in the two likely orders every complete scan
+    reads no more than its window's pages plus 4; in the others the service says why it reads more."""
+    emu = emulator.Emulator(seed=27, comms_messages=0, legacy_messages=1_000, legacy_days=7,
+                            legacy_history=5_000, legacy_history_days=60, legacy_order=order)
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn)
+        async with Service(env, *FAST) as svc:
+            await eventually(lambda: _full_legacy_scans(db_dsn, 1), what="a first full legacy scan")
+            queued = emu.add_legacy_message(status="queued", date_sent=None, price=None)
+            window = Window(datetime.now(timezone.utc) - timedelta(days=6), datetime.now(timezone.utc))
+            inside = [p for p in emu.legacy_payloads() if p["date_sent"] and window.contains(_created(p))]
+            redacted, deleted = inside[3]["sid"], inside[4]["sid"]
+            emu.update_legacy_message(redacted, body="")
+            emu.delete_legacy_message(deleted)
+            await eventually(lambda: archived(db_dsn, "legacy_messages", "sid", queued["sid"]), what="new queued")
+            emu.update_legacy_message(queued["sid"], status="sent", date_sent=rfc2822(now_ms()))
+            await eventually(lambda: _has(db_dsn, "legacy_messages", "sid", queued["sid"], "status", "sent"))
+            await eventually(lambda: _has(db_dsn, "legacy_messages", "sid", redacted, "body", ""))
+            await eventually(lambda: _deleted(db_dsn, "legacy_messages", "sid", deleted), what="legacy deletion")
+            done = await _full_legacy_scans(db_dsn, 0)
+            await eventually(lambda: _full_legacy_scans(db_dsn, done + 1), what="a full scan after the changes")
+            unbounded = svc.events("scan.unbounded")
+        scans = await query(db_dsn, "SELECT kind, pages, list_order, window_start, window_end FROM twilio.scans "
+                                    "WHERE stream = 'legacy_messages' AND status = 'complete' AND kind <> 'backfill'")
+        last_full = max((s for s in scans if s["kind"] == "full"), key=lambda s: s["window_end"])
+        expected = served(emu, "legacy_messages", Window(last_full["window_start"], last_full["window_end"]))
+        rows = await query(db_dsn, "SELECT sid, raw FROM twilio.legacy_messages WHERE date_created >= $1 "
+                                   "AND date_created < $2", last_full["window_start"], last_full["window_end"])
+        assert {r[0]: json.loads(r["raw"]) for r in rows if r[0] != deleted} == expected
+        if order in ("created", "sent-created"):
+            for scan in scans:
+                holds = len(served(emu, "legacy_messages", Window(scan["window_start"], scan["window_end"])))
+                assert scan["pages"] <= -(-holds // 100) + 4, (scan["kind"], scan["pages"], holds)
+            assert unbounded == []
+        else:
+            assert unbounded, "a scan that reads more than its window says why"
+            found = {"sent-sid": "sent-nulls", "sent-nulls-last": "unordered"}[order]
+            assert {s["list_order"] for s in scans} == {found}, "and records the order that made it"
+
+
+def _created(payload: dict) -> datetime:
+    from sync import parsing
+
+    return parsing.rfc2822(payload["date_created"])
+
+
+async def _full_legacy_scans(dsn: str, at_least: int) -> int:
+    rows = await query(dsn, "SELECT count(*) FROM twilio.scans WHERE stream = 'legacy_messages' AND kind = 'full' "
+                            "AND status = 'complete'")
+    count = rows[0][0]
+    return count if count >= at_least else 0
