@@ -65,6 +65,9 @@ class Evidence:
     sent_desc: bool = True  # (b), (c): date_sent never grew among sent records
     # Positions, in epoch seconds: where the reader is in each ordering.
     in_sent: bool = False  # a sent record has been read in the current phase
+    null_seen: bool = False  # a never-sent record has been read in the current phase
+    # A sent record came after a never-sent one: the never-sent are not all last.
+    sent_after_null: bool = False
     last_created: float | None = None
     last_null_created: float | None = None
     last_sent: float | None = None
@@ -73,7 +76,8 @@ class Evidence:
 
     def positions_reset(self) -> Evidence:
         """Reading a query again from its top: what was learned of the order stays."""
-        return dataclasses.replace(self, in_sent=False, last_created=None, last_null_created=None, last_sent=None)
+        return dataclasses.replace(self, in_sent=False, null_seen=False, last_created=None, last_null_created=None,
+                                   last_sent=None)
 
     @property
     def order(self) -> str:
@@ -181,6 +185,11 @@ class Plan:
         a_done = a and ev.last_created is not None and ev.last_created < self._start
         bc_done = bc and self._sent_past(ev)
         if (a_done or not a) and (bc_done or not bc):
+            if ev.in_sent and not ev.sent_after_null and ev.sent_desc:
+                # No sent message has yet followed a never-sent one, in date_sent order so far:
+                # the never-sent may all come last, where only reading to the end finds them.
+                return self._unordered(ev, "no never-sent message came before a sent one: they may all come last",
+                                       link=link)
             return Step(State(None, LIST, ev))
         if bc and not ev.in_sent and ev.null_block_desc \
                 and ev.last_null_created is not None and ev.last_null_created < self._start:
@@ -228,12 +237,14 @@ def _read(ev: Evidence, times: list[tuple[float | None, float | None]], *, filte
     """The evidence after reading records with these (date_created, date_sent), in list order."""
     created_desc, nulls_first, null_desc, sent_desc = ev.created_desc, ev.nulls_first, ev.null_block_desc, ev.sent_desc
     in_sent, last_c, last_nc, last_s, skew = ev.in_sent, ev.last_created, ev.last_null_created, ev.last_sent, ev.skew
+    null_seen, sent_after_null = ev.null_seen, ev.sent_after_null
     for created, sent in times:
         if not filtered and sent is not None and last_c is None and last_nc is None and not in_sent:
             # The list starts with a sent message: either nothing is null, or the nulls are
             # elsewhere (last, say). Only a null at the very top shows the block comes first.
             nulls_first = False
         if sent is None:
+            null_seen = True
             if filtered or in_sent:
                 nulls_first = False  # a null after a sent record, or one a DateSent filter let through
             elif created is not None:
@@ -242,6 +253,7 @@ def _read(ev: Evidence, times: list[tuple[float | None, float | None]], *, filte
                 last_nc = created
         else:
             in_sent = True
+            sent_after_null = sent_after_null or (null_seen and not filtered)
             if last_s is not None and sent > last_s:
                 sent_desc = False
             last_s = sent
@@ -252,5 +264,6 @@ def _read(ev: Evidence, times: list[tuple[float | None, float | None]], *, filte
                 created_desc = False
             last_c = created
     return dataclasses.replace(ev, created_desc=created_desc, nulls_first=nulls_first, null_block_desc=null_desc,
-                               sent_desc=sent_desc, in_sent=in_sent, last_created=last_c, last_null_created=last_nc,
+                               sent_desc=sent_desc, in_sent=in_sent, null_seen=null_seen,
+                               sent_after_null=sent_after_null, last_created=last_c, last_null_created=last_nc,
                                last_sent=last_s, skew=skew)

@@ -228,3 +228,17 @@ def test_a_v1_list_follows_its_links_to_the_end():
 
 def test_a_checkpoint_from_before_plans_resumes_as_a_plain_position():
     assert plan.State.from_json("/x?PageToken=PA1", None) == plan.State("/x?PageToken=PA1")
+
+
+def test_never_sent_messages_last_are_found_even_when_the_sent_part_looks_like_creation_order():
+    """Sent one second after creation, the sent part fits `date_created` order too; the never-sent
+    at the end of the list must still be read, so the scan cannot stop early and says why."""
+    now = NOW.timestamp()
+    sent = [{"sid": f"SM{i:032x}", "created": now - 600 * i - 60, "sent": now - 600 * i - 59} for i in range(1_000)]
+    nulls = [{"sid": f"SM{i:032x}", "created": now - 30 * (i - 999), "sent": None} for i in range(1_000, 1_040)]
+    listed = sent + sorted(nulls, key=lambda r: -r["created"])
+    window = Window(NOW - timedelta(hours=1), NOW)
+    seen, served, warnings, state = scan(listed, window)
+    assert in_window(listed, window) <= seen
+    assert len(served.requests) == -(-len(listed) // P)
+    assert len(warnings) == 1 and "come last" in warnings[0]
