@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
                "demo": cmd_demo, "emulator": cmd_emulator, "psql": cmd_psql}[args.command]
     try:
         code = anyio.run(command, args)
+        if args.command == "psql":
+            code = _run_psql(*code)  # outside the event loop; the embedded server stays up until we exit
     except KeyboardInterrupt:
         print("twilio-archive: interrupted; the next run resumes from the last saved page", file=sys.stderr)
         sys.exit(130)
@@ -175,8 +177,6 @@ def main(argv: list[str] | None = None) -> None:
             print("twilio-archive: interrupted; the next run resumes from the last saved page", file=sys.stderr)
             sys.exit(130)
         raise
-    if args.command == "psql":
-        code = _run_psql(*code)  # the server stays up until this process exits
     sys.exit(code or 0)
 
 
@@ -358,6 +358,8 @@ def _run_psql(dsn: str, extra: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: None)
     try:
         return subprocess.run([str(database.psql_path()), *extra, target], env=env, check=False).returncode
+    except OSError as exc:
+        raise errors.ConfigError(f"cannot run psql: {exc.strerror or exc}") from None
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -87,6 +87,10 @@ class EventLogger:
     def error(self, event: str, **fields: Any) -> None:
         self._log(logging.ERROR, event, fields)
 
+    def exception(self, event: str, **fields: Any) -> None:
+        """An error with the traceback of the exception being handled."""
+        self._log(logging.ERROR, event, {"exc_info": True, **fields})
+
 
 def get(name: str | logging.Logger | EventLogger) -> EventLogger:
     """The event logger of a module (`logs.get(__name__)`), or one over an existing Logger."""
