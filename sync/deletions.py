@@ -8,11 +8,10 @@ a 404 proves it gone and it is marked deleted; a record that answers is stored a
 
 from __future__ import annotations
 
-import logging
 
 import anyio
 
-from sync import errors
+from sync import errors, logs
 from sync.http import TwilioClient
 from sync.models import Rejected, Scan
 from sync.privacy import KEEP, Bodies
@@ -20,7 +19,7 @@ from sync.sources import Source
 from sync.sources.base import keyed_row
 from sync.store import Store
 
-log = logging.getLogger("sync.deletions")
+log = logs.get(__name__)
 
 # More candidates than this after one scan is not deletion but a problem elsewhere (an
 # account switched, a list that misbehaved); fetching them all would be a request storm.
@@ -32,13 +31,13 @@ async def mark_deleted(store: Store, client: TwilioClient, source: Source, scan:
                        bodies: Bodies = KEEP) -> int:
     """After `scan` completed: mark the archived records it proved gone; how many."""
     if not await store.seen_set_intact(scan):
-        log.warning("deletions.skipped account=%s stream=%s scan=%d reason=database-restarted-during-scan",
-                    scan.account_sid, source.stream, scan.id)
+        log.warning("deletions.skipped", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                    reason="database-restarted-during-scan")
         return await store.mark_deleted(source, scan, [])  # marks none; drops the scan's seen keys
     candidates = await store.deletion_candidates(source, scan, MAX_CANDIDATES + 1)
     if len(candidates) > MAX_CANDIDATES:
-        log.warning("deletions.skipped account=%s stream=%s scan=%d reason=too-many-candidates candidates>%d",
-                    scan.account_sid, source.stream, scan.id, MAX_CANDIDATES)
+        log.warning("deletions.skipped", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                    reason="too-many-candidates", candidates_over=MAX_CANDIDATES)
         return await store.mark_deleted(source, scan, [])
     gone: list[str] = []
     present: list[tuple] = []
@@ -55,7 +54,7 @@ async def mark_deleted(store: Store, client: TwilioClient, source: Source, scan:
                 raise
         row = keyed_row(source, record, scan.account_sid, bodies)
         if isinstance(row, Rejected) or row[0] != key:
-            log.warning("deletions.unexpected account=%s stream=%s key=%s", scan.account_sid, source.stream, key)
+            log.warning("deletions.unexpected", account=scan.account_sid, stream=source.stream, key=key)
             return
         present.append(row)
 
@@ -66,6 +65,6 @@ async def mark_deleted(store: Store, client: TwilioClient, source: Source, scan:
         # Listed nowhere in this pass, yet there: the list moved under the scan. Store it as served.
         await store.save_records(source, scan.account_sid, present)
     marked = await store.mark_deleted(source, scan, gone)
-    log.info("deletions.checked account=%s stream=%s scan=%d candidates=%d deleted=%d still_there=%d",
-             scan.account_sid, source.stream, scan.id, len(candidates), marked, len(present))
+    log.info("deletions.checked", account=scan.account_sid, stream=source.stream, scan=scan.id,
+             candidates=len(candidates), deleted=marked, still_there=len(present))
     return marked

@@ -6,20 +6,19 @@ queue survives restarts and needs no bookkeeping of its own."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-import logging
 from typing import Any
 
 import anyio
 import orjson
 
-from sync import errors, parsing
+from sync import errors, logs, parsing
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, RETENTION_MARGIN
 from sync.privacy import KEEP, Bodies
 from sync.sources import comms
 from sync.store import Store
 
-log = logging.getLogger("sync.hydrate")
+log = logs.get(__name__)
 
 BATCH = 200
 CONCURRENCY = 4  # requests of this kind in flight; the list scans share the account's limit
@@ -104,5 +103,5 @@ async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodie
         await store.save_hydration(fetched)
         done += len(fetched)
     if done:
-        log.info("hydrate.done account=%s messages=%d", account_sid, done)
+        log.info("hydrate.done", account=account_sid, messages=done)
     return done

@@ -1,61 +1,221 @@
-"""Log lines: one event per line, `event key=value ...` as text or as one JSON object.
+"""Log events: a stable name and typed fields, rendered as text or as one JSON object per line.
 
-Every log call in the package starts its message with a stable event name (scan.complete,
-retry, lease.acquired, ...) followed by key=value pairs, so the JSON form needs no second
-set of call sites: it splits that message. Values logged with %r keep their quotes in text
-and lose them in JSON."""
+Calling convention (every module that logs):
+
+    from sync import logs
+
+    log = logs.get(__name__)
+    log.info("scan.complete", account=scan.account_sid, stream=stream, pages=3, seconds=0.25)
+    log.warning("retry", what="GET /v1/Messages", attempt=2, delay=1.5, cause=str(exc))
+    log.error("scan.failed", account=sid, stream=stream, cause=str(exc), exc_info=True)
+
+- The first argument is the event's name: lower case, dotted, stable (`scan.start`,
+  `scan.complete`, `retry`, `lease.acquired`, `deletions.checked`, `hydrate.done`, ...).
+  Operators alert and search on it; renaming one is a breaking change.
+- Every other keyword is a field, passed as its typed value: ints and floats as numbers,
+  datetimes as datetimes (rendered ISO 8601), a `models.Window` whole (rendered as its two ISO
+  bounds), strings as they are. Never format a value into the name or into another string.
+- Never pass a credential: `config.Secret` renders as stars, but keep secrets out anyway.
+- Reserved names (the renderer's own keys): `time`, `level`, `logger`, `event`, `exc_info`.
+
+The event travels inside the standard `logging` record as its message object (the logging
+cookbook's "structured logging" recipe), so levels, handlers and pytest's caplog work as
+usual; `configure()` renders it at the very end, as `event key=value ...` text or as JSON.
+Nothing is ever rendered to text and parsed back.
+
+Calls still in the old style, `logging.getLogger(...).info("scan.start stream=%s scan=%d", s, 3)`,
+keep working meanwhile: the JSON form takes the event from the message's first word and pairs
+each `key=%x` of the *format string* with its argument, so those values arrive typed and whole
+too (`window=[%s, %s)` becomes a two-item list). That shim (`_from_template`) goes once no
+module logs that way."""
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any, TextIO
 
 FORMATS = ("text", "json")
-_PAIR = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""")
+RESERVED = frozenset({"time", "level", "logger", "event"})
+
+_format = "text"  # what configure() chose; the progress line shows only with text on a terminal
 
 
-def fields(message: str) -> dict[str, object]:
-    """{"event": first word, key: value, ...} of a message in our `event key=value` shape."""
-    event, _, rest = message.partition(" ")
-    out: dict[str, object] = {"event": event}
-    for key, value in _PAIR.findall(rest):
-        if value[:1] in "'\"":
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                pass
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One log event: its name and its typed fields. `str()` is the text form."""
+
+    name: str
+    fields: dict[str, Any]
+
+    def __str__(self) -> str:
+        return " ".join([self.name, *(f"{k}={_text(v)}" for k, v in self.fields.items())])
+
+
+class EventLogger:
+    """A `logging.Logger` that takes an event name and typed fields (see the module docstring)."""
+
+    __slots__ = ("logger",)
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def _log(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        exc_info = fields.pop("exc_info", None)
+        clash = RESERVED & fields.keys()
+        if clash:
+            raise TypeError(f"log field names reserved by the renderer: {sorted(clash)}")
+        self.logger.log(level, Event(event, fields), exc_info=exc_info, stacklevel=3)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, event, fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        """An error with the traceback of the exception being handled."""
+        self._log(logging.ERROR, event, {"exc_info": True, **fields})
+
+
+def get(name: str | logging.Logger | EventLogger) -> EventLogger:
+    """The event logger of a module (`logs.get(__name__)`), or one over an existing Logger."""
+    if isinstance(name, EventLogger):
+        return name
+    return EventLogger(name if isinstance(name, logging.Logger) else logging.getLogger(name))
+
+
+# ---- rendering --------------------------------------------------------------------------------
+
+_BARE = re.compile(r"[\w.:/@+\-]+")
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON knows it: numbers, strings, booleans, null, lists and objects."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "start") and hasattr(value, "end") and isinstance(getattr(value, "start"), datetime):
+        return [value.start.isoformat(), value.end.isoformat()]  # a models.Window
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (Decimal, PurePath)):
+        return str(value)
+    return str(value)  # an exception, an enum, a Secret (which shows as stars), ...
+
+
+def _text(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, str):
+        return value if _BARE.fullmatch(value) else repr(value)
+    if isinstance(value, float):
+        return format(value, ".6g")
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return f"[{value[0]}, {value[1]})" if _looks_like_time(value[0]) else json.dumps(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _looks_like_time(text: str) -> bool:
+    return len(text) >= 19 and text[4:5] == "-" and text[10:11] == "T"
+
+
+_PLACEHOLDER = re.compile(r"%(?:%|[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
+_KEYED = re.compile(r"(\w+)=(\[?)$")
+_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*")
+
+
+def _from_template(record: logging.LogRecord) -> dict[str, Any]:
+    """{"event": ..., key: typed argument, ...} of an old-style `"event key=%s ..."` record,
+    from its format string and its arguments (never from the rendered text)."""
+    message = record.getMessage()
+    first = message.partition(" ")[0]
+    if not _EVENT_NAME.fullmatch(first):  # a library's prose, e.g. alembic's
+        return {"event": "log", "message": message}
+    out: dict[str, Any] = {"event": first}
+    args = record.args if isinstance(record.args, tuple) else ()
+    template = record.msg if isinstance(record.msg, str) else ""
+    index, open_key, last = 0, None, 0
+    for match in _PLACEHOLDER.finditer(template):
+        if match.group() == "%%":
+            continue
+        before = template[last:match.start()]
+        last = match.end()
+        if index >= len(args):
+            break
+        value = args[index]
+        index += 1
+        keyed = _KEYED.search(before)
+        if keyed:
+            key, bracket = keyed.groups()
+            open_key = key if bracket else None
+            out.setdefault(key, [value] if bracket else value)
+        elif open_key is not None and before == ", " and isinstance(out.get(open_key), list):
+            out[open_key].append(value)
+            open_key = None
         else:
-            try:
-                value = int(value)
-            except ValueError:
-                try:
-                    value = float(value)
-                except ValueError:
-                    pass
-        out.setdefault(key, value)
+            open_key = None
+    for key, value in _KEY_LITERAL.findall(template.partition(" ")[2]):  # reason=too-many-candidates
+        if "%" not in value:
+            out.setdefault(key, value)
+    out["message"] = message
     return out
+
+
+_KEY_LITERAL = re.compile(r"(\w+)=([^\s%]+)(?=\s|$)")
+
+
+def event_of(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's event as a dict of plain values: what the JSON line carries."""
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+    }
+    if isinstance(record.msg, Event):
+        entry["event"] = record.msg.name
+        for key, value in record.msg.fields.items():
+            entry[key] = _plain(value)
+    else:
+        for key, value in _from_template(record).items():
+            entry.setdefault(key, _plain(value))
+    return entry
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        message = record.getMessage()
-        entry.update(fields(message))
-        entry["message"] = message
+        entry = event_of(record)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def configure(level: int, fmt: str = "text") -> None:
+    """Send every log record to stderr, as text or as JSON lines; nothing else writes there in JSON."""
+    global _format
+    _format = fmt
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -64,5 +224,13 @@ def configure(level: int, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python's own warnings (a library's DeprecationWarning, ...) become records too, so that
+    # in JSON mode they arrive as JSON and not as a bare line between the objects.
+    logging.captureWarnings(True)
     # aiohttp's access log would print a line per probe and scrape.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def watched(out: TextIO = sys.stderr) -> bool:
+    """Whether a person watches `out` live: a terminal, with text logs (JSON is for collectors)."""
+    return _format == "text" and out.isatty()

@@ -1,4 +1,7 @@
-"""Progress of long work on stderr: a live line on a terminal, a line every few seconds otherwise."""
+"""Progress of long work: a live line on stderr, only where a person watches it.
+
+On a terminal with text logs the line redraws itself; anywhere else (a pipe, a file, cron,
+JSON logs for a collector) nothing is written, and the logs' scan events tell the story."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from datetime import datetime
 from typing import TextIO
 
 import anyio
+
+from sync import logs
 
 
 @dataclass
@@ -38,20 +43,17 @@ class Progress:
             parts.append(f"{name}: {s.seen:,} records, {s.pages} pages, {s.seen / elapsed:,.0f}/s{where}")
         return f"[{elapsed:6.1f}s] " + " | ".join(parts)
 
-    async def render(self, out: TextIO = sys.stderr, interval: float | None = None) -> None:
-        """Runs until cancelled; the caller prints the final line."""
-        live = out.isatty()
-        interval = interval or (0.5 if live else 10.0)
+    async def render(self, out: TextIO = sys.stderr, interval: float = 0.5) -> None:
+        """Redraws the line until cancelled (the caller then calls finish); returns at once
+        where nobody watches."""
+        if not logs.watched(out):
+            return
         while True:
             await anyio.sleep(interval)
-            if live:
-                out.write("\r\033[K" + self.line())
-            else:
-                out.write(self.line() + "\n")
+            out.write("\r\033[K" + self.line())
             out.flush()
 
     def finish(self, out: TextIO = sys.stderr) -> None:
-        if out.isatty():
-            out.write("\r\033[K")
-        out.write(self.line() + "\n")
-        out.flush()
+        if logs.watched(out):
+            out.write("\r\033[K" + self.line() + "\n")
+            out.flush()

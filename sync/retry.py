@@ -16,6 +16,8 @@ from typing import TypeVar
 
 import anyio
 
+from sync import logs
+
 T = TypeVar("T")
 
 
@@ -37,7 +39,7 @@ async def retrying(
     policy: Backoff,
     retry_on: type[BaseException] | tuple[type[BaseException], ...],
     *,
-    log: logging.Logger,
+    log: logging.Logger | logs.EventLogger,
     what: str,
     on_retry: Callable[[BaseException, int], None] | None = None,
 ) -> T:
@@ -54,7 +56,7 @@ async def retrying(
                 policy.budget is not None and time.monotonic() - started + delay > policy.budget
             ):
                 raise
-            log.warning("retry what=%r attempt=%d delay=%.2f cause=%r", what, attempt, delay, str(exc))
+            logs.get(log).warning("retry", what=what, attempt=attempt, delay=round(delay, 3), cause=str(exc))
             if on_retry is not None:
                 on_retry(exc, attempt)
             await anyio.sleep(delay)

@@ -17,7 +17,6 @@ in flight: a page and its checkpoint commit together or not at all."""
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import socket
@@ -28,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 
 import anyio
 
-from sync import deletions, errors, hydrate, pagination, sources, worker
+from sync import deletions, errors, hydrate, logs, machinery, pagination, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.metrics import Metrics
@@ -37,7 +36,7 @@ from sync.privacy import KEEP, Bodies
 from sync.progress import Progress
 from sync.store import Store
 
-log = logging.getLogger("sync.service")
+log = logs.get(__name__)
 
 LEASE_TTL = 30.0  # a dead replica's streams are taken over at most this long after it died
 STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
@@ -83,14 +82,13 @@ class Service:
 
     async def run(self) -> None:
         """Until `stop` is set; then stop within STOP_GRACE seconds (plus the lease release)."""
-        log.info("service.start holder=%s accounts=%d interval=%s full_interval=%s lookback=%s hydrate=%s",
-                 self.holder, len(self.accounts), self.schedule.interval, self.schedule.full_interval,
-                 self.schedule.lookback, self.hydrate)
+        log.info("service.start", holder=self.holder, accounts=len(self.accounts), interval=self.schedule.interval,
+                 full_interval=self.schedule.full_interval, lookback=self.schedule.lookback, hydrate=self.hydrate)
         self._zero_series()
         try:
             async with AsyncExitStack() as stack:
-                clients = [await stack.enter_async_context(TwilioClient(a, on_response=self._response,
-                                                                        on_retry=self._retry))
+                clients = [await stack.enter_async_context(
+                               machinery.twilio_client(a, store=self.store, metrics=self.metrics))
                            for a in self.accounts]
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._beat)
@@ -99,7 +97,7 @@ class Service:
                     for account, client in zip(self.accounts, clients):
                         tg.start_soon(self._account, account, client)
                     await self.stop.wait()
-                    log.info("service.stopping grace=%.0f", STOP_GRACE)
+                    log.info("service.stopping", grace=STOP_GRACE)
                     # The loops see `stop` and end their scans; what is not done by then is
                     # abandoned mid-transaction, which rolls the page and its checkpoint back.
                     with anyio.move_on_after(STOP_GRACE):
@@ -111,8 +109,8 @@ class Service:
                 try:
                     await self.store.release_leases(self.holder)
                 except errors.StoreError as exc:
-                    log.warning("service.leases_not_released cause=%r", str(exc))
-            log.info("service.stopped holder=%s", self.holder)
+                    log.warning("service.leases_not_released", cause=str(exc))
+            log.info("service.stopped", holder=self.holder)
 
     def _zero_series(self) -> None:
         """Every series an alert watches exists from the start at 0: `increase()` misses a
@@ -143,7 +141,7 @@ class Service:
             raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
                                           code=exc.code) from exc
         except errors.RetryableSourceError as exc:
-            log.warning("service.twilio_unreachable account=%s cause=%r", account.account_sid, str(exc))
+            log.warning("service.twilio_unreachable", account=account.account_sid, cause=str(exc))
         async with anyio.create_task_group() as tg:
             for stream in STREAMS:
                 tg.start_soon(self._stream, account, client, stream)
@@ -161,7 +159,7 @@ class Service:
             try:
                 held = await self.store.renew_leases(self.holder, self.lease_ttl)
             except errors.StoreError as exc:
-                log.warning("lease.renew_failed cause=%r", str(exc))
+                log.warning("lease.renew_failed", cause=str(exc))
                 continue
             for key in [k for k in self.health if k not in held]:
                 self._lost(key)
@@ -169,7 +167,7 @@ class Service:
     def _lost(self, key: tuple[str, str]) -> None:
         if self.health.pop(key, None) is not None:
             self.metrics.lease_held.labels(*key).set(0)
-            log.warning("lease.lost account=%s stream=%s", *key)
+            log.warning("lease.lost", account=key[0], stream=key[1])
 
     async def _gauges(self) -> None:
         while True:
@@ -180,7 +178,7 @@ class Service:
                         self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)
             except errors.StoreError as exc:
-                log.warning("service.gauges_failed cause=%r", str(exc))
+                log.warning("service.gauges_failed", cause=str(exc))
             await anyio.sleep(min(15.0, self.schedule.interval))
 
     # ---- readiness ------------------------------------------------------------------------
@@ -222,10 +220,10 @@ class Service:
             try:
                 await self._turn(account, client, stream)
             except errors.ScanMovedError as exc:
-                log.warning("scan.fenced account=%s stream=%s cause=%r", *key, str(exc))
+                log.warning("scan.fenced", account=key[0], stream=key[1], cause=str(exc))
                 self._lost(key)
             except errors.SyncError as exc:
-                log.error("scan.failed account=%s stream=%s cause=%r", *key, str(exc))
+                log.error("scan.failed", account=key[0], stream=key[1], cause=str(exc))
                 if key in self.health:
                     self.health[key].last_error = str(exc)
             finally:
@@ -236,12 +234,12 @@ class Service:
         try:
             got = await self.store.acquire_lease(*key, self.holder, self.lease_ttl)
         except errors.StoreError as exc:
-            log.warning("lease.acquire_failed account=%s stream=%s cause=%r", *key, str(exc))
+            log.warning("lease.acquire_failed", account=key[0], stream=key[1], cause=str(exc))
             return False
         if got:
             self.health[key] = StreamHealth()
             self.metrics.lease_held.labels(*key).set(1)
-            log.info("lease.acquired account=%s stream=%s holder=%s", *key, self.holder)
+            log.info("lease.acquired", account=key[0], stream=key[1], holder=self.holder)
         return got
 
     async def _sleep(self, seconds: float) -> None:
@@ -314,12 +312,3 @@ class Service:
         m.rows_written.labels(account_sid, stream, "inserted").inc(written.inserted)
         m.rows_written.labels(account_sid, stream, "updated").inc(written.updated)
         m.records_rejected.labels(account_sid, stream).inc(written.rejected)
-
-    def _response(self, api: str, status: int) -> None:
-        label = "comms" if api == "comms" else "legacy"
-        self.metrics.api_responses.labels(label, str(status)).inc()
-        if status == 429:
-            self.metrics.rate_limited.labels(label).inc()
-
-    def _retry(self, cause: str) -> None:
-        self.metrics.retries.labels("twilio", cause).inc()

@@ -7,7 +7,6 @@ never runs ahead of what is stored."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -200,9 +199,6 @@ async def backfill(store: Store, client: TwilioClient, account_sid: str, streams
                    window: Window, *, fixed_end: bool, now, progress: Progress,
                    options: ScanOptions = ScanOptions()) -> list[ScanResult]:
     """One pass over each stream's window, all streams at once; resumes interrupted passes."""
-    # A Retry-After outlives the process that was told it: honour the last run's, keep ours.
-    client.pause_until(await store.paused_until(account_sid))
-    client.on_pause = functools.partial(store.save_pause, account_sid)
     opened = []
     for stream in streams:
         source = sources.BY_STREAM[stream]

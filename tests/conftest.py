@@ -12,9 +12,8 @@ import anyio
 import pytest
 
 from sync import emulator as emulator_pkg
-from sync import migrate, models, privacy, worker
+from sync import machinery, migrate, models, privacy, worker
 from sync.config import Secret, TwilioSettings
-from sync.http import TwilioClient
 from sync.progress import Progress
 from sync.store import Store
 from tests import pg
@@ -119,7 +118,7 @@ async def run_backfill(store: Store, twilio: TwilioSettings, *, streams=models.S
     """The worker's backfill exactly as the CLI runs it, with small pages so every test pages a lot."""
     now = utcnow()
     window = models.default_window(now, since, until)
-    async with TwilioClient(twilio, **client_options) as client:
+    async with machinery.twilio_client(twilio, store=store, **client_options) as client:
         results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                         fixed_end=until is not None, now=now, progress=Progress(),
                                         options=worker.ScanOptions(page_size=page_size, bodies=bodies))

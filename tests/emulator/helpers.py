@@ -15,8 +15,8 @@ from sync.emulator import DEFAULT_ACCOUNT_SID
 # clock then runs on from it in real time, so retention is checked against now + elapsed.
 NOW = dt.datetime(2025, 6, 18, 12, 0, 0, tzinfo=dt.UTC)
 LEGACY_LIST = f"/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json"
-# The shared reference folder sits beside the repository checkout.
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
+# Twilio's schemas and fixtures, copied into the repository (tests/reference/README.md says from where).
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 
 
 def basic_auth(username: str, password: str) -> dict[str, str]:

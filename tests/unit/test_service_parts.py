@@ -1,9 +1,10 @@
-"""The pure parts of the service: log lines, accounts files, v1 content, run's flags."""
+"""The pure parts of the service: log events, accounts files, v1 content, run's flags."""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import pytest
 
@@ -11,6 +12,7 @@ from sync import errors, logs
 from sync.cli import build_parser
 from sync.config import Secret, TwilioSettings, load_accounts
 from sync.hydrate import content_text, hydration
+from sync.models import Window
 from sync.privacy import Bodies
 
 SID = "AC" + "a" * 32
@@ -19,17 +21,28 @@ DEFAULT = TwilioSettings(account_sid=SID, username=SID, password=Secret("parent-
                          comms_base_url="https://comms.twilio.com", api_base_url="https://api.twilio.com")
 
 
-def test_a_log_message_becomes_an_event_with_typed_fields():
-    assert logs.fields("scan.complete account=AC1 pages=3 seconds=0.25 cause='HTTP 429: slow down'") == {
-        "event": "scan.complete", "account": "AC1", "pages": 3, "seconds": 0.25, "cause": "HTTP 429: slow down"}
-
-
-def test_the_json_formatter_writes_one_object_per_line_with_the_event_name():
-    record = logging.LogRecord("sync.worker", logging.INFO, __file__, 1, "retry what=%r attempt=%d", ("GET /x", 2), None)
+def test_an_event_is_rendered_as_one_json_object_with_typed_fields():
+    start, end = datetime(2026, 11, 20, 10, 41, 33, tzinfo=timezone.utc), datetime(2026, 11, 27, tzinfo=timezone.utc)
+    event = logs.Event("scan.start", {"window": Window(start, end), "pages": 3, "seconds": 0.25,
+                                      "cause": "HTTP 429: slow down", "token": Secret("s3cret")})
+    record = logging.LogRecord("sync.worker", logging.INFO, __file__, 1, event, None, None)
     line = logs.JsonFormatter().format(record)
     entry = json.loads(line)
-    assert "\n" not in line
-    assert (entry["event"], entry["what"], entry["attempt"], entry["level"]) == ("retry", "GET /x", 2, "info")
+    assert "\n" not in line and "s3cret" not in line
+    assert (entry["event"], entry["level"], entry["pages"], entry["seconds"], entry["cause"]) == (
+        "scan.start", "info", 3, 0.25, "HTTP 429: slow down")
+    assert entry["window"] == [start.isoformat(), end.isoformat()]
+
+
+def test_an_old_style_record_keeps_its_arguments_typed_and_whole():
+    """`log.info("event key=%s", v)` calls not yet converted: fields come from the format string's
+    keys and the arguments, so a window with a comma and a space is not cut."""
+    record = logging.LogRecord("sync.worker", logging.INFO, __file__, 1,
+                               "scan.%s account=%s scan=%d window=[%s, %s) cause=%r",
+                               ("start", "AC1", 7, "2026-11-20T10:41:33+00:00", "2026-11-27T00:00:00+00:00", "a b"), None)
+    entry = json.loads(logs.JsonFormatter().format(record))
+    assert (entry["event"], entry["account"], entry["scan"], entry["cause"]) == ("scan.start", "AC1", 7, "a b")
+    assert entry["window"] == ["2026-11-20T10:41:33+00:00", "2026-11-27T00:00:00+00:00"]
 
 
 def test_an_accounts_file_gives_each_account_its_credentials(tmp_path):

@@ -11,7 +11,7 @@ from sync import errors, sources
 from sync.models import Window
 from sync.progress import Progress
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "reference" / "fixtures"
 LEGACY = sources.BY_STREAM["legacy_messages"]
 COMMS = sources.BY_STREAM["comms_messages"]
 ACCOUNT = "AC" + "a" * 32
