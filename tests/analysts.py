@@ -12,17 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "twilio-archive-analysts.json"
 GUIDE = ROOT / "docs" / "analysts.md"
 
-# The dashboard uses exactly these macros (tests/unit/test_deploy.py holds it to them):
-# $__timeFilter(col) -> col BETWEEN the range's start and end; $__timeFrom() / $__timeTo() -> those
-# bounds as timestamptz literals. Grafana's own expansion is the same up to the literal's format.
+# The dashboard uses exactly these macros and one variable (tests/unit/test_deploy.py holds it to
+# them): $__timeFilter(col) -> col BETWEEN the range's start and end, as Grafana expands it up to
+# the format of the bounds; $account -> the chosen accounts as a quoted list, as Grafana formats a
+# multi-value variable in SQL, or for All every account in the archive.
 MACROS = re.compile(r"\$__(timeFilter|timeFrom|timeTo)\(([^)]*)\)")
 RANGE_START = "(now() - interval '{days} days')"
 RANGE_END = "now()"
 
 
-def substitute(sql: str, *, days: int = 400) -> str:
-    """`sql` with the dashboard's Grafana macros replaced by a range of the last `days` days."""
+def substitute(sql: str, *, days: int = 400, accounts: list[str] | None = None) -> str:
+    """`sql` with the dashboard's Grafana macros replaced by a range of the last `days` days, and
+    $account by `accounts` (None: All)."""
     start = RANGE_START.format(days=int(days))
+    if accounts is None:
+        chosen = "SELECT account_sid FROM twilio.messages"
+    else:
+        chosen = ", ".join("'" + a.replace("'", "''") + "'" for a in accounts)
+    sql = sql.replace("$account", chosen)
 
     def expand(match: re.Match) -> str:
         name, argument = match.groups()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import asyncpg
@@ -21,7 +21,7 @@ import pytest
 
 from sync import deletions, privacy, sources, worker
 from sync.config import Secret
-from sync.emulator import Emulator, serve
+from sync.emulator import DEFAULT_ACCOUNT_SID, Emulator, serve
 from sync.emulator import generate
 from sync.emulator.formats import rfc2822, rfc3339
 from sync.http import TwilioClient
@@ -368,3 +368,97 @@ async def test_the_reader_role_reads_every_analyst_view(archive):
     for view in ("message_facts", "daily_account_overview", "number_overview", "error_overview"):
         rows = await fetch(dsn, f"SELECT count(*) AS n FROM twilio.{view}", role=READER)
         assert rows[0]["n"] > 0, view
+
+
+# --- the analysts' dashboard ---------------------------------------------------------------------
+
+
+def _by_day(facts: list[dict]) -> dict:
+    days: dict = defaultdict(list)
+    for f in facts:
+        days[f["day"]].append(f)
+    return dict(sorted(days.items()))
+
+
+def expected_panels(facts: list[dict], errors: list[dict], numbers: list[dict]) -> dict[str, list[dict]]:
+    """Each panel's rows, computed in Python from the views' rows (the whole archive, all accounts)."""
+    def midnight(day):
+        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+    shown = ("delivered", "read", "sent", "received", "undelivered", "failed")
+    days = _by_day(facts)
+    by_status = [{"time": midnight(d), **{s: sum(f["status"] == s for f in fs) for s in shown},
+                  "other": sum(f["status"] not in shown for f in fs)} for d, fs in days.items()]
+    rate = []
+    for d, fs in days.items():
+        done = [f for f in fs if f["status"] in ("delivered", "read", "undelivered", "failed")]
+        ok = sum(f["status"] in ("delivered", "read") for f in done)
+        rate.append({"time": midnight(d), "delivery_rate": Decimal(ok) / len(done) if done else None})
+    timing = []
+    for d, fs in days.items():
+        delays = [f["seconds_to_delivered"] for f in fs if f["seconds_to_delivered"] is not None]
+        if delays:
+            timing.append({"time": midnight(d), "median": percentile(delays, 0.5), "p95": percentile(delays, 0.95)})
+    spend: dict = defaultdict(Decimal)
+    for f in facts:
+        if f["spend"] is not None:
+            spend[(f["day"], f["price_unit"])] += f["spend"]
+    per_code: dict = defaultdict(lambda: {"messages": 0, "outbound": 0, "examples": []})
+    for e in errors:
+        c = per_code[e["error_code"]]
+        c["messages"] += e["messages"]
+        c["outbound"] += e["outbound"]
+        c["examples"].append(e["example_message_id"])
+    codes = sorted(per_code.items(), key=lambda kv: (-kv[1]["messages"], kv[0]))[:10]
+    top = sorted(numbers, key=lambda n: (-n["messages"], n["number"] is None, n["number"] or ""))[:10]
+    return {
+        "Daily messages by status": by_status,
+        "Delivery rate": rate,
+        "Time to delivered (median, p95)": timing,
+        "Spend per day": [{"time": midnight(d), "metric": u, "spend": v} for (d, u), v in sorted(spend.items())],
+        "Top error codes": [{"error_code": k, "messages": c["messages"],
+                             "share_of_outbound": Decimal(c["messages"]) / c["outbound"],
+                             "example_message_id": min(c["examples"])} for k, c in codes],
+        "Top numbers": [{"number": n["number"], "messages": n["messages"], "outbound": n["outbound"],
+                         "inbound": n["inbound"], "delivered": n["delivered"],
+                         "not_delivered": n["failed"] + n["undelivered"], "counterparts": n["counterparts"],
+                         "spend": n["spend"], "price_unit": n["price_unit"], "last_seen": n["last_seen"]} for n in top],
+    }
+
+
+def same(got, want) -> bool:
+    if isinstance(want, float) or isinstance(got, float):
+        return got == pytest.approx(want)
+    if isinstance(want, Decimal) and isinstance(got, Decimal):
+        return abs(got - want) < Decimal("1e-12")
+    return got == want
+
+
+async def test_every_dashboard_panel_runs_as_the_reader_and_agrees_with_the_views(archive):
+    """Each panel's SQL, run with the read-only role over the whole archive, returns what the views say."""
+    dsn, _ = archive
+    facts = await fetch(dsn, "SELECT * FROM twilio.message_facts")
+    errors = await fetch(dsn, "SELECT * FROM twilio.error_overview")
+    numbers = await fetch(dsn, "SELECT * FROM twilio.number_overview")
+    expected = expected_panels(facts, errors, numbers)
+    queries = analysts.panel_sql(analysts.dashboard())
+    assert sorted(title for title, _ in queries) == sorted(expected)
+    for title, sql in queries:
+        rows = await fetch(dsn, analysts.substitute(sql, days=400), role=READER)
+        want = expected[title]
+        assert rows, title
+        assert len(rows) == len(want), title
+        for got_row, want_row in zip(rows, want, strict=True):
+            assert set(got_row) == set(want_row), title
+            assert all(same(got_row[k], want_row[k]) for k in want_row), (title, got_row, want_row)
+
+
+async def test_the_dashboard_variables_and_filters_run(archive):
+    """The account variable's query lists the archive's account, and a panel filtered to another account is empty."""
+    dsn, _ = archive
+    variable = next(v for v in analysts.dashboard()["templating"]["list"] if v["name"] == "account")
+    accounts = await fetch(dsn, variable["query"], role=READER)
+    assert [r["account_sid"] for r in accounts] == [DEFAULT_ACCOUNT_SID]
+    title, sql = analysts.panel_sql(analysts.dashboard())[0]
+    assert await fetch(dsn, analysts.substitute(sql, accounts=["AC" + "0" * 32]), role=READER) == [], title
+    assert await fetch(dsn, analysts.substitute(sql, accounts=[DEFAULT_ACCOUNT_SID]), role=READER), title
