@@ -15,21 +15,17 @@ GUIDE = ROOT / "docs" / "analysts.md"
 # The dashboard uses exactly these macros and one variable (tests/unit/test_deploy.py holds it to
 # them): $__timeFilter(col) -> col BETWEEN the range's start and end, as Grafana expands it up to
 # the format of the bounds; $account -> the chosen accounts as a quoted list, as Grafana formats a
-# multi-value variable in SQL, or for All every account in the archive.
+# multi-value variable in SQL (for All, every value of the variable's own query).
 MACROS = re.compile(r"\$__(timeFilter|timeFrom|timeTo)\(([^)]*)\)")
 RANGE_START = "(now() - interval '{days} days')"
 RANGE_END = "now()"
 
 
-def substitute(sql: str, *, days: int = 400, accounts: list[str] | None = None) -> str:
+def substitute(sql: str, *, accounts: list[str], days: int = 400) -> str:
     """`sql` with the dashboard's Grafana macros replaced by a range of the last `days` days, and
-    $account by `accounts` (None: All)."""
+    $account by `accounts`."""
     start = RANGE_START.format(days=int(days))
-    if accounts is None:
-        chosen = "SELECT account_sid FROM twilio.messages"
-    else:
-        chosen = ", ".join("'" + a.replace("'", "''") + "'" for a in accounts)
-    sql = sql.replace("$account", chosen)
+    sql = sql.replace("$account", ", ".join("'" + a.replace("'", "''") + "'" for a in accounts))
 
     def expand(match: re.Match) -> str:
         name, argument = match.groups()
@@ -51,6 +47,11 @@ def panels(board: dict) -> list[dict]:
     for panel in board["panels"]:
         out.extend(panel.get("panels", []) if panel["type"] == "row" else [panel])
     return out
+
+
+def account_query(board: dict) -> str:
+    """The SQL of the dashboard's $account variable: the accounts All stands for."""
+    return next(v for v in board["templating"]["list"] if v["name"] == "account")["query"]
 
 
 def panel_sql(board: dict) -> list[tuple[str, str]]:

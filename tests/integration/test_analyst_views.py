@@ -441,10 +441,12 @@ async def test_every_dashboard_panel_runs_as_the_reader_and_agrees_with_the_view
     errors = await fetch(dsn, "SELECT * FROM twilio.error_overview")
     numbers = await fetch(dsn, "SELECT * FROM twilio.number_overview")
     expected = expected_panels(facts, errors, numbers)
-    queries = analysts.panel_sql(analysts.dashboard())
+    board = analysts.dashboard()
+    accounts = [r["account_sid"] for r in await fetch(dsn, analysts.account_query(board), role=READER)]
+    queries = analysts.panel_sql(board)
     assert sorted(title for title, _ in queries) == sorted(expected)
     for title, sql in queries:
-        rows = await fetch(dsn, analysts.substitute(sql, days=400), role=READER)
+        rows = await fetch(dsn, analysts.substitute(sql, accounts=accounts, days=400), role=READER)
         want = expected[title]
         assert rows, title
         assert len(rows) == len(want), title
@@ -456,9 +458,42 @@ async def test_every_dashboard_panel_runs_as_the_reader_and_agrees_with_the_view
 async def test_the_dashboard_variables_and_filters_run(archive):
     """The account variable's query lists the archive's account, and a panel filtered to another account is empty."""
     dsn, _ = archive
-    variable = next(v for v in analysts.dashboard()["templating"]["list"] if v["name"] == "account")
-    accounts = await fetch(dsn, variable["query"], role=READER)
+    accounts = await fetch(dsn, analysts.account_query(analysts.dashboard()), role=READER)
     assert [r["account_sid"] for r in accounts] == [DEFAULT_ACCOUNT_SID]
     title, sql = analysts.panel_sql(analysts.dashboard())[0]
     assert await fetch(dsn, analysts.substitute(sql, accounts=["AC" + "0" * 32]), role=READER) == [], title
     assert await fetch(dsn, analysts.substitute(sql, accounts=[DEFAULT_ACCOUNT_SID]), role=READER), title
+
+
+# --- docs/analysts.md ----------------------------------------------------------------------------
+
+
+async def test_the_guide_asks_ten_questions_and_each_query_answers_as_the_reader(archive):
+    """Every numbered question of docs/analysts.md has SQL that runs as twilio_archive_reader and returns rows."""
+    dsn, _ = archive
+    questions = analysts.guide_queries()
+    assert len(questions) == 10
+    for title, sql in questions:
+        assert await fetch(dsn, sql, role=READER), title
+
+
+async def test_the_guide_answers_agree_with_the_base_tables(archive):
+    """Spot checks: the guide's delivery rate, costs, stuck messages and redactions match the base rows."""
+    dsn, ids = archive
+    answers = {title.split(".")[0]: await fetch(dsn, sql) for title, sql in analysts.guide_queries()}
+    messages = await base_messages(dsn)
+    recent = [m for m in messages if m["day"] >= (utcnow() - timedelta(days=30)).date()]
+    for row in answers["1"]:
+        day = [m for m in recent if m["day"] == row["day"]]
+        assert row["delivered"] == sum(m["status"] in ("delivered", "read") for m in day)
+        assert row["not_delivered"] == sum(m["status"] in ("undelivered", "failed") for m in day)
+    cost: dict = defaultdict(Decimal)
+    for m in messages:
+        if m["price"] is not None:
+            cost[(m["day"], m["unit"])] -= m["price"]
+    assert {(r["day"], r["price_unit"]): r["spend"] for r in answers["2"]} == cost
+    stuck = {m["id"] for m in messages if m["status"] in ("queued", "scheduled", "accepted", "sending")
+             and m["created"] < utcnow() - timedelta(hours=1)}
+    assert {r["id"] for r in answers["5"]} == stuck
+    assert sum(r["redacted"] for r in answers["7"]) == sum(m["body"] == "" and not m["num_media"] for m in messages)
+    assert sum(r["deleted_at_twilio"] for r in answers["7"]) == sum(m["deleted"] for m in messages) >= 2
