@@ -58,13 +58,12 @@ CROSS JOIN LATERAL (SELECT (ARRAY['DELIVERED','DELIVERED','DELIVERED','DELIVERED
 
 QUERIES = {
     "message_facts, one day": "SELECT count(seconds_to_delivered) FROM twilio.message_facts WHERE day = current_date - 10",
-    "message_facts, whole (every row's delivery time)": "SELECT count(seconds_to_delivered) FROM twilio.message_facts",
-    "daily_account_overview, whole": "SELECT count(*) FROM (SELECT * FROM twilio.daily_account_overview) AS v",
-    "daily_account_overview, last 30 days": (
-        "SELECT count(*) FROM (SELECT * FROM twilio.daily_account_overview WHERE day >= current_date - 30) AS v"),
-    "number_overview, whole": "SELECT count(*) FROM (SELECT * FROM twilio.number_overview) AS v",
-    "number_overview, top 10": "SELECT number FROM twilio.number_overview ORDER BY messages DESC LIMIT 10",
-    "error_overview, whole": "SELECT count(*) FROM (SELECT * FROM twilio.error_overview) AS v",
+    "message_facts, whole": ("SELECT count(*), count(seconds_to_delivered), sum(body_words), count(counterpart),"
+                             " count(*) FILTER (WHERE is_final) FROM twilio.message_facts"),
+    "daily_account_overview, whole": "SELECT * FROM twilio.daily_account_overview",
+    "daily_account_overview, last 30 days": "SELECT * FROM twilio.daily_account_overview WHERE day >= current_date - 30",
+    "number_overview, whole": "SELECT * FROM twilio.number_overview",
+    "error_overview, whole": "SELECT * FROM twilio.error_overview",
 }
 
 

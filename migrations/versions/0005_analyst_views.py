@@ -168,7 +168,6 @@ NUMBER = [
             count(*) FILTER (WHERE f.direction = 'outbound') AS outbound,
             count(*) FILTER (WHERE f.direction = 'inbound') AS inbound,
             {COUNTS},
-            count(DISTINCT f.counterpart) AS counterparts,
             sum(f.segments) AS segments,
             count(f.price) AS priced,
             min(f.created_at) AS first_seen,
@@ -178,12 +177,12 @@ NUMBER = [
     )
     SELECT c.account_sid, c.own_address AS number, c.messages, c.outbound, c.inbound,
            {", ".join(f"c.{s}" for s in COUNTED)},
-           c.counterparts, c.segments, c.priced, s.spend, s.price_unit, s.spend_by_currency,
+           c.segments, c.priced, s.spend, s.price_unit, s.spend_by_currency,
            c.first_seen, c.last_seen
     FROM counts AS c
     LEFT JOIN spend AS s ON s.account_sid = c.account_sid AND s.own_address IS NOT DISTINCT FROM c.own_address""",
     """COMMENT ON VIEW twilio.number_overview IS
-    'One row per account and number of the account''s own: the sender of what it sent, the recipient of what it received (twilio.message_facts.own_address). Message counts by direction and current status, distinct counterparts, exact spend, first and last message. A plain view over twilio.message_facts.'""",
+    'One row per account and number of the account''s own: the sender of what it sent, the recipient of what it received (twilio.message_facts.own_address). Message counts by direction and current status, exact spend, first and last message. Who it talked to: group twilio.message_facts by own_address and counterpart. A plain view over twilio.message_facts.'""",
 ]
 
 NUMBER_COLUMNS = {
@@ -193,7 +192,6 @@ NUMBER_COLUMNS = {
     "outbound": "Of them, sent from it.",
     "inbound": "Of them, received at it.",
     **COUNT_COMMENTS,
-    "counterparts": "Distinct other parties (twilio.message_facts.counterpart) the number exchanged messages with.",
     "segments": "Sum of billed SMS segments; null when only comms messages used the number.",
     "priced": "Messages Twilio has put a price on.",
     "spend": "Exact cost of the number''s messages as a positive amount, when all its priced messages share one currency (price_unit); null when none is priced or currencies mix (see spend_by_currency).",

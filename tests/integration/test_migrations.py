@@ -295,7 +295,6 @@ EXPECTED_COLUMNS = {
         "canceled": "bigint",
         "inbound": "bigint",
         "first_seen": "timestamptz",
-        "counterparts": "bigint",
         "delivered": "bigint",
         "undelivered": "bigint",
         "failed": "bigint",
