@@ -88,7 +88,7 @@ async def measure(dsn: str, messages: int) -> list[tuple[str, float]]:
         await conn.execute("VACUUM ANALYZE")
         figures.append((f"load {messages:,} messages per API (+ status history)", time.perf_counter() - started))
         history = await conn.fetchval("SELECT count(*) FROM twilio.message_status_history")
-        print(f"loaded: {2 * messages:,} messages, {history:,} status-history rows", flush=True)
+        print(f"loaded: {2 * messages:,} messages, {history:,} status-history rows in {figures[-1][1]:.0f} s", flush=True)
         for label, query in {**QUERIES, **await dashboard_queries(conn)}.items():
             await conn.fetch(query)  # warm the cache: a dashboard asks the same again and again
             started = time.perf_counter()
