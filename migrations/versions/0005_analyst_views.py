@@ -81,7 +81,7 @@ FACT_COLUMNS = {
     "month": "First day (UTC) of the month of created_at.",
     "body_chars": "Length of the body in characters (Unicode code points; an emoji with modifiers counts each). Null when the body is unknown: hashed (--bodies hash) or dropped (--bodies drop), or a comms body not yet fetched. 0 for an empty (redacted) body.",
     "body_words": "Number of words in the body (runs of non-whitespace). Null exactly when body_chars is.",
-    "body_redacted": "True when the body is empty and the message has no media: how Twilio shows a body redacted after sending. Null when the body is unknown.",
+    "body_redacted": "True when the body is empty and the message has no media: how Twilio shows a body redacted after sending (an empty body stays empty under --bodies hash). Null when the archive has no body: dropped (--bodies drop), or a comms body not yet fetched.",
     "segments": "Number of billed SMS segments (legacy num_segments); null for comms rows.",
     "num_media": "Number of media attachments; null for comms rows.",
     "price": "What Twilio charged as Twilio writes it (negative, such as -0.00790); null until priced, and for comms rows.",
