@@ -25,6 +25,7 @@ def substitute(sql: str, *, accounts: list[str], days: int = 400) -> str:
     """`sql` with the dashboard's Grafana macros replaced by a range of the last `days` days, and
     $account by `accounts`."""
     start = RANGE_START.format(days=int(days))
+    assert accounts, "Grafana sends at least one account; IN () is not SQL"
     sql = sql.replace("$account", ", ".join("'" + a.replace("'", "''") + "'" for a in accounts))
 
     def expand(match: re.Match) -> str:
