@@ -443,6 +443,12 @@ FROM twilio.messages
 GROUP BY source, status
 ORDER BY source, messages DESC"""
 
+DEMO_OVERVIEW = """\
+SELECT day, source, price_unit, messages, outbound, inbound, delivered, read, undelivered, failed,
+       spend, median_seconds_to_delivered
+FROM twilio.daily_account_overview
+ORDER BY day, source, price_unit"""
+
 
 async def _demo_query(dsn: str) -> None:
     from sync.store import Store
@@ -450,12 +456,22 @@ async def _demo_query(dsn: str) -> None:
     async with await Store.connect(dsn) as store:
         counts = {t: await store.count(t) for t in models.STREAMS}
         rows = await store.fetch(DEMO_QUERY)
+        overview = await store.fetch(DEMO_OVERVIEW)
     print("\narchived rows: " + ", ".join(f"twilio.{t} {n:,}" for t, n in counts.items()))
     print(f"\nan example query over the view that unifies both APIs:\n\n{DEMO_QUERY};\n")
     print(f"{'source':<8} {'status':<20} {'messages':>9} {'price':>12}")
     for r in rows:
         price = "" if r["price"] is None else f"{r['price']:.5f}"
         print(f"{r['source']:<8} {str(r['status']):<20} {r['messages']:>9,} {price:>12}")
+    print(f"\nand one of the analyst views (docs/analysts.md), a daily overview:\n\n{DEMO_OVERVIEW};\n")
+    print(f"{'day':<10} {'source':<6} {'unit':<4} {'messages':>8} {'out':>6} {'in':>6} {'deliv.':>6} {'read':>5}"
+          f" {'undel.':>6} {'failed':>6} {'spend':>10} {'median s':>8}")
+    for r in overview:
+        spend = "" if r["spend"] is None else f"{r['spend']:.4f}"
+        median = "" if r["median_seconds_to_delivered"] is None else f"{r['median_seconds_to_delivered']:.0f}"
+        print(f"{str(r['day']):<10} {r['source']:<6} {r['price_unit'] or '':<4} {r['messages']:>8,} {r['outbound']:>6,}"
+              f" {r['inbound']:>6,} {r['delivered']:>6,} {r['read']:>5,} {r['undelivered']:>6,} {r['failed']:>6,}"
+              f" {spend:>10} {median:>8}")
 
 
 async def cmd_emulator(args: argparse.Namespace) -> Any:

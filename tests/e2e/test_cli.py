@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from datetime import datetime, timedelta, timezone
@@ -181,14 +182,22 @@ async def test_status_shows_an_in_flight_checkpoint(db_dsn, store):
 
 
 async def test_demo_runs_with_no_configuration(tmp_path_factory):
-    """`demo` on a machine with nothing configured: embedded Postgres, emulator, backfill, a query."""
+    """`demo` on a machine with nothing configured: embedded Postgres, emulator, backfill, a query, a daily overview."""
     data_dir = tmp_path_factory.mktemp("demo", numbered=True)
     result = await sync_cli("demo", "--messages", "400", env=cli_env(None, None, TWILIO_ARCHIVE_DATA_DIR=str(data_dir)))
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     for needle in ("twilio.legacy_messages", "twilio.comms_messages", "twilio.comms_operations",
-                   "records/s", "FROM twilio.messages"):
+                   "records/s", "FROM twilio.messages", "FROM twilio.daily_account_overview"):
         assert needle in out
+    overview = out.split("FROM twilio.daily_account_overview", 1)[1].splitlines()
+    days = [line for line in overview if re.match(r"\d{4}-\d{2}-\d{2} (legacy|comms) ", line)]
+    assert {line.split()[1] for line in days} == {"legacy", "comms"}, "a daily row per API"
+    archived = re.findall(r"twilio\.(?:legacy|comms)_messages ([\d,]+)", out.split("archived rows:", 1)[1].splitlines()[0])
+    total = sum(int(n.replace(",", "")) for n in archived)
+    assert len(archived) == 2 and total > 0
+    # A comms row has no currency, so its message count is one column further left.
+    assert sum(int(line.split()[2 if line.split()[1] == "comms" else 3].replace(",", "")) for line in days) == total
     assert "Traceback" not in result.stderr.decode()
 
 

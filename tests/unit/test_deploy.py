@@ -719,3 +719,29 @@ def test_dashboard_quantiles_come_from_histogram_buckets():
     assert quantiles
     for expr in quantiles:
         assert "_bucket" in expr and re.search(r"by \([^)]*\ble\b", expr), expr
+
+
+# ---- the analysts' dashboard (its SQL runs in tests/integration/test_analyst_views.py) --------
+
+ANALYSTS_DASHBOARD = DEPLOY / "grafana" / "twilio-archive-analysts.json"
+POSTGRES = {"type": "grafana-postgresql-datasource", "uid": "${datasource}"}
+
+
+def test_analysts_dashboard_reads_the_archive_through_one_postgres_data_source():
+    d = json.loads(ANALYSTS_DASHBOARD.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == POSTGRES["type"]
+    assert variables["account"]["datasource"] == POSTGRES
+    panels = [p for p in d["panels"] if p["type"] != "row"]
+    assert {p["title"] for p in panels} >= {"Daily messages by status", "Delivery rate", "Time to delivered (median, p95)",
+                                            "Spend per day", "Top error codes", "Top numbers"}
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids must be unique"
+    for p in panels:
+        assert p["datasource"] == POSTGRES and p["targets"], p["title"]
+        assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, p["title"]
+        for t in p["targets"]:
+            assert t["rawQuery"] and t["format"] in ("time_series", "table"), p["title"]
+            # Only what tests/analysts.py substitutes, so the suite runs exactly what Grafana would.
+            assert set(re.findall(r"\$\w+", t["rawSql"])) <= {"$__timeFilter", "$account"}, p["title"]
+            assert "twilio." in t["rawSql"] and not re.search(r"\b(insert|update|delete|drop)\b", t["rawSql"], re.I)
