@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import time
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
@@ -24,11 +23,11 @@ import aiohttp
 import anyio
 import orjson
 
-from sync import errors, pagination
+from sync import errors, logs, pagination
 from sync.config import Secret, TwilioSettings
 from sync.retry import Backoff, retrying
 
-log = logging.getLogger("sync.http")
+log = logs.get(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -163,7 +162,7 @@ class TwilioClient:
             size = pagination.page_size(url)
             if failed_500 >= SHRINK_AFTER and size is not None and size > MIN_PAGE_SIZE:
                 url = pagination.with_page_size(url, max(MIN_PAGE_SIZE, size // 2))
-                log.warning("http.shrink_page size=%d path=%s", pagination.page_size(url), pagination.relative(url))
+                log.warning("http.shrink_page", size=pagination.page_size(url), path=pagination.relative(url))
                 failed_500 = 0
             try:
                 return parse(pagination.relative(url), await self._get_once(url, api))

@@ -23,11 +23,8 @@ cookbook's "structured logging" recipe), so levels, handlers and pytest's caplog
 usual; `configure()` renders it at the very end, as `event key=value ...` text or as JSON.
 Nothing is ever rendered to text and parsed back.
 
-Calls still in the old style, `logging.getLogger(...).info("scan.start stream=%s scan=%d", s, 3)`,
-keep working meanwhile: the JSON form takes the event from the message's first word and pairs
-each `key=%x` of the *format string* with its argument, so those values arrive typed and whole
-too (`window=[%s, %s)` becomes a two-item list). That shim (`_from_template`) goes once no
-module logs that way."""
+A record that is not an Event (a library's own, such as alembic's) is kept as its prose, under the
+event name `log`."""
 
 from __future__ import annotations
 
@@ -142,51 +139,6 @@ def _looks_like_time(text: str) -> bool:
     return len(text) >= 19 and text[4:5] == "-" and text[10:11] == "T"
 
 
-_PLACEHOLDER = re.compile(r"%(?:%|[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
-_KEYED = re.compile(r"(\w+)=(\[?)$")
-_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*")
-
-
-def _from_template(record: logging.LogRecord) -> dict[str, Any]:
-    """{"event": ..., key: typed argument, ...} of an old-style `"event key=%s ..."` record,
-    from its format string and its arguments (never from the rendered text)."""
-    message = record.getMessage()
-    first = message.partition(" ")[0]
-    if not _EVENT_NAME.fullmatch(first):  # a library's prose, e.g. alembic's
-        return {"event": "log", "message": message}
-    out: dict[str, Any] = {"event": first}
-    args = record.args if isinstance(record.args, tuple) else ()
-    template = record.msg if isinstance(record.msg, str) else ""
-    index, open_key, last = 0, None, 0
-    for match in _PLACEHOLDER.finditer(template):
-        if match.group() == "%%":
-            continue
-        before = template[last:match.start()]
-        last = match.end()
-        if index >= len(args):
-            break
-        value = args[index]
-        index += 1
-        keyed = _KEYED.search(before)
-        if keyed:
-            key, bracket = keyed.groups()
-            open_key = key if bracket else None
-            out.setdefault(key, [value] if bracket else value)
-        elif open_key is not None and before == ", " and isinstance(out.get(open_key), list):
-            out[open_key].append(value)
-            open_key = None
-        else:
-            open_key = None
-    for key, value in _KEY_LITERAL.findall(template.partition(" ")[2]):  # reason=too-many-candidates
-        if "%" not in value:
-            out.setdefault(key, value)
-    out["message"] = message
-    return out
-
-
-_KEY_LITERAL = re.compile(r"(\w+)=([^\s%]+)(?=\s|$)")
-
-
 def event_of(record: logging.LogRecord) -> dict[str, Any]:
     """The record's event as a dict of plain values: what the JSON line carries."""
     entry: dict[str, Any] = {
@@ -198,9 +150,9 @@ def event_of(record: logging.LogRecord) -> dict[str, Any]:
         entry["event"] = record.msg.name
         for key, value in record.msg.fields.items():
             entry[key] = _plain(value)
-    else:
-        for key, value in _from_template(record).items():
-            entry.setdefault(key, _plain(value))
+    else:  # a library's own record (alembic, aiohttp): its prose, as it wrote it
+        entry["event"] = "log"
+        entry["message"] = record.getMessage()
     return entry
 
 

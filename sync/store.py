@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,14 +18,14 @@ from typing import Any
 import asyncpg
 import orjson
 
-from sync import errors
+from sync import errors, logs
 from sync.models import STREAMS, Page, PageWrite, Rejected, Scan, Window
 from sync.plan import State
 from sync.retry import Backoff, retrying
 from sync.sources import BY_STREAM, Source
 from sync.sources.base import DIGEST, RAW, RAW_TEXT
 
-log = logging.getLogger("sync.store")
+log = logs.get(__name__)
 # A Postgres restart or failover takes seconds to a minute or two; wait that out, then say so.
 RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 
@@ -360,7 +359,7 @@ class Store:
                 account_sid, until,
             )
         except (*TRANSIENT, asyncpg.PostgresError) as exc:
-            log.warning("store.pause_not_saved account=%s cause=%r", account_sid, describe(exc))
+            log.warning("store.pause_not_saved", account=account_sid, cause=describe(exc))
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -7,21 +7,20 @@ never runs ahead of what is stored."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
-from sync import errors, plan, sources
+from sync import errors, logs, plan, sources
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, PageWrite, Scan, Window
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress, StreamProgress
 from sync.store import Store
 
-log = logging.getLogger("sync.worker")
+log = logs.get(__name__)
 
 PAGE_SIZE = 1000  # the largest page both APIs serve: fewest round trips
 MAX_RESTARTS = 3  # stale page tokens in one run before we stop trusting the API
@@ -64,7 +63,7 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
         if resumable(running.window, effective, fixed_end=fixed_end):
             return running, True
         await store.end_scan(running.id, "abandoned", "superseded by a scan over another window")
-        log.info("scan.abandoned stream=%s scan=%d reason=other-window", source.stream, running.id)
+        log.info("scan.abandoned", stream=source.stream, scan=running.id, reason="other-window")
     first = plan.State(source.first_url(account_sid, effective, page_size))
     return await store.start_scan(account_sid, source.stream, kind, effective, first), False
 
@@ -90,8 +89,8 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
     scan_plan = plan.Plan(source, scan.account_sid, scan.window, options.page_size, client.base_url(source.api))
     saved = _Saved(plan.State.from_json(scan.cursor, scan.plan))
     restarts = outside = 0
-    log.info("scan.start account=%s stream=%s kind=%s scan=%d window=[%s, %s) cursor=%s", scan.account_sid,
-             source.stream, scan.kind, scan.id, scan.window.start.isoformat(), scan.window.end.isoformat(), scan.cursor)
+    log.info("scan.start", account=scan.account_sid, stream=source.stream, kind=scan.kind, scan=scan.id,
+             window=scan.window, cursor=scan.cursor, phase=saved.state.phase)
     while True:
         try:
             await _pages(store, client, source, scan, scan_plan, saved, counters, options)
@@ -105,7 +104,7 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
             again = scan_plan.restart(saved.state)
             await store.restart_scan(scan, saved.state, again)
             saved.state = again
-            log.warning("scan.restart stream=%s scan=%d restarts=%d cause=%r", source.stream, scan.id, restarts, str(exc))
+            log.warning("scan.restart", stream=source.stream, scan=scan.id, restarts=restarts, cause=str(exc))
     finished = saved.state.done
     counters.done = finished
     order = saved.state.order if source.sent_column is not None else None
@@ -113,10 +112,10 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
                         seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
                         problems=counters.problems, seconds=time.monotonic() - started, complete=finished,
                         outside=saved.outside, order=order)
-    log.info("scan.%s account=%s stream=%s kind=%s scan=%d pages=%d seen=%d outside=%d order=%s inserted=%d "
-             "updated=%d problems=%d restarts=%d seconds=%.2f", "complete" if finished else "stopped",
-             scan.account_sid, result.stream, scan.kind, result.scan_id, result.pages, result.seen, result.outside,
-             order or "-", result.inserted, result.updated, result.problems, restarts, result.seconds)
+    log.info("scan.complete" if finished else "scan.stopped", account=scan.account_sid, stream=result.stream,
+             kind=scan.kind, scan=result.scan_id, pages=result.pages, seen=result.seen, outside=result.outside,
+             order=order, inserted=result.inserted, updated=result.updated, problems=result.problems,
+             restarts=restarts, seconds=round(result.seconds, 2))
     return result
 
 
@@ -146,11 +145,10 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
                     fetched, page = await client.get_page(source.api, state.url, parse)
                     step = scan_plan.advance(state, fetched, page)
                     if step.warning:
-                        log.warning("scan.unbounded account=%s stream=%s scan=%d reason=%r", scan.account_sid,
-                                    source.stream, scan.id, step.warning)
+                        log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                                    reason=step.warning)
                     if page.rejected:
-                        log.warning("scan.rejected stream=%s count=%d cursor=%s", source.stream, len(page.rejected),
-                                    state.url)
+                        log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
                     await send.send((state, step.state, page))
                     state = step.state
             except Exception as exc:  # noqa: BLE001 - re-raised below, once the fetched pages are saved

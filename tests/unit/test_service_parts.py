@@ -34,15 +34,12 @@ def test_an_event_is_rendered_as_one_json_object_with_typed_fields():
     assert entry["window"] == [start.isoformat(), end.isoformat()]
 
 
-def test_an_old_style_record_keeps_its_arguments_typed_and_whole():
-    """`log.info("event key=%s", v)` calls not yet converted: fields come from the format string's
-    keys and the arguments, so a window with a comma and a space is not cut."""
-    record = logging.LogRecord("sync.worker", logging.INFO, __file__, 1,
-                               "scan.%s account=%s scan=%d window=[%s, %s) cause=%r",
-                               ("start", "AC1", 7, "2026-11-20T10:41:33+00:00", "2026-11-27T00:00:00+00:00", "a b"), None)
+def test_a_librarys_own_record_is_kept_as_its_prose():
+    """alembic and aiohttp log prose, not events: the JSON line keeps it whole under `log`."""
+    record = logging.LogRecord("alembic.runtime.migration", logging.INFO, __file__, 1,
+                               "Running upgrade %s -> %s, %s", ("0005", "0006", "scan plan"), None)
     entry = json.loads(logs.JsonFormatter().format(record))
-    assert (entry["event"], entry["account"], entry["scan"], entry["cause"]) == ("scan.start", "AC1", 7, "a b")
-    assert entry["window"] == ["2026-11-20T10:41:33+00:00", "2026-11-27T00:00:00+00:00"]
+    assert (entry["event"], entry["message"]) == ("log", "Running upgrade 0005 -> 0006, scan plan")
 
 
 def test_an_accounts_file_gives_each_account_its_credentials(tmp_path):
