@@ -3,8 +3,10 @@
 Loads N messages per API straight into a migrated database with INSERT ... SELECT (no emulator,
 no HTTP: this measures reading, not archiving; the status-history triggers still run), with
 statuses, directions, prices, currencies and error codes spread as in a busy account over 90
-days, then times each analyst query (the views whole, a 30-day slice, and the Grafana panels'
-SQL) and prints one line per query. Uses DATABASE_URL's server when set (it creates and drops a
+days, then times the refresh of the materialized daily_account_overview (CONCURRENTLY, as `run`
+and `backfill` do it through sync/analytics.py: once over the freshly loaded rows, once more with
+nothing changed) and each analyst query (the views whole, a 30-day slice, and the Grafana panels'
+SQL), and prints one line per figure. Uses DATABASE_URL's server when set (it creates and drops a
 database of its own), otherwise a private embedded Postgres.
 
     .venv/bin/python -m bench.analytics --messages 1000000
@@ -84,6 +86,20 @@ async def dashboard_queries(conn: asyncpg.Connection) -> dict[str, str]:
             **{f"panel: {title}": substitute(sql, accounts=accounts, days=30) for title, sql in panel_sql(board)}}
 
 
+async def refreshes(dsn: str) -> list[tuple[str, float]]:
+    """The materialized views refreshed as the archiver refreshes them (sync/analytics.py): right
+    after the load (every row new), then again with nothing changed (a quiet full cycle)."""
+    from sync import analytics
+    from sync.store import Store
+
+    out = []
+    async with await Store.connect(dsn) as store:
+        for when in ("after the load", "again, nothing changed"):
+            for view, seconds in (await analytics.refresh(store)).items():
+                out.append((f"refresh {view} CONCURRENTLY, {when}", seconds))
+    return out
+
+
 async def measure(dsn: str, messages: int) -> list[tuple[str, float]]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -96,7 +112,13 @@ async def measure(dsn: str, messages: int) -> list[tuple[str, float]]:
         figures.append((f"load {messages:,} messages per API (+ status history)", time.perf_counter() - started))
         history = await conn.fetchval("SELECT count(*) FROM twilio.message_status_history")
         print(f"loaded: {2 * messages:,} messages, {history:,} status-history rows in {figures[-1][1]:.0f} s", flush=True)
-        for label, query in {**QUERIES, **await dashboard_queries(conn)}.items():
+        for label, seconds in await refreshes(dsn):
+            figures.append((label, seconds))
+            print(f"{seconds:8.2f} s  {label}", flush=True)
+        # What every read of the whole overview cost while it was a plain view (a refresh computes it too).
+        definition = (await conn.fetchval("SELECT pg_get_viewdef('twilio.daily_account_overview'::regclass)")).rstrip("; \n")
+        computed = {"daily_account_overview, whole, computed (as the plain view was)": f"SELECT * FROM ({definition}) AS d"}
+        for label, query in {**QUERIES, **computed, **await dashboard_queries(conn)}.items():
             await conn.fetch(query)  # warm the cache: a dashboard asks the same again and again
             started = time.perf_counter()
             await conn.fetch(query)

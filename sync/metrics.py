@@ -56,6 +56,12 @@ class Metrics:
                                        "Seconds since the creation of the newest archived record", stream, registry=r)
         self.lease_held = Gauge(f"{PREFIX}_lease_held", "1 while this replica holds the stream's lease", stream,
                                 registry=r)
+        self.analytics_refresh_duration = Gauge(f"{PREFIX}_analytics_refresh_seconds",
+                                                "Seconds the last refresh of an analysts' materialized view took",
+                                                ["view"], registry=r)
+        self.analytics_last_refresh = Gauge(f"{PREFIX}_analytics_last_refresh_timestamp_seconds",
+                                            "Unix time an analysts' materialized view was last refreshed by this "
+                                            "replica", ["view"], registry=r)
         self.ready = Gauge(f"{PREFIX}_ready", "1 while /readyz answers 200", registry=r)
 
     def scan_ended(self, account: str, stream: str, kind: str, outcome: str, seconds: float,

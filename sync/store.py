@@ -30,6 +30,8 @@ log = logs.get(__name__)
 RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 
 SCHEMA = "twilio"
+# A materialized view's refresh recomputes it whole: about 10 s at 1M messages per API.
+REFRESH_TIMEOUT = 3600.0
 
 
 @functools.cache
@@ -388,6 +390,23 @@ class Store:
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await self._fetch(query, *args)
+
+    async def refresh_materialized_view(self, view: str) -> None:
+        """REFRESH a materialized view of schema twilio: CONCURRENTLY once it holds data (readers
+        keep reading the previous rows), plainly if it never did. Retried while the database is away."""
+        if not view.isidentifier():
+            raise ValueError(view)
+
+        async def once() -> None:
+            async with self._pool.acquire() as conn:
+                populated = await conn.fetchval(
+                    "SELECT ispopulated FROM pg_matviews WHERE schemaname = $1 AND matviewname = $2", SCHEMA, view)
+                if populated is None:
+                    raise errors.StoreError(f"{SCHEMA}.{view} is not a materialized view: run `python -m sync migrate`")
+                how = "CONCURRENTLY " if populated else ""
+                await conn.execute(f'REFRESH MATERIALIZED VIEW {how}{SCHEMA}."{view}"', timeout=REFRESH_TIMEOUT)
+
+        await self._retrying(once, f"refresh {SCHEMA}.{view}")
 
     # ---- the driver edge -------------------------------------------------------------------
 

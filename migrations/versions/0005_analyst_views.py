@@ -4,10 +4,13 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-27
 
-All four are plain views over twilio.messages and twilio.message_status_history, so they are
-never stale and need no refresh; bench/analytics.py measures them at 1M messages per API
-(figures in docs/analysts.md). The reader role reads them through the default privileges
-granted in 0001.
+message_facts, number_overview and error_overview are plain views over twilio.messages and
+twilio.message_status_history, never stale. daily_account_overview is a materialized view: read
+over the whole history it costs about 10 s at 1M messages per API (bench/analytics.py, figures in
+docs/analysts.md), so it is computed once per full cycle instead: `backfill` refreshes it at its
+end and `run` after each full cycle (sync/analytics.py), CONCURRENTLY, which its unique index
+allows. It is created WITH DATA, so it is always populated and readable. The reader role reads
+all four through the default privileges granted in 0001.
 
 Vocabulary (that of twilio.messages): a status is final when Twilio will not change it again.
 delivered is final only on SMS: WhatsApp, RCS and Messenger report read after delivered.
@@ -103,7 +106,7 @@ COUNT_COMMENTS = {
 }
 
 DAILY = [
-    f"""CREATE VIEW twilio.daily_account_overview AS
+    f"""CREATE MATERIALIZED VIEW twilio.daily_account_overview AS
     SELECT
         f.account_sid,
         f.day,
@@ -122,9 +125,15 @@ DAILY = [
         count(*) FILTER (WHERE f.body_redacted) AS redacted,
         count(*) FILTER (WHERE f.deleted) AS deleted
     FROM twilio.message_facts AS f
-    GROUP BY f.account_sid, f.day, f.source, f.price_unit""",
-    """COMMENT ON VIEW twilio.daily_account_overview IS
-    'One row per account, UTC day of creation, API (source) and currency (price_unit): message counts by direction and by current status, segments, exact spend and time to delivered. A day whose messages carry several currencies has a row per currency, so spend is never summed across currencies; summed over all rows, messages equals count(*) of twilio.messages. A plain view over twilio.message_facts.'""",
+    GROUP BY f.account_sid, f.day, f.source, f.price_unit
+    WITH DATA""",
+    # One row per grouping key; day and price_unit may be null (comms rows have no currency),
+    # so nulls must count as equal for the index to be unique over every row, which REFRESH
+    # MATERIALIZED VIEW CONCURRENTLY requires (plain columns, no WHERE).
+    """CREATE UNIQUE INDEX daily_account_overview_key ON twilio.daily_account_overview
+    (account_sid, day, source, price_unit) NULLS NOT DISTINCT""",
+    """COMMENT ON MATERIALIZED VIEW twilio.daily_account_overview IS
+    'One row per account, UTC day of creation, API (source) and currency (price_unit): message counts by direction and by current status, segments, exact spend and time to delivered. A day whose messages carry several currencies has a row per currency, so spend is never summed across currencies; summed over all rows, messages equals count(*) of twilio.messages. A materialized view over twilio.message_facts, so as current as its last refresh: `backfill` refreshes it at its end and `run` after each full cycle (every stream it holds fully scanned, about once per --full-interval). By hand: REFRESH MATERIALIZED VIEW CONCURRENTLY twilio.daily_account_overview (as its owner, the user that migrates; readers keep reading meanwhile).'""",
 ]
 
 DAILY_COLUMNS = {
@@ -249,5 +258,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for view in ("error_overview", "number_overview", "daily_account_overview", "message_facts"):
+    for view in ("error_overview", "number_overview"):
         op.execute(f"DROP VIEW twilio.{view}")
+    op.execute("DROP MATERIALIZED VIEW twilio.daily_account_overview")
+    op.execute("DROP VIEW twilio.message_facts")
