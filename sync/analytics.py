@@ -7,10 +7,13 @@ its scans are done and `run` after each full cycle; this is the one place that d
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from sync import logs
-from sync.metrics import Metrics
-from sync.store import Store
+
+if TYPE_CHECKING:  # the CLI imports this module on every command; the driver only when it runs
+    from sync.metrics import Metrics
+    from sync.store import Store
 
 log = logs.get(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from sync import __version__, database, errors, logs, machinery, models, privacy, service, worker
+from sync import __version__, analytics, database, errors, logs, machinery, models, privacy, service, worker
 from sync.config import Settings, load_accounts
 
 log = logs.get("sync")
@@ -249,6 +249,8 @@ async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
                                             options=worker.ScanOptions(page_size=page_size, bodies=bodies))
             tg.cancel_scope.cancel()
         progress.finish()
+        # The scans are done: bring the materialized overviews up to what they archived.
+        await analytics.refresh(store)
     return results, time.monotonic() - started
 
 

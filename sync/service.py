@@ -11,7 +11,8 @@ dead replica's streams when their leases lapse. Each turn of a loop runs one sca
 
 Both are checkpointed like a backfill, so a restart resumes the scan in flight. After the
 v1 Messages scan, new and changed messages are fetched for their content (hydrate.py)
-until the next scan is due. Stopping (SIGTERM, Ctrl-C) stops the fetching at once, lets the
+until the next scan is due. Once every stream the replica holds has completed a full scan (a
+full cycle), the analysts' materialized views are refreshed (analytics.py). Stopping (SIGTERM, Ctrl-C) stops the fetching at once, lets the
 pages already fetched commit for up to STOP_GRACE seconds, then abandons whatever is still
 in flight: a page and its checkpoint commit together or not at all."""
 
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 import anyio
 
-from sync import deletions, errors, hydrate, logs, machinery, pagination, sources, worker
+from sync import analytics, deletions, errors, hydrate, logs, machinery, pagination, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.metrics import Metrics
@@ -77,6 +78,8 @@ class Service:
     stop: anyio.Event = field(default_factory=anyio.Event)
     _busy: dict[tuple[str, str], bool] = field(default_factory=dict)  # a scan is in flight
     _asked: set[tuple[str, str]] = field(default_factory=set)  # streams whose lease we have asked for
+    _fully_scanned: set[tuple[str, str]] = field(default_factory=set)  # full scans complete since the last refresh
+    _refreshing: bool = False
 
     # ---- the whole service ------------------------------------------------------------------
 
@@ -278,8 +281,28 @@ class Service:
         health = self.health.get((account_sid, stream))
         if health is not None:
             health.last_success, health.last_error = time.monotonic(), None
+        if kind == "full":
+            await self._full_scan_done((account_sid, stream))
         if stream == COMMS_MESSAGES and self.hydrate and not self.stop.is_set():
             await self._hydrate(account_sid, client)
+
+    async def _full_scan_done(self, key: tuple[str, str]) -> None:
+        """Once every stream this replica holds has completed a full scan since the last refresh
+        (a full cycle, so about once per full_interval), refresh the analysts' materialized views.
+        Not while stopping; a failed refresh is logged and tried again after the next full scan."""
+        self._fully_scanned.add(key)
+        every_lease_asked = len(self._asked) == len(self.accounts) * len(STREAMS)
+        cycle_done = every_lease_asked and set(self.health) <= self._fully_scanned
+        if self.stop.is_set() or not cycle_done or self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            await analytics.refresh(self.store, self.metrics)
+            self._fully_scanned.clear()
+        except errors.StoreError as exc:
+            log.error("analytics.refresh_failed", cause=str(exc))
+        finally:
+            self._refreshing = False
 
     async def _kind(self, account_sid: str, stream: str, now: datetime) -> str:
         if await self.store.running_scan(account_sid, stream, "full") is not None:

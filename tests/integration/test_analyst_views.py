@@ -5,7 +5,9 @@ the dashboard's panels and the guide's queries run and agree with the views.
 The archive is built once for the module the way the product builds it: the emulator's data
 set plus messages added through its hooks (every status of both APIs, both directions, no
 price, a second currency, a status change with a known delay, a redaction, a deletion in each
-API), archived by backfills and the service's full scan of the legacy list.
+API), archived by backfills as the `backfill` command runs them and by the service's first full
+cycle. Those two paths also refresh the materialized twilio.daily_account_overview, so the tests
+read it as a user's archive has it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import anyio
 import asyncpg
 import pytest
 
-from sync import deletions, privacy, sources, worker
-from sync.config import Secret
+from sync import cli, models, privacy, service
+from sync.config import Secret, TwilioSettings
 from sync.emulator import DEFAULT_ACCOUNT_SID, Emulator, serve
 from sync.emulator import generate
 from sync.emulator.formats import rfc2822, rfc3339
-from sync.http import TwilioClient
-from sync.models import LEGACY_MESSAGES, default_window
-from sync.progress import Progress
+from sync.models import default_window
 from sync.store import Store
 from tests import analysts, pg
+from tests.cli import cli_env, sync_cli
 from tests.conftest import TEMPLATE, run_backfill, settings_for, utcnow
 
 READER = "twilio_archive_reader"
@@ -37,16 +39,30 @@ HOUR = 3_600_000
 LEGACY_DELAY, COMMS_DELAY = 7, 12
 
 
-async def _full_legacy_scan(store: Store, client: TwilioClient, account_sid: str):
-    """A complete full scan of the legacy list keeping the keys it sees, as the service runs it."""
-    source = sources.BY_STREAM[LEGACY_MESSAGES]
+async def _backfill(dsn: str, twilio: TwilioSettings) -> None:
+    """A backfill of every stream as the `backfill` command runs it (which refreshes the
+    materialized overview at its end), with small pages."""
     now = utcnow()
-    scan, _ = await worker.open_scan(store, source, account_sid, "full", default_window(now, None, None),
-                                     fixed_end=False, page_size=50, now=now)
-    result = await worker.run_scan(store, client, source, scan, Progress(), resumed=False,
-                                   options=worker.ScanOptions(page_size=50, keep_seen=True))
-    assert result.complete
-    return await deletions.mark_deleted(store, client, source, scan)
+    await cli._backfill(dsn, twilio, models.STREAMS, default_window(now, None, None), fixed_end=False, now=now,
+                        page_size=50)
+
+
+async def _first_full_cycle(store: Store, twilio: TwilioSettings) -> None:
+    """The service (`run`) until its first full cycle is done: a full scan of every stream (the
+    legacy one proving deletions), then the refresh of the materialized overview."""
+    svc = service.Service(store, [twilio], schedule=service.Schedule(interval=3600, full_interval=3600),
+                          hydrate=False)
+
+    def refreshed() -> bool:
+        return svc.metrics.registry.get_sample_value("twilio_archive_analytics_last_refresh_timestamp_seconds",
+                                                     {"view": "daily_account_overview"}) is not None
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(svc.run)
+        with anyio.fail_after(120):
+            while not refreshed():
+                await anyio.sleep(0.05)
+        svc.stop.set()
 
 
 def _populate(emu: Emulator) -> dict[str, str]:
@@ -96,15 +112,13 @@ async def archive(pg_server_dsn: str, template_dsn: str):
     try:
         async with serve(emu, host="127.0.0.1", port=0) as base_url:
             twilio = settings_for(base_url)
-            store = await Store.connect(dsn)
-            try:
-                await run_backfill(store, twilio)
-                _change(emu, ids)
-                await run_backfill(store, twilio)
-                async with TwilioClient(twilio) as client:
-                    assert await _full_legacy_scan(store, client, twilio.account_sid) == 1
-            finally:
-                await store.close()
+            await _backfill(dsn, twilio)
+            _change(emu, ids)
+            await _backfill(dsn, twilio)
+            async with await Store.connect(dsn) as store:
+                await _first_full_cycle(store, twilio)
+        gone = await fetch(dsn, "SELECT deleted_at FROM twilio.legacy_messages WHERE sid = $1", ids["gone"])
+        assert gone[0]["deleted_at"] is not None, "the service's full scan proved the deletion"
         yield dsn, ids
     finally:
         await pg.drop_database(pg_server_dsn, name)
@@ -294,6 +308,42 @@ async def test_daily_account_overview_equals_the_base_tables(archive):
     # Mixed currencies on one day are two rows, never summed together.
     eur_days = {k[1] for k in expected if k[3] == "EUR"}
     assert any((k[1] in eur_days and k[3] == "USD") for k in expected)
+
+
+async def test_a_backfill_leaves_the_daily_overview_current(db_dsn, emu, base_url):
+    """The materialized overview holds what `backfill` archived as soon as the command ends, and a message added at Twilio shows after the next backfill."""
+    env = cli_env(base_url, db_dsn)
+
+    async def totals() -> tuple[int, int]:
+        row = (await fetch(db_dsn, "SELECT (SELECT coalesce(sum(messages), 0) FROM twilio.daily_account_overview) AS s,"
+                                   " (SELECT count(*) FROM twilio.messages) AS c"))[0]
+        return row["s"], row["c"]
+
+    assert (await sync_cli("backfill", env=env)).returncode == 0
+    summed, counted = await totals()
+    assert summed == counted > 0
+    added = emu.add_legacy_message(status="delivered", price="-0.06000", price_unit="GBP")
+    assert (await sync_cli("backfill", env=env)).returncode == 0
+    rows = await fetch(db_dsn, "SELECT day, messages, delivered, spend FROM twilio.daily_account_overview"
+                               " WHERE price_unit = 'GBP'")
+    created = (await fetch(db_dsn, "SELECT date_created FROM twilio.legacy_messages WHERE sid = $1", added["sid"]))[0]
+    assert [(r["day"], r["messages"], r["delivered"], r["spend"]) for r in rows] == [
+        (created["date_created"].astimezone(timezone.utc).date(), 1, 1, Decimal("0.06000"))]
+    assert await totals() == (counted + 1, counted + 1)
+
+
+async def test_the_daily_overview_is_materialized_and_refreshes_concurrently_by_hand(archive):
+    """It is a materialized view, populated, with a unique index over plain columns, so the refresh its comment tells analysts to run works as documented."""
+    dsn, _ = archive
+    kind = await fetch(dsn, "SELECT c.relkind::text, c.relispopulated, obj_description(c.oid, 'pg_class') AS comment"
+                            " FROM pg_class AS c WHERE c.oid = 'twilio.daily_account_overview'::regclass")
+    assert (kind[0]["relkind"], kind[0]["relispopulated"]) == ("m", True)
+    by_hand = "REFRESH MATERIALIZED VIEW CONCURRENTLY twilio.daily_account_overview"
+    assert by_hand in kind[0]["comment"]
+    before = await fetch(dsn, "SELECT * FROM twilio.daily_account_overview ORDER BY account_sid, day, source, price_unit")
+    await fetch(dsn, by_hand)
+    after = await fetch(dsn, "SELECT * FROM twilio.daily_account_overview ORDER BY account_sid, day, source, price_unit")
+    assert after == before and any(r["price_unit"] is None for r in after)
 
 
 async def test_daily_account_overview_sums_to_every_message(archive):

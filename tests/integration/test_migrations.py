@@ -332,7 +332,7 @@ EXPECTED_KINDS = {
     "messages": "VIEW",
     "record_problems": "VIEW",
     "message_facts": "VIEW",
-    "daily_account_overview": "VIEW",
+    "daily_account_overview": "MATERIALIZED VIEW",
     "number_overview": "VIEW",
     "error_overview": "VIEW",
 }
@@ -365,6 +365,8 @@ EXPECTED_CONSTRAINTS = {
 
 # Index definitions without their names: a rename is harmless, a changed key is not.
 EXPECTED_INDEXES = {
+    # 0005: the key REFRESH MATERIALIZED VIEW CONCURRENTLY needs (price_unit is null on comms rows).
+    ("daily_account_overview", "UNIQUE btree (account_sid, day, source, price_unit) NULLS NOT DISTINCT"),
     ("legacy_messages", "UNIQUE btree (sid)"),
     ("legacy_messages", "btree (date_created)"),
     ("legacy_messages", "btree (date_sent)"),
@@ -421,6 +423,14 @@ async def actual_columns(dsn: str) -> dict[str, dict[str, str]]:
                ) AS declaration
         FROM information_schema.columns
         WHERE table_schema = 'twilio'
+        UNION ALL
+        -- information_schema leaves materialized views out.
+        SELECT c.relname::text, a.attname::text,
+               concat_ws(' ',
+                   replace(format_type(a.atttypid, a.atttypmod), 'timestamp with time zone', 'timestamptz'),
+                   CASE WHEN a.attnotnull THEN 'not null' END)
+        FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid
+        WHERE c.relnamespace = 'twilio'::regnamespace AND c.relkind = 'm' AND a.attnum > 0 AND NOT a.attisdropped
         """,
     )
     columns: dict[str, dict[str, str]] = {}
@@ -455,7 +465,10 @@ async def test_schema_matches_the_contract(migrated_dsn):
     assert await actual_columns(migrated_dsn) == EXPECTED_COLUMNS
 
     kinds = await fetch(
-        migrated_dsn, "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'twilio'"
+        migrated_dsn,
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'twilio'"
+        " UNION ALL SELECT relname, 'MATERIALIZED VIEW' FROM pg_class"
+        " WHERE relnamespace = 'twilio'::regnamespace AND relkind = 'm'",
     )
     assert {row["table_name"]: row["table_type"] for row in kinds} == EXPECTED_KINDS
 
@@ -499,7 +512,7 @@ async def test_every_table_view_and_column_is_commented(migrated_dsn):
     # Guard against the query above silently matching nothing.
     counted = await fetch(
         migrated_dsn,
-        "SELECT count(*) FROM pg_class WHERE relnamespace = 'twilio'::regnamespace AND relkind IN ('r', 'v')",
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'twilio'::regnamespace AND relkind IN ('r', 'v', 'm')",
     )
     assert counted[0][0] == len(EXPECTED_COLUMNS)
 
@@ -516,7 +529,7 @@ async def test_reader_role_may_select_everything_and_insert_nothing(migrated_dsn
             """
             SELECT format('SELECT count(*) FROM %I.%I', n.nspname, c.relname) AS sql
             FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'twilio' AND c.relkind IN ('r', 'v')
+            WHERE n.nspname = 'twilio' AND c.relkind IN ('r', 'v', 'm')
             """
         )
         assert len(selects) == len(EXPECTED_COLUMNS)
@@ -589,7 +602,7 @@ async def test_non_superuser_owner_migrates_where_reader_role_exists(pg_server_d
         tables = await fetch(
             dsn,
             "SELECT c.relname, has_table_privilege($1, c.oid, 'SELECT') FROM pg_class AS c"
-            " WHERE c.relnamespace = 'twilio'::regnamespace AND c.relkind IN ('r', 'v')",
+            " WHERE c.relnamespace = 'twilio'::regnamespace AND c.relkind IN ('r', 'v', 'm')",
             READER,
         )
         assert {r[0]: r[1] for r in tables} == {table: True for table in EXPECTED_COLUMNS}
@@ -605,7 +618,8 @@ async def test_non_superuser_owner_migrates_without_reader_role(private_pg_serve
     server_dsn = private_pg_server_dsn
     name, role, owner_dsn = await migrate_as_database_owner(server_dsn, caplog)
     dsn = pg.dsn_with_database(server_dsn, name)
-    tables = await fetch(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'twilio'")
+    tables = await fetch(dsn, "SELECT relname FROM pg_class WHERE relnamespace = 'twilio'::regnamespace"
+                              " AND relkind IN ('r', 'v', 'm')")
     assert {r[0] for r in tables} == set(EXPECTED_COLUMNS)
     assert await fetch(server_dsn, "SELECT 1 FROM pg_roles WHERE rolname = $1", READER) == []
 
