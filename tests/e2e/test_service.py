@@ -133,6 +133,32 @@ async def _deleted(dsn: str, table: str, key: str, ident: str) -> bool:
     return row is not None and row["deleted_at"] is not None
 
 
+async def test_the_service_refreshes_the_daily_overview_after_each_full_cycle(db_dsn):
+    """`run` refreshes the materialized twilio.daily_account_overview once it has fully scanned
+    every stream, logs it, shows it on /metrics, and does it again each full cycle."""
+    emu = emulator.Emulator(seed=23, comms_messages=100, legacy_messages=100, legacy_days=5)
+
+    async def gbp_rows() -> list:
+        return await query(db_dsn, "SELECT messages FROM twilio.daily_account_overview WHERE price_unit = 'GBP'")
+
+    async with emulator.serve(emu) as url:
+        async with Service(cli_env(url, db_dsn), *FAST) as svc:
+            await eventually(lambda: _refreshed(svc), what="a refresh after the first full cycle")
+            assert await _all_full(db_dsn), "refreshed before every stream had a complete full scan"
+            assert svc.events("analytics.refreshed")[0]["view"] == "twilio.daily_account_overview"
+            status, text = await svc.get("/metrics")
+            assert status == 200
+            assert 'twilio_archive_analytics_last_refresh_timestamp_seconds{view="daily_account_overview"}' in text
+            assert await gbp_rows() == []
+            emu.add_legacy_message(status="delivered", price="-0.06000", price_unit="GBP")
+            await eventually(gbp_rows, timeout=60, what="the new message in the overview after a later full cycle")
+    assert [r["messages"] for r in await gbp_rows()] == [1]
+
+
+async def _refreshed(svc: Service) -> bool:
+    return bool(svc.events("analytics.refreshed"))
+
+
 async def test_an_idle_cycle_writes_no_archive_row(db_dsn):
     """The note's figure: what one scan cycle costs when nothing changed at Twilio."""
     emu = emulator.Emulator(seed=22, comms_messages=2_000, legacy_messages=2_000, legacy_days=7)
