@@ -60,6 +60,8 @@ LABELS = {
     "twilio_archive_newest_record_age_seconds": {"account", "stream"},
     "twilio_archive_lease_held": {"account", "stream"},
     "twilio_archive_ready": set(),
+    "twilio_archive_analytics_refresh_seconds": {"view"},
+    "twilio_archive_analytics_last_refresh_timestamp_seconds": {"view"},
 }
 # Labels Prometheus adds to every scraped series (target labels).
 TARGET_LABELS = {"instance", "job", "namespace", "pod"}
