@@ -43,4 +43,7 @@ async def test_json_logs_are_json_lines_with_whole_typed_fields(db_dsn):
     for e in complete:
         assert all(isinstance(e[k], int) for k in ("scan", "pages", "seen", "inserted", "updated"))
         assert isinstance(e["seconds"], float)
+    (refreshed,) = [e for e in entries if e["event"] == "analytics.refreshed"]  # once, when the scans are done
+    assert refreshed["view"] == "twilio.daily_account_overview" and isinstance(refreshed["seconds"], float)
+    assert entries.index(refreshed) > max(entries.index(e) for e in complete)
     assert emulator.DEFAULT_AUTH_TOKEN not in err
