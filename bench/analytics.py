@@ -114,7 +114,7 @@ async def measure(dsn: str, messages: int) -> list[tuple[str, float]]:
         print(f"loaded: {2 * messages:,} messages, {history:,} status-history rows in {figures[-1][1]:.0f} s", flush=True)
         for label, seconds in await refreshes(dsn):
             figures.append((label, seconds))
-            print(f"{seconds:8.2f} s  {label}", flush=True)
+            print(f"{seconds:8.3f} s  {label}", flush=True)
         # What every read of the whole overview cost while it was a plain view (a refresh computes it too).
         definition = (await conn.fetchval("SELECT pg_get_viewdef('twilio.daily_account_overview'::regclass)")).rstrip("; \n")
         computed = {"daily_account_overview, whole, computed (as the plain view was)": f"SELECT * FROM ({definition}) AS d"}
@@ -123,7 +123,7 @@ async def measure(dsn: str, messages: int) -> list[tuple[str, float]]:
             started = time.perf_counter()
             await conn.fetch(query)
             figures.append((label, time.perf_counter() - started))
-            print(f"{figures[-1][1]:8.2f} s  {label}", flush=True)
+            print(f"{figures[-1][1]:8.3f} s  {label}", flush=True)
         return figures
     finally:
         await conn.close()
