@@ -137,7 +137,7 @@ class Scan:
 class Page:
     """One fetched page, parsed: the rows to upsert and the position after it."""
 
-    rows: list[tuple]
+    rows: list[tuple]  # in the layout of the stream's table (sync/sources/base.py)
     next_url: str | None
     seen: int  # records the API served on this page
     outside_window: int  # served but created outside the window (kept out of the archive)
@@ -147,6 +147,9 @@ class Page:
     # Legacy: each served record's (date_created, date_sent) in epoch seconds, None where absent,
     # in the order served: the scan plan's evidence of the list's order (sync/plan.py).
     times: list[tuple[float | None, float | None]] = dataclasses.field(default_factory=list)
+    # Each row's key and digest, in the rows' order: what the store compares and keeps.
+    keys: list[str] = dataclasses.field(default_factory=list)
+    digests: list[bytes] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
