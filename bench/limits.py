@@ -122,7 +122,7 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     cpu = usage.ZERO
     async with await Store.connect(dsn) as store, client_for(running, store) as client:
         pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
-        scans = {s: await store.start_scan(running.account_sid, s, kind, p.window, p.state)
+        scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.state)
                  for s, p in pagers.items()}
         conn = await asyncpg.connect(dsn)
         try:
@@ -163,7 +163,7 @@ async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], fi
     source = sources.BY_STREAM[stream]
     started = time.perf_counter()
     for before, after, page in pages:
-        written = await store.save_page(source, scan, before, after, page)
+        written = await store.pages.save(source, scan, before, after, page)
         figure.records += page.seen
         figure.rows += written.inserted + written.updated
         figure.pages += 1

@@ -241,7 +241,7 @@ async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
     started = time.monotonic()
     progress = Progress()
     async with await Store.connect(dsn) as store:
-        await store.check_schema()
+        await store.status.check_schema()
         async with machinery.twilio_client(twilio, store=store) as client, anyio.create_task_group() as tg:
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
@@ -279,7 +279,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
     async with await Store.connect(dsn) as store:
-        await store.check_schema()
+        await store.status.check_schema()
         machinery.watch_store(store, metrics)
         svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
                               hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
@@ -330,8 +330,8 @@ async def _status(dsn: str) -> None:
     from sync.store import Store
 
     async with await Store.connect(dsn) as store:
-        await store.check_schema()
-        entries = await store.status()
+        await store.status.check_schema()
+        entries = await store.status.streams()
     now = datetime.now(timezone.utc)
     for e in entries:
         print(f"{e['stream']}: {e['rows']:,} rows; newest record {_ago(e['newest'], now)}")
@@ -454,7 +454,7 @@ async def _demo_query(dsn: str) -> None:
     from sync.store import Store
 
     async with await Store.connect(dsn) as store:
-        counts = {t: await store.count(t) for t in models.STREAMS}
+        counts = {t: await store.status.count(t) for t in models.STREAMS}
         rows = await store.fetch(DEMO_QUERY)
         overview = await store.fetch(DEMO_OVERVIEW)
     print("\narchived rows: " + ", ".join(f"twilio.{t} {n:,}" for t, n in counts.items()))

@@ -79,7 +79,7 @@ async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodie
     limiter = anyio.CapacityLimiter(CONCURRENCY)
     while until is None or anyio.current_time() < until:
         since = datetime.now(timezone.utc) - COMMS_RETENTION + RETENTION_MARGIN  # older ones Twilio no longer has
-        waiting = await store.unhydrated(account_sid, since, BATCH)
+        waiting = await store.hydration.waiting(account_sid, since, BATCH)
         if not waiting:
             break
         fetched: list[tuple] = []
@@ -100,7 +100,7 @@ async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodie
         async with anyio.create_task_group() as tg:
             for message_id, changed_at in waiting:
                 tg.start_soon(one, message_id, changed_at)
-        await store.save_hydration(fetched)
+        await store.hydration.save(fetched)
         done += len(fetched)
     if done:
         log.info("hydrate.done", account=account_sid, messages=done)

@@ -36,8 +36,8 @@ async def twilio_client(account: TwilioSettings, *, store: Store | None = None, 
     hooks = _metric_hooks(metrics) if metrics is not None else {}
     async with TwilioClient(account, **hooks, **options) as client:
         if store is not None:
-            client.pause_until(await store.paused_until(account.account_sid))
-            client.on_pause = functools.partial(store.save_pause, account.account_sid)
+            client.pause_until(await store.accounts.paused_until(account.account_sid))
+            client.on_pause = functools.partial(store.accounts.save_pause, account.account_sid)
         yield client
 
 

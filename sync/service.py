@@ -107,7 +107,7 @@ class Service:
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 try:
-                    await self.store.release_leases(self.holder)
+                    await self.store.leases.release(self.holder)
                 except errors.StoreError as exc:
                     log.warning("service.leases_not_released", cause=str(exc))
             log.info("service.stopped", holder=self.holder)
@@ -157,7 +157,7 @@ class Service:
         while True:
             await anyio.sleep(self.lease_ttl / 3)
             try:
-                held = await self.store.renew_leases(self.holder, self.lease_ttl)
+                held = await self.store.leases.renew(self.holder, self.lease_ttl)
             except errors.StoreError as exc:
                 log.warning("lease.renew_failed", cause=str(exc))
                 continue
@@ -173,7 +173,7 @@ class Service:
         while True:
             try:
                 now = datetime.now(timezone.utc)
-                for account_sid, stream, newest in await self.store.newest_records([a.account_sid for a in self.accounts]):
+                for account_sid, stream, newest in await self.store.status.newest_records([a.account_sid for a in self.accounts]):
                     if newest is not None:
                         self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)
@@ -232,7 +232,7 @@ class Service:
 
     async def _acquire(self, key: tuple[str, str]) -> bool:
         try:
-            got = await self.store.acquire_lease(*key, self.holder, self.lease_ttl)
+            got = await self.store.leases.acquire(*key, self.holder, self.lease_ttl)
         except errors.StoreError as exc:
             log.warning("lease.acquire_failed", account=key[0], stream=key[1], cause=str(exc))
             return False
@@ -257,7 +257,7 @@ class Service:
                                                page_size=self.page_size, now=now)
         full_legacy = kind == "full" and stream == LEGACY_MESSAGES
         if full_legacy and not resumed:
-            await self.store.clear_seen(account_sid, stream)
+            await self.store.deletions.clear_seen(account_sid, stream)
         options = worker.ScanOptions(
             page_size=self.page_size, bodies=self.bodies, stop=self.stop,
             keep_seen=full_legacy,
@@ -282,9 +282,9 @@ class Service:
             await self._hydrate(account_sid, client)
 
     async def _kind(self, account_sid: str, stream: str, now: datetime) -> str:
-        if await self.store.running_scan(account_sid, stream, "full") is not None:
+        if await self.store.scans.running(account_sid, stream, "full") is not None:
             return "full"
-        last = await self.store.last_complete(account_sid, stream, "full")
+        last = await self.store.scans.last_complete(account_sid, stream, "full")
         due = last is None or (now - last).total_seconds() >= self.schedule.full_interval
         return "full" if due else "recent"
 

@@ -58,14 +58,14 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
                     window: Window, *, fixed_end: bool, page_size: int, now) -> tuple[Scan, bool]:
     """Resume the stream's interrupted scan, or start a new one. Returns (scan, resumed)."""
     effective = stream_window(source.stream, window, now)
-    running = await store.running_scan(account_sid, source.stream, kind)
+    running = await store.scans.running(account_sid, source.stream, kind)
     if running is not None:
         if resumable(running.window, effective, fixed_end=fixed_end):
             return running, True
-        await store.end_scan(running.id, "abandoned", "superseded by a scan over another window")
+        await store.scans.end(running.id, "abandoned", "superseded by a scan over another window")
         log.info("scan.abandoned", stream=source.stream, scan=running.id, reason="other-window")
     first = plan.State(source.first_url(account_sid, effective, page_size))
-    return await store.start_scan(account_sid, source.stream, kind, effective, first), False
+    return await store.scans.start(account_sid, source.stream, kind, effective, first), False
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
             if restarts > MAX_RESTARTS:
                 raise errors.SourceError(f"{source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
             again = scan_plan.restart(saved.state)
-            await store.restart_scan(scan, saved.state, again)
+            await store.scans.restart(scan, saved.state, again)
             saved.state = again
             log.warning("scan.restart", stream=source.stream, scan=scan.id, restarts=restarts, cause=str(exc))
     finished = saved.state.done
@@ -157,7 +157,7 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
     async def consume() -> None:
         async with receive:
             async for before, after, page in receive:
-                written = await store.save_page(source, scan, before, after, page, seen=options.keep_seen)
+                written = await store.pages.save(source, scan, before, after, page, seen=options.keep_seen)
                 saved.state = after
                 saved.outside += page.outside_window
                 counters.pages += 1
