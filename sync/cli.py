@@ -236,11 +236,10 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
 async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
                     page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP) -> tuple[list, float]:
     from sync.progress import Progress
-    from sync.store import Store
 
     started = time.monotonic()
     progress = Progress()
-    async with await Store.connect(dsn) as store:
+    async with await machinery.open_store(dsn) as store:
         await store.status.check_schema()
         async with machinery.twilio_client(twilio, store=store) as client, anyio.create_task_group() as tg:
             tg.start_soon(progress.render)
@@ -265,7 +264,6 @@ def _print_results(results: list[worker.ScanResult], seconds: float) -> None:
 async def cmd_run(args: argparse.Namespace) -> int:
     from sync.health import serve
     from sync.metrics import Metrics
-    from sync.store import Store
 
     schedule = service.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
@@ -278,9 +276,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
         accounts = [settings.require_twilio()]
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
-    async with await Store.connect(dsn) as store:
+    async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
-        machinery.watch_store(store, metrics)
         svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
                               hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
         async with anyio.create_task_group() as tg:

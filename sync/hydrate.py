@@ -14,6 +14,7 @@ import orjson
 from sync import errors, logs, parsing
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, RETENTION_MARGIN
+from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
 from sync.sources import comms
 from sync.store import Store
@@ -72,7 +73,7 @@ def hydration(message_id: str, changed_at: datetime, fetched: Any, bodies: Bodie
 
 
 async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodies: Bodies = KEEP,
-                  until: float | None = None, on_fetched=None) -> int:
+                  until: float | None = None, observer: Observer = NOBODY) -> int:
     """Fetch new and changed v1 messages, newest first, until none wait (or `until`, an
     anyio.current_time() deadline, passes between batches); how many were stored."""
     done = 0
@@ -94,8 +95,7 @@ async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodie
                         raise
                     body, outcome = None, "gone"  # deleted or aged out since it was listed
             fetched.append(hydration(message_id, changed_at, body, bodies))
-            if on_fetched is not None:
-                on_fetched(outcome)
+            observer.hydrated(account_sid, outcome)
 
         async with anyio.create_task_group() as tg:
             for message_id, changed_at in waiting:

@@ -31,7 +31,7 @@ from sync import deletions, errors, hydrate, logs, machinery, pagination, source
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.metrics import Metrics
-from sync.models import COMMS_MESSAGES, LEGACY_MESSAGES, STREAMS, Page, PageWrite, Window, default_window
+from sync.models import COMMS_MESSAGES, LEGACY_MESSAGES, STREAMS, Window, default_window
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress
 from sync.store import Store
@@ -88,7 +88,7 @@ class Service:
         try:
             async with AsyncExitStack() as stack:
                 clients = [await stack.enter_async_context(
-                               machinery.twilio_client(a, store=self.store, metrics=self.metrics))
+                               machinery.twilio_client(a, store=self.store, observer=self.metrics))
                            for a in self.accounts]
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._beat)
@@ -261,7 +261,7 @@ class Service:
         options = worker.ScanOptions(
             page_size=self.page_size, bodies=self.bodies, stop=self.stop,
             keep_seen=full_legacy,
-            on_page=lambda page, written: self._page(account_sid, stream, page, written),
+            observer=self.metrics,
         )
         try:
             result = await worker.run_scan(self.store, client, source, scan, Progress(), resumed=resumed,
@@ -273,7 +273,7 @@ class Service:
             return  # stopped: the scan stays running and the next start resumes it
         if full_legacy:
             marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
-            self.metrics.records_deleted.labels(account_sid, stream).inc(marked)
+            self.metrics.deleted(account_sid, stream, marked)
         self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds, order=result.order)
         health = self.health.get((account_sid, stream))
         if health is not None:
@@ -298,17 +298,5 @@ class Service:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop_early)
                 await hydrate.hydrate(self.store, client, account_sid, bodies=self.bodies,
-                                      until=anyio.current_time() + self.schedule.interval,
-                                      on_fetched=lambda outcome: self.metrics.hydrations.labels(account_sid, outcome).inc())
+                                      until=anyio.current_time() + self.schedule.interval, observer=self.metrics)
                 tg.cancel_scope.cancel()
-
-    # ---- metrics hooks --------------------------------------------------------------------
-
-    def _page(self, account_sid: str, stream: str, page: Page, written: PageWrite) -> None:
-        m = self.metrics
-        m.pages.labels(account_sid, stream).inc()
-        m.records_fetched.labels(account_sid, stream).inc(page.seen)
-        m.records_outside.labels(account_sid, stream).inc(page.outside_window)
-        m.rows_written.labels(account_sid, stream, "inserted").inc(written.inserted)
-        m.rows_written.labels(account_sid, stream, "updated").inc(written.updated)
-        m.records_rejected.labels(account_sid, stream).inc(written.rejected)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from sync.observe import NOBODY, Observer
 from sync.retry import Backoff
 from sync.sql.accounts import Accounts
 from sync.sql.deletions import Deletions
@@ -26,8 +27,8 @@ from sync.sql.status import Status
 
 
 class Store(Postgres):
-    def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT) -> None:
-        super().__init__(pool, retry=retry)
+    def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT, observer: Observer = NOBODY) -> None:
+        super().__init__(pool, retry=retry, observer=observer)
         self.pages = Pages(self)
         self.scans = Scans(self)
         self.deletions = Deletions(self)

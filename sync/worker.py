@@ -8,14 +8,14 @@ never runs ahead of what is stored."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
 from sync import errors, logs, plan, sources
 from sync.http import TwilioClient
-from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, PageWrite, Scan, Window
+from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, Scan, Window
+from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress, StreamProgress
 from sync.store import Store
@@ -79,7 +79,7 @@ class ScanOptions:
     # Set to stop: no page is fetched after it, the pages already fetched are saved.
     stop: anyio.Event | None = None
     # Told of each saved page (the service's metrics).
-    on_page: Callable[[Page, PageWrite], None] | None = None
+    observer: Observer = NOBODY
 
 
 async def run_scan(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
@@ -166,8 +166,7 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
                 counters.updated += written.updated
                 counters.problems += page.problems + written.rejected
                 counters.reached = page.reached or counters.reached
-                if options.on_page is not None:
-                    options.on_page(page, written)
+                options.observer.page_saved(scan.account_sid, source.stream, page, written)
 
     async with anyio.create_task_group() as tg:
         producer = anyio.CancelScope()

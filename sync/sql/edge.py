@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from sync import errors, logs
+from sync.observe import NOBODY, Observer
 from sync.retry import Backoff, retrying
 
 log = logs.get("sync.store")  # the name it had before the split: log filters name it
@@ -58,19 +59,19 @@ def describe(exc: BaseException) -> str:
 class Postgres:
     """A pool, and the statements that run on it, each retried while the database is away."""
 
-    def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT, observer: Observer = NOBODY) -> None:
         self.pool = pool
         self._retry = retry
-        self.on_retry: Callable[[str], None] | None = None  # told the cause of each retry (metrics)
+        self._observer = observer  # told the cause of each retry
 
     @classmethod
-    async def connect(cls, dsn: str, *, max_size: int = 8):
+    async def connect(cls, dsn: str, *, max_size: int = 8, observer: Observer = NOBODY):
         try:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=15, command_timeout=300,
                                              server_settings=SERVER_SETTINGS)
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise errors.StoreError(f"cannot connect to the database: {describe(exc)}") from exc
-        return cls(pool)
+        return cls(pool, observer=observer)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -97,8 +98,7 @@ class Postgres:
                 raise errors.StoreError(f"cannot {what}: {describe(exc)}") from exc
 
         def told(exc: BaseException, attempt: int) -> None:
-            if self.on_retry is not None:
-                self.on_retry(type(exc.__cause__ or exc).__name__)
+            self._observer.retry("postgres", type(exc.__cause__ or exc).__name__)
 
         return await retrying(once, self._retry, errors.StoreUnavailableError, log=log, what=what, on_retry=told)
 
