@@ -17,7 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sync.observe import Observer
 
 if TYPE_CHECKING:
-    from sync.models import Page, PageWrite
+    from sync.models import Counts
 
 # The *_created series double the output and no alert or panel uses them.
 
@@ -77,13 +77,13 @@ class Metrics(Observer):
     def retry(self, target: str, cause: str) -> None:
         self.retries.labels(target, cause).inc()
 
-    def page_saved(self, account_sid: str, stream: str, page: Page, written: PageWrite) -> None:
-        self.pages.labels(account_sid, stream).inc()
-        self.records_fetched.labels(account_sid, stream).inc(page.seen)
-        self.records_outside.labels(account_sid, stream).inc(page.outside_window)
-        self.rows_written.labels(account_sid, stream, "inserted").inc(written.inserted)
-        self.rows_written.labels(account_sid, stream, "updated").inc(written.updated)
-        self.records_rejected.labels(account_sid, stream).inc(written.rejected)
+    def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
+        self.pages.labels(account_sid, stream).inc(counts.pages)
+        self.records_fetched.labels(account_sid, stream).inc(counts.seen)
+        self.records_outside.labels(account_sid, stream).inc(counts.outside)
+        self.rows_written.labels(account_sid, stream, "inserted").inc(counts.inserted)
+        self.rows_written.labels(account_sid, stream, "updated").inc(counts.updated)
+        self.records_rejected.labels(account_sid, stream).inc(counts.rejected)
 
     def hydrated(self, account_sid: str, outcome: str) -> None:
         self.hydrations.labels(account_sid, outcome).inc()

@@ -166,3 +166,33 @@ class PageWrite:
     inserted: int
     updated: int
     rejected: int = 0  # records kept aside in twilio.rejected_records
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """What scanning did, as a scan's row in twilio.scans counts it: one saved page's
+    (`of_page`), or the sum of a run's pages (the progress line, ScanResult, the metrics)."""
+
+    pages: int = 0
+    seen: int = 0  # records the API served
+    inserted: int = 0  # rows written: new
+    updated: int = 0  # rows written: changed
+    problems: int = 0  # records stored with something that could not be parsed
+    rejected: int = 0  # records kept aside in twilio.rejected_records
+    outside: int = 0  # records served that were created outside the window (kept out of the archive)
+
+    @classmethod
+    def of_page(cls, page: Page, written: PageWrite) -> Counts:
+        return cls(pages=1, seen=page.seen, inserted=written.inserted, updated=written.updated,
+                   problems=page.problems, rejected=written.rejected, outside=page.outside_window)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(pages=self.pages + other.pages, seen=self.seen + other.seen,
+                      inserted=self.inserted + other.inserted, updated=self.updated + other.updated,
+                      problems=self.problems + other.problems, rejected=self.rejected + other.rejected,
+                      outside=self.outside + other.outside)
+
+    @property
+    def flagged(self) -> int:
+        """Records that need a look: stored with a problem, or kept aside."""
+        return self.problems + self.rejected

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sync.models import Page, PageWrite
+    from sync.models import Counts
 
 
 class Observer:
@@ -28,7 +28,7 @@ class Observer:
     async def pause(self, account_sid: str, until: datetime) -> None:
         """Twilio asked the account to make no request before `until` (Retry-After)."""
 
-    def page_saved(self, account_sid: str, stream: str, page: Page, written: PageWrite) -> None:
+    def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
         """A page and its checkpoint committed: what the API served and what was written."""
 
     def hydrated(self, account_sid: str, outcome: str) -> None:
@@ -63,9 +63,9 @@ class Observers(Observer):
         for o in self.observers:
             await o.pause(account_sid, until)
 
-    def page_saved(self, account_sid: str, stream: str, page: Page, written: PageWrite) -> None:
+    def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
         for o in self.observers:
-            o.page_saved(account_sid, stream, page, written)
+            o.page_saved(account_sid, stream, counts)
 
     def hydrated(self, account_sid: str, outcome: str) -> None:
         for o in self.observers:

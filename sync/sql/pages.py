@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from sync import errors
-from sync.models import Page, PageWrite, Rejected, Scan
+from sync.models import Counts, Page, PageWrite, Rejected, Scan
 from sync.plan import State
 from sync.sources import Source
 from sync.sql import deletions, scans
@@ -92,15 +92,14 @@ class Pages:
             if seen:
                 await deletions.keep_seen(conn, scan, page.keys + [r.key for r in page.rejected if r.key is not None])
             inserted, updated = _counts(results)
+            written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
             order = after.order if source.sent_column is not None else None
-            if not await scans.move_checkpoint(conn, scan, before, after, seen=page.seen, inserted=inserted,
-                                               updated=updated, problems=page.problems, rejected=len(rejected),
-                                               outside_window=page.outside_window, order=order):
+            if not await scans.move_checkpoint(conn, scan, before, after, Counts.of_page(page, written), order):
                 if await scans.committed_before(conn, scan, after):
                     return PageWrite(inserted=0, updated=0, rejected=0)  # an earlier try committed; we missed the answer
                 # Someone ended or moved this scan under us; committing would fork the checkpoint.
                 raise errors.ScanMovedError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
-        return PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
+        return written
 
     async def save_records(self, source: Source, account_sid: str, rows: list[tuple]) -> PageWrite:
         """Upsert rows fetched one by one (outside any scan), by the same rules as a page."""

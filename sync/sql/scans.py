@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 
 from sync import errors
-from sync.models import Scan, Window
+from sync.models import Counts, Scan, Window
 from sync.plan import State
 from sync.sql.edge import Postgres
 
@@ -76,21 +76,20 @@ class Scans:
         )
 
 
-async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, before: State, after: State, *, seen: int,
-                          inserted: int, updated: int, problems: int, rejected: int, outside_window: int,
+async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, before: State, after: State, counts: Counts,
                           order: str | None) -> bool:
     """Move the scan's checkpoint from `before` to `after` and add a page's counts, in the
     page's transaction; False when the scan is not where `before` says (moved, or ended)."""
     moved = await conn.execute(
-        "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb, pages = pages + 1, records_seen = records_seen + $5, "
+        "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb, pages = pages + $12, records_seen = records_seen + $5, "
         "rows_inserted = rows_inserted + $6, rows_updated = rows_updated + $7, "
         "problems = problems + $8, rejected = rejected + $9, outside_window = outside_window + $10, "
         "list_order = $11, updated_at = now(), "
         "status = CASE WHEN $3::text IS NULL THEN 'complete' ELSE status END, "
         "finished_at = CASE WHEN $3::text IS NULL THEN now() END "
         "WHERE id = $1 AND status = 'running' AND cursor = $2",
-        scan.id, before.url, after.url, plan_json(after), seen, inserted, updated, problems,
-        rejected, outside_window, order,
+        scan.id, before.url, after.url, plan_json(after), counts.seen, counts.inserted, counts.updated,
+        counts.problems, counts.rejected, counts.outside, order, counts.pages,
     )
     return moved == "UPDATE 1"
 

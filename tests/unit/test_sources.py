@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync import errors, sources
-from sync.models import Window
+from sync.models import Counts, Window
 from sync.progress import Progress
 
 FIXTURES = Path(__file__).resolve().parents[1] / "reference" / "fixtures"
@@ -94,7 +94,7 @@ def test_progress_says_how_far_back_each_stream_has_reached():
     """The live line shows records, pages and how far back in time each stream has got."""
     progress = Progress()
     legacy = progress.stream("legacy_messages")
-    legacy.pages, legacy.seen = 3, 3000
+    legacy.counts = Counts(pages=3, seen=3000)
     legacy.reached = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
     progress.stream("comms_messages").done = True
     line = progress.line()
