@@ -44,13 +44,10 @@ class Column:
     part: str = "record"  # which of the record's parts it reads: a key of Parts, or "*" for all of them
 
 
-def column(name: str, type: str, path: str, convert: Callable[[Any], Any], *,
-           allowed: frozenset[str] | None = None) -> Column:
-    """The column for a payload field, `part.field` or `field` (of the record): converted, and
-    a value that does not convert is listed in parse_problems (under the field's name)."""
-    part, _, key = path.rpartition(".")
+def reader(key: str, convert: Callable[[Any], Any]) -> Callable[[dict[str, Any], list[str]], Any]:
+    """(obj, problems) -> obj[key] converted for a typed column; a value that does not convert is
+    listed in parse_problems (under the field's name), never fatal."""
 
-    # `field`, inlined (and the check of a documented enum): this runs for every column of every record.
     def read(obj: dict[str, Any], problems: list[str]) -> Any:
         value = obj.get(key)
         if value is None:
@@ -60,6 +57,16 @@ def column(name: str, type: str, path: str, convert: Callable[[Any], Any], *,
         except (ValueError, TypeError, AttributeError) as exc:
             problems.append(f"{key}: {exc}")
             return None
+
+    return read
+
+
+def column(name: str, type: str, path: str, convert: Callable[[Any], Any], *,
+           allowed: frozenset[str] | None = None) -> Column:
+    """The column for a payload field, `part.field` or `field` (of the record), converted; with
+    `allowed`, a value outside that documented enum is kept as sent (Twilio adds values) and listed."""
+    part, _, key = path.rpartition(".")
+    read = reader(key, convert)
 
     def read_known(obj: dict[str, Any], problems: list[str]) -> Any:
         value = read(obj, problems)
@@ -158,18 +165,6 @@ class Source:
     def exact_json(row: tuple) -> str:
         """The record exactly as served (raw_text where raw had to be cleaned)."""
         return row[RAW_TEXT] or row[RAW]
-
-
-def field(record: dict[str, Any], name: str, convert: Callable[[Any], Any], problems: list[str]) -> Any:
-    """record[name] converted for a typed column; a value that does not convert is reported, not fatal."""
-    value = record.get(name)
-    if value is None:
-        return None
-    try:
-        return convert(value)
-    except (ValueError, TypeError, AttributeError) as exc:
-        problems.append(f"{name}: {exc}")
-        return None
 
 
 def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:

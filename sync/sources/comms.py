@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, Window
-from sync.sources.base import Column, Parts, Source, account_column, column, field, json_column, key_column
+from sync.sources.base import Column, Parts, Source, account_column, column, json_column, key_column, reader
 
 # The documented enums (reference/twilio_comms_v1_messages.json: MessageStatus and
 # CommunicationOperationStatus); others are kept as sent and listed in parse_problems.
@@ -29,13 +29,16 @@ def _recipients(to: Any) -> list:
     return to
 
 
+_read_recipients = reader("to", _recipients)
+
+
 def _message_parts(record: dict[str, Any], account_sid: str, problems: list[str]) -> Parts:
     """The sender, the first recipient and the operation, each checked once."""
     sender = record.get("from")
     if sender is not None and not isinstance(sender, dict):
         problems.append(f"from: not an object: {sender!r}")
         sender = None
-    recipients = field(record, "to", _recipients, problems) or []
+    recipients = _read_recipients(record, problems) or []
     first = recipients[0] if recipients and isinstance(recipients[0], dict) else {}
     related = record.get("related")
     operation_id = None
@@ -49,10 +52,16 @@ def _message_parts(record: dict[str, Any], account_sid: str, problems: list[str]
 
 
 text, rfc3339 = parsing.text, parsing.rfc3339
+
+
+def _head(statuses: frozenset[str]) -> tuple[Column, ...]:
+    """The columns every v1 table starts with: its id, the account scanned, its status."""
+    return (key_column("id"), Column("account_sid", "text", "(the account scanned)", account_column, part="*"),
+            column("status", "text", "status", text, allowed=statuses))
+
+
 MESSAGE_COLUMNS = (
-    key_column("id"),
-    Column("account_sid", "text", "(the account scanned)", account_column, part="*"),
-    column("status", "text", "status", text, allowed=MESSAGE_STATUSES),
+    *_head(MESSAGE_STATUSES),
     column("from_address", "text", "from.address", text),
     column("from_channel", "text", "from.channel", text),
     column("from_sender_id", "text", "from.senderId", text),
@@ -82,9 +91,7 @@ def _operation_parts(record: dict[str, Any], account_sid: str, problems: list[st
 
 
 OPERATION_COLUMNS = (
-    key_column("id"),
-    Column("account_sid", "text", "(the account scanned)", account_column, part="*"),
-    column("status", "text", "status", text, allowed=OPERATION_STATUSES),
+    *_head(OPERATION_STATUSES),
     *(column(f"stats_{name}", "integer", f"stats.{name}", parsing.integer) for name in _STATS),
     column("created_at", "timestamptz", "createdAt", rfc3339),
     column("updated_at", "timestamptz", "updatedAt", rfc3339),

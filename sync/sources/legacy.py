@@ -7,16 +7,19 @@ from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import LEGACY_MESSAGES, Window
-from sync.sources.base import Column, Parts, Source, column, field, json_column, key_column
+from sync.sources.base import Column, Parts, Source, column, json_column, key_column, reader
 
 # The documented values (doc 001); others are kept as sent and listed in parse_problems.
 STATUSES = frozenset({"queued", "sending", "sent", "failed", "delivered", "undelivered", "receiving", "received",
                       "accepted", "scheduled", "read", "partially_delivered", "canceled"})
 
 
+_payload_account = reader("account_sid", parsing.text)
+
+
 def _account(parts: Parts, problems: list[str]) -> str:
     # The payload's own, which names a subaccount's messages; else the account scanned.
-    return field(parts["record"], "account_sid", parsing.text, problems) or parts["account"]
+    return _payload_account(parts["record"], problems) or parts["account"]
 
 
 text, integer, rfc2822 = parsing.text, parsing.integer, parsing.rfc2822
