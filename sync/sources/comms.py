@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, Window
-from sync.sources.base import Column, Parts, Source, account_column, column, json_column, key_column, reader
+from sync.sources.base import Column, Parts, Source, column, json_column, key_column, part_column, reader
 
 # The documented enums (reference/twilio_comms_v1_messages.json: MessageStatus and
 # CommunicationOperationStatus); others are kept as sent and listed in parse_problems.
@@ -55,8 +55,9 @@ text, rfc3339 = parsing.text, parsing.rfc3339
 
 
 def _head(statuses: frozenset[str]) -> tuple[Column, ...]:
-    """The columns every v1 table starts with: its id, the account scanned, its status."""
-    return (key_column("id"), Column("account_sid", "text", "(the account scanned)", account_column, part="*"),
+    """The columns every v1 table starts with: its id, the account scanned (v1 payloads carry
+    none), its status."""
+    return (key_column("id"), part_column("account_sid", "text", "(the account scanned)", "account"),
             column("status", "text", "status", text, allowed=statuses))
 
 
@@ -68,8 +69,7 @@ MESSAGE_COLUMNS = (
     column("to_address", "text", "to[0].address", text),
     column("to_channel", "text", "to[0].channel", text),
     Column("recipient_count", "integer", "len(to)", lambda recipients, problems: len(recipients), part="to"),
-    Column("operation_id", "text", "related[name=OPERATION].id", lambda parts, problems: parts["operation_id"],
-           part="*"),
+    part_column("operation_id", "text", "related[name=OPERATION].id", "operation_id"),
     json_column("tags"),
     column("scheduled_for", "timestamptz", "scheduledFor", rfc3339),
     column("created_at", "timestamptz", "createdAt", rfc3339),
