@@ -335,16 +335,16 @@ async def _status(dsn: str) -> None:
         done = e["complete"]
         if done is not None:
             print(f"  last complete scan: #{done.id} ({done.kind}) finished {_ago(done.finished_at, now)}, "
-                  f"window [{_iso(done.window.start)}, {_iso(done.window.end)}), {done.records_seen:,} records, "
-                  f"{done.rows_inserted:,} new, {done.rows_updated:,} changed")
-            print(f"  its cost: {done.pages:,} list requests, {done.outside_window:,} records read outside the window"
+                  f"window [{_iso(done.window.start)}, {_iso(done.window.end)}), {done.counts.seen:,} records, "
+                  f"{done.counts.inserted:,} new, {done.counts.updated:,} changed")
+            print(f"  its cost: {done.counts.pages:,} list requests, {done.counts.outside:,} records read outside the window"
                   + (f"; list order {done.list_order}" if done.list_order else ""))
         else:
             print("  last complete scan: none yet")
         run = e["running"]
         if run is not None:
-            print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.pages} pages saved, "
-                  f"{run.records_seen:,} records; resumes at {run.cursor}"
+            print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.counts.pages} pages saved, "
+                  f"{run.counts.seen:,} records; resumes at {run.cursor}"
                   + (f" ({run.plan['phase']} phase)" if run.plan and run.plan.get("phase") != "list" else ""))
 
 
