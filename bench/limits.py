@@ -4,7 +4,7 @@ fetch limit: every page of every stream fetched and parsed exactly as the worker
 does (TwilioClient.get_page with sources.parse_page), all streams at once, nothing written.
 
 write limit: the same parsed pages upserted exactly as the worker's consumer does
-(Store.save_page, one page per transaction, in order, under a scan row so the checkpoint
+(store.pages.save, one page per transaction, in order, under a scan row so the checkpoint
 moves), all streams at once, with no fetching in the timed part. Pages are fetched a chunk at
 a time between timed writes, so memory stays bounded at any --messages. Measured twice on
 the same database: new rows (the backfill case), then unchanged rows (the rescan case)."""
@@ -67,7 +67,7 @@ class Pager:
     """One stream's pages in order, fetched, parsed and planned the way the worker's producer does.
 
     `next()` returns (before, after, page): the checkpoints on either side of the page, which
-    Store.save_page moves between."""
+    store.pages.save moves between."""
 
     def __init__(self, client: TwilioClient, stream: str, account_sid: str, window: Window) -> None:
         now = datetime.now(UTC)
