@@ -4,7 +4,7 @@ fetch limit: every page of every stream fetched and parsed exactly as the worker
 does (TwilioClient.get_page with sources.parse_page), all streams at once, nothing written.
 
 write limit: the same parsed pages upserted exactly as the worker's consumer does
-(Store.save_page, one page per transaction, in order, under a scan row so the checkpoint
+(store.pages.save, one page per transaction, in order, under a scan row so the checkpoint
 moves), all streams at once, with no fetching in the timed part. Pages are fetched a chunk at
 a time between timed writes, so memory stays bounded at any --messages. Measured twice on
 the same database: new rows (the backfill case), then unchanged rows (the rescan case)."""
@@ -67,7 +67,7 @@ class Pager:
     """One stream's pages in order, fetched, parsed and planned the way the worker's producer does.
 
     `next()` returns (before, after, page): the checkpoints on either side of the page, which
-    Store.save_page moves between."""
+    store.pages.save moves between."""
 
     def __init__(self, client: TwilioClient, stream: str, account_sid: str, window: Window) -> None:
         now = datetime.now(UTC)
@@ -122,7 +122,7 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     cpu = usage.ZERO
     async with await Store.connect(dsn) as store, client_for(running, store) as client:
         pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
-        scans = {s: await store.start_scan(running.account_sid, s, kind, p.window, p.state)
+        scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.state)
                  for s, p in pagers.items()}
         conn = await asyncpg.connect(dsn)
         try:
@@ -163,7 +163,7 @@ async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], fi
     source = sources.BY_STREAM[stream]
     started = time.perf_counter()
     for before, after, page in pages:
-        written = await store.save_page(source, scan, before, after, page)
+        written = await store.pages.save(source, scan, before, after, page)
         figure.records += page.seen
         figure.rows += written.inserted + written.updated
         figure.pages += 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 
 from bench import procs
-from sync import emulator, sources, worker
+from sync import emulator, machinery, sources, worker
 from sync.config import Secret, TwilioSettings
 from sync.http import TwilioClient
 from sync.models import LEGACY_MESSAGES, Window, default_window
@@ -55,7 +55,7 @@ async def measure(order: str, args: argparse.Namespace, databases: procs.Databas
     async with emulator.serve(emu) as url, await Store.connect(dsn) as store:
         twilio = TwilioSettings(account_sid=emulator.DEFAULT_ACCOUNT_SID, username=emulator.DEFAULT_ACCOUNT_SID,
                                 password=Secret(emulator.DEFAULT_AUTH_TOKEN), comms_base_url=url, api_base_url=url)
-        async with TwilioClient(twilio) as client:
+        async with machinery.twilio_client(twilio) as client:
             full = await scan(store, client, twilio.account_sid, "full", default_window(datetime.now(UTC), None, None))
             now = datetime.now(UTC)
             recent = await scan(store, client, twilio.account_sid, "recent", Window(now - timedelta(hours=1), now))

@@ -27,7 +27,7 @@ async def refresh(store: Store, metrics: Metrics | None = None) -> dict[str, flo
     took = {}
     for view in MATERIALIZED:
         started = time.monotonic()
-        await store.refresh_materialized_view(view)
+        await store.views.refresh(view)
         took[view] = seconds = time.monotonic() - started
         if metrics is not None:
             metrics.analytics_refresh_duration.labels(view).set(seconds)

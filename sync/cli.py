@@ -236,12 +236,11 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
 async def _backfill(dsn: str, twilio, streams, window, *, fixed_end: bool, now,
                     page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP) -> tuple[list, float]:
     from sync.progress import Progress
-    from sync.store import Store
 
     started = time.monotonic()
     progress = Progress()
-    async with await Store.connect(dsn) as store:
-        await store.check_schema()
+    async with await machinery.open_store(dsn) as store:
+        await store.status.check_schema()
         async with machinery.twilio_client(twilio, store=store) as client, anyio.create_task_group() as tg:
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
@@ -267,7 +266,6 @@ def _print_results(results: list[worker.ScanResult], seconds: float) -> None:
 async def cmd_run(args: argparse.Namespace) -> int:
     from sync.health import serve
     from sync.metrics import Metrics
-    from sync.store import Store
 
     schedule = service.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
@@ -280,9 +278,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
         accounts = [settings.require_twilio()]
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
-    async with await Store.connect(dsn) as store:
-        await store.check_schema()
-        machinery.watch_store(store, metrics)
+    async with await machinery.open_store(dsn, observer=metrics) as store:
+        await store.status.check_schema()
         svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
                               hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
         async with anyio.create_task_group() as tg:
@@ -332,24 +329,24 @@ async def _status(dsn: str) -> None:
     from sync.store import Store
 
     async with await Store.connect(dsn) as store:
-        await store.check_schema()
-        entries = await store.status()
+        await store.status.check_schema()
+        entries = await store.status.streams()
     now = datetime.now(timezone.utc)
     for e in entries:
         print(f"{e['stream']}: {e['rows']:,} rows; newest record {_ago(e['newest'], now)}")
         done = e["complete"]
         if done is not None:
             print(f"  last complete scan: #{done.id} ({done.kind}) finished {_ago(done.finished_at, now)}, "
-                  f"window [{_iso(done.window.start)}, {_iso(done.window.end)}), {done.records_seen:,} records, "
-                  f"{done.rows_inserted:,} new, {done.rows_updated:,} changed")
-            print(f"  its cost: {done.pages:,} list requests, {done.outside_window:,} records read outside the window"
+                  f"window [{_iso(done.window.start)}, {_iso(done.window.end)}), {done.counts.seen:,} records, "
+                  f"{done.counts.inserted:,} new, {done.counts.updated:,} changed")
+            print(f"  its cost: {done.counts.pages:,} list requests, {done.counts.outside:,} records read outside the window"
                   + (f"; list order {done.list_order}" if done.list_order else ""))
         else:
             print("  last complete scan: none yet")
         run = e["running"]
         if run is not None:
-            print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.pages} pages saved, "
-                  f"{run.records_seen:,} records; resumes at {run.cursor}"
+            print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.counts.pages} pages saved, "
+                  f"{run.counts.seen:,} records; resumes at {run.cursor}"
                   + (f" ({run.plan['phase']} phase)" if run.plan and run.plan.get("phase") != "list" else ""))
 
 
@@ -456,7 +453,7 @@ async def _demo_query(dsn: str) -> None:
     from sync.store import Store
 
     async with await Store.connect(dsn) as store:
-        counts = {t: await store.count(t) for t in models.STREAMS}
+        counts = {t: await store.status.count(t) for t in models.STREAMS}
         rows = await store.fetch(DEMO_QUERY)
         overview = await store.fetch(DEMO_OVERVIEW)
     print("\narchived rows: " + ", ".join(f"twilio.{t} {n:,}" for t, n in counts.items()))

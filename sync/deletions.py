@@ -30,15 +30,15 @@ CONCURRENCY = 4
 async def mark_deleted(store: Store, client: TwilioClient, source: Source, scan: Scan, *,
                        bodies: Bodies = KEEP) -> int:
     """After `scan` completed: mark the archived records it proved gone; how many."""
-    if not await store.seen_set_intact(scan):
+    if not await store.deletions.seen_set_intact(scan):
         log.warning("deletions.skipped", account=scan.account_sid, stream=source.stream, scan=scan.id,
                     reason="database-restarted-during-scan")
-        return await store.mark_deleted(source, scan, [])  # marks none; drops the scan's seen keys
-    candidates = await store.deletion_candidates(source, scan, MAX_CANDIDATES + 1)
+        return await store.deletions.mark(source, scan, [])  # marks none; drops the scan's seen keys
+    candidates = await store.deletions.candidates(source, scan, MAX_CANDIDATES + 1)
     if len(candidates) > MAX_CANDIDATES:
         log.warning("deletions.skipped", account=scan.account_sid, stream=source.stream, scan=scan.id,
                     reason="too-many-candidates", candidates_over=MAX_CANDIDATES)
-        return await store.mark_deleted(source, scan, [])
+        return await store.deletions.mark(source, scan, [])
     gone: list[str] = []
     present: list[tuple] = []
     limiter = anyio.CapacityLimiter(CONCURRENCY)
@@ -63,8 +63,8 @@ async def mark_deleted(store: Store, client: TwilioClient, source: Source, scan:
             tg.start_soon(check, key)
     if present:
         # Listed nowhere in this pass, yet there: the list moved under the scan. Store it as served.
-        await store.save_records(source, scan.account_sid, present)
-    marked = await store.mark_deleted(source, scan, gone)
+        await store.pages.save_records(source, scan.account_sid, present)
+    marked = await store.deletions.mark(source, scan, gone)
     log.info("deletions.checked", account=scan.account_sid, stream=source.stream, scan=scan.id,
              candidates=len(candidates), deleted=marked, still_there=len(present))
     return marked

@@ -15,7 +15,7 @@ import json
 import time
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ import orjson
 
 from sync import errors, logs, pagination
 from sync.config import Secret, TwilioSettings
+from sync.observe import NOBODY, Observer
 from sync.retry import Backoff, retrying
 
 log = logs.get(__name__)
@@ -112,20 +113,18 @@ class TwilioClient:
         retry: Backoff = RETRY,
         concurrency: int = 8,
         timeout: float = 60.0,
-        on_response: Callable[[str, int], None] | None = None,
-        on_retry: Callable[[str], None] | None = None,
+        observer: Observer = NOBODY,
     ) -> None:
         self._settings = settings
         self._retry = retry
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._resume_at = 0.0  # time.monotonic() before which the server asked us not to call
-        # Called with the wall-clock end of each new pause, to keep it beyond this process.
-        self.on_pause: Callable[[datetime], Awaitable[None]] | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._authorization = basic_authorization(settings.username, settings.password)
         self._session: aiohttp.ClientSession | None = None
-        self._on_response = on_response  # (api, HTTP status) of every answer: the service's metrics
-        self._on_retry = on_retry  # the cause of every retry: an HTTP status, "connection" or "malformed"
+        # Told every answer, every retry, and the wall-clock end of each new pause (which
+        # machinery keeps beyond this process).
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"TwilioClient(account_sid={self._settings.account_sid!r})"
@@ -179,8 +178,7 @@ class TwilioClient:
             ) from exc
 
     def _told_retry(self, exc: BaseException, attempt: int) -> None:
-        if self._on_retry is not None:
-            self._on_retry(retry_cause(exc))
+        self._observer.retry("twilio", retry_cause(exc))
 
     def _pause(self, seconds: float) -> bool:
         """No request of the account for `seconds`; whether that extends the current pause."""
@@ -211,10 +209,10 @@ class TwilioClient:
                     # Pause the account at once: other requests must not go out while we read.
                     paused = retry_after is not None and self._pause(retry_after + RETRY_AFTER_MARGIN)
                     body = await resp.read()
-            if self._on_response is not None:
-                self._on_response(api, status)
-            if paused and self.on_pause is not None:
-                await self.on_pause(datetime.now(timezone.utc) + timedelta(seconds=retry_after + RETRY_AFTER_MARGIN))
+            self._observer.response(api, status)
+            if paused:
+                until = datetime.now(timezone.utc) + timedelta(seconds=retry_after + RETRY_AFTER_MARGIN)
+                await self._observer.pause(self._settings.account_sid, until)
         except aiohttp.ClientConnectorCertificateError as exc:
             origin = urlsplit(url)
             raise errors.FatalSourceError(

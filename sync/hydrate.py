@@ -14,6 +14,7 @@ import orjson
 from sync import errors, logs, parsing
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, RETENTION_MARGIN
+from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
 from sync.sources import comms
 from sync.store import Store
@@ -72,14 +73,14 @@ def hydration(message_id: str, changed_at: datetime, fetched: Any, bodies: Bodie
 
 
 async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodies: Bodies = KEEP,
-                  until: float | None = None, on_fetched=None) -> int:
+                  until: float | None = None, observer: Observer = NOBODY) -> int:
     """Fetch new and changed v1 messages, newest first, until none wait (or `until`, an
     anyio.current_time() deadline, passes between batches); how many were stored."""
     done = 0
     limiter = anyio.CapacityLimiter(CONCURRENCY)
     while until is None or anyio.current_time() < until:
         since = datetime.now(timezone.utc) - COMMS_RETENTION + RETENTION_MARGIN  # older ones Twilio no longer has
-        waiting = await store.unhydrated(account_sid, since, BATCH)
+        waiting = await store.hydration.waiting(account_sid, since, BATCH)
         if not waiting:
             break
         fetched: list[tuple] = []
@@ -94,13 +95,12 @@ async def hydrate(store: Store, client: TwilioClient, account_sid: str, *, bodie
                         raise
                     body, outcome = None, "gone"  # deleted or aged out since it was listed
             fetched.append(hydration(message_id, changed_at, body, bodies))
-            if on_fetched is not None:
-                on_fetched(outcome)
+            observer.hydrated(account_sid, outcome)
 
         async with anyio.create_task_group() as tg:
             for message_id, changed_at in waiting:
                 tg.start_soon(one, message_id, changed_at)
-        await store.save_hydration(fetched)
+        await store.hydration.save(fetched)
         done += len(fetched)
     if done:
         log.info("hydrate.done", account=account_sid, messages=done)

@@ -2,14 +2,22 @@
 
 One `Metrics` per process, on its own registry (not the library's global one), so tests and
 several services in one process never share counters. The names below are a contract with
-deploy/prometheus/alerts.yml and deploy/grafana/: tests/unit/test_deploy.py holds them to it."""
+deploy/prometheus/alerts.yml and deploy/grafana/: tests/unit/test_deploy.py holds them to it.
+
+`Metrics` is an `observe.Observer`: the machinery tells it each event, and it counts."""
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from sync.observe import Observer
+
+if TYPE_CHECKING:
+    from sync.models import Counts
 
 # The *_created series double the output and no alert or panel uses them.
 
@@ -21,7 +29,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 SCAN_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
-class Metrics:
+class Metrics(Observer):
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
         stream = ["account", "stream"]
@@ -64,14 +72,39 @@ class Metrics:
                                             "replica", ["view"], registry=r)
         self.ready = Gauge(f"{PREFIX}_ready", "1 while /readyz answers 200", registry=r)
 
-    def scan_ended(self, account: str, stream: str, kind: str, outcome: str, seconds: float,
+    # ---- the Observer's events --------------------------------------------------------------
+
+    def response(self, api: str, status: int) -> None:
+        label = "comms" if api == "comms" else "legacy"
+        self.api_responses.labels(label, str(status)).inc()
+        if status == 429:
+            self.rate_limited.labels(label).inc()
+
+    def retry(self, target: str, cause: str) -> None:
+        self.retries.labels(target, cause).inc()
+
+    def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
+        self.pages.labels(account_sid, stream).inc(counts.pages)
+        self.records_fetched.labels(account_sid, stream).inc(counts.seen)
+        self.records_outside.labels(account_sid, stream).inc(counts.outside)
+        self.rows_written.labels(account_sid, stream, "inserted").inc(counts.inserted)
+        self.rows_written.labels(account_sid, stream, "updated").inc(counts.updated)
+        self.records_rejected.labels(account_sid, stream).inc(counts.rejected)
+
+    def hydrated(self, account_sid: str, outcome: str) -> None:
+        self.hydrations.labels(account_sid, outcome).inc()
+
+    def deleted(self, account_sid: str, stream: str, count: int) -> None:
+        self.records_deleted.labels(account_sid, stream).inc(count)
+
+    def scan_ended(self, account_sid: str, stream: str, kind: str, outcome: str, seconds: float,
                    order: str | None = None) -> None:
-        self.scans.labels(account, stream, kind, outcome).inc()
+        self.scans.labels(account_sid, stream, kind, outcome).inc()
         if order is not None:
-            self.list_order.labels(account, stream, kind, order).inc()
+            self.list_order.labels(account_sid, stream, kind, order).inc()
         if outcome == "complete":
-            self.scan_duration.labels(account, stream, kind).observe(seconds)
-            self.last_success.labels(account, stream, kind).set(time.time())
+            self.scan_duration.labels(account_sid, stream, kind).observe(seconds)
+            self.last_success.labels(account_sid, stream, kind).set(time.time())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -82,6 +82,36 @@ def default_window(now: datetime, since: datetime | None, until: datetime | None
 
 
 @dataclasses.dataclass(frozen=True)
+class Counts:
+    """What scanning did, as a scan's row in twilio.scans counts it: one saved page's
+    (`of_page`), or the sum of a run's pages (the progress line, ScanResult, the metrics)."""
+
+    pages: int = 0
+    seen: int = 0  # records the API served
+    inserted: int = 0  # rows written: new
+    updated: int = 0  # rows written: changed
+    problems: int = 0  # records stored with something that could not be parsed
+    rejected: int = 0  # records kept aside in twilio.rejected_records
+    outside: int = 0  # records served that were created outside the window (kept out of the archive)
+
+    @classmethod
+    def of_page(cls, page: Page, written: PageWrite) -> Counts:
+        return cls(pages=1, seen=page.seen, inserted=written.inserted, updated=written.updated,
+                   problems=page.problems, rejected=written.rejected, outside=page.outside_window)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(pages=self.pages + other.pages, seen=self.seen + other.seen,
+                      inserted=self.inserted + other.inserted, updated=self.updated + other.updated,
+                      problems=self.problems + other.problems, rejected=self.rejected + other.rejected,
+                      outside=self.outside + other.outside)
+
+    @property
+    def flagged(self) -> int:
+        """Records that need a look: stored with a problem, or kept aside."""
+        return self.problems + self.rejected
+
+
+@dataclasses.dataclass(frozen=True)
 class Scan:
     """One pass over one stream; while running, `cursor` and `plan` are its checkpoint: the next
     request, and the rest of its scan plan's state (sync/plan.py, State.to_json)."""
@@ -93,19 +123,13 @@ class Scan:
     window: Window
     status: str
     cursor: str | None
-    pages: int
-    records_seen: int
-    rows_inserted: int
-    rows_updated: int
-    problems: int
-    rejected: int
+    counts: Counts  # its saved pages', summed in the transactions that saved them
     restarts: int
     deleted: int
     started_at: datetime
     finished_at: datetime | None
     plan: dict[str, Any] | None = None
     list_order: str | None = None  # the legacy list's order as the scan's pages showed it
-    outside_window: int = 0  # records read that were created outside the window
 
     @classmethod
     def from_row(cls, row: Any) -> Scan:
@@ -117,19 +141,15 @@ class Scan:
             window=Window(row["window_start"], row["window_end"]),
             status=row["status"],
             cursor=row["cursor"],
-            pages=row["pages"],
-            records_seen=row["records_seen"],
-            rows_inserted=row["rows_inserted"],
-            rows_updated=row["rows_updated"],
-            problems=row["problems"],
-            rejected=row["rejected"],
+            counts=Counts(pages=row["pages"], seen=row["records_seen"], inserted=row["rows_inserted"],
+                          updated=row["rows_updated"], problems=row["problems"], rejected=row["rejected"],
+                          outside=row["outside_window"]),
             restarts=row["restarts"],
             deleted=row["deleted"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             plan=json.loads(row["plan"]) if row["plan"] else None,
             list_order=row["list_order"],
-            outside_window=row["outside_window"],
         )
 
 
@@ -137,7 +157,7 @@ class Scan:
 class Page:
     """One fetched page, parsed: the rows to upsert and the position after it."""
 
-    rows: list[tuple]
+    rows: list[tuple]  # in the layout of the stream's table (sync/sources/base.py)
     next_url: str | None
     seen: int  # records the API served on this page
     outside_window: int  # served but created outside the window (kept out of the archive)
@@ -147,6 +167,9 @@ class Page:
     # Legacy: each served record's (date_created, date_sent) in epoch seconds, None where absent,
     # in the order served: the scan plan's evidence of the list's order (sync/plan.py).
     times: list[tuple[float | None, float | None]] = dataclasses.field(default_factory=list)
+    # Each row's key and digest, in the rows' order: what the store compares and keeps.
+    keys: list[str] = dataclasses.field(default_factory=list)
+    digests: list[bytes] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,15 +14,12 @@ from typing import TextIO
 import anyio
 
 from sync import logs
+from sync.models import Counts
 
 
 @dataclass
 class StreamProgress:
-    pages: int = 0
-    seen: int = 0
-    inserted: int = 0
-    updated: int = 0
-    problems: int = 0
+    counts: Counts = Counts()  # this run's, page by page
     done: bool = False
     reached: datetime | None = None  # the lists come newest first: how far back the scan has got
 
@@ -40,7 +37,8 @@ class Progress:
         parts = []
         for name, s in self.streams.items():
             where = " done" if s.done else (f" back to {s.reached:%Y-%m-%d %H:%M}" if s.reached else "")
-            parts.append(f"{name}: {s.seen:,} records, {s.pages} pages, {s.seen / elapsed:,.0f}/s{where}")
+            c = s.counts
+            parts.append(f"{name}: {c.seen:,} records, {c.pages} pages, {c.seen / elapsed:,.0f}/s{where}")
         return f"[{elapsed:6.1f}s] " + " | ".join(parts)
 
     async def render(self, out: TextIO = sys.stderr, interval: float = 0.5) -> None:

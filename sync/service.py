@@ -32,7 +32,7 @@ from sync import analytics, deletions, errors, hydrate, logs, machinery, paginat
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.metrics import Metrics
-from sync.models import COMMS_MESSAGES, LEGACY_MESSAGES, STREAMS, Page, PageWrite, Window, default_window
+from sync.models import COMMS_MESSAGES, LEGACY_MESSAGES, STREAMS, Window, default_window
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress
 from sync.store import Store
@@ -91,7 +91,7 @@ class Service:
         try:
             async with AsyncExitStack() as stack:
                 clients = [await stack.enter_async_context(
-                               machinery.twilio_client(a, store=self.store, metrics=self.metrics))
+                               machinery.twilio_client(a, store=self.store, observer=self.metrics))
                            for a in self.accounts]
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._beat)
@@ -110,7 +110,7 @@ class Service:
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 try:
-                    await self.store.release_leases(self.holder)
+                    await self.store.leases.release(self.holder)
                 except errors.StoreError as exc:
                     log.warning("service.leases_not_released", cause=str(exc))
             log.info("service.stopped", holder=self.holder)
@@ -160,7 +160,7 @@ class Service:
         while True:
             await anyio.sleep(self.lease_ttl / 3)
             try:
-                held = await self.store.renew_leases(self.holder, self.lease_ttl)
+                held = await self.store.leases.renew(self.holder, self.lease_ttl)
             except errors.StoreError as exc:
                 log.warning("lease.renew_failed", cause=str(exc))
                 continue
@@ -176,7 +176,7 @@ class Service:
         while True:
             try:
                 now = datetime.now(timezone.utc)
-                for account_sid, stream, newest in await self.store.newest_records([a.account_sid for a in self.accounts]):
+                for account_sid, stream, newest in await self.store.status.newest_records([a.account_sid for a in self.accounts]):
                     if newest is not None:
                         self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)
@@ -235,7 +235,7 @@ class Service:
 
     async def _acquire(self, key: tuple[str, str]) -> bool:
         try:
-            got = await self.store.acquire_lease(*key, self.holder, self.lease_ttl)
+            got = await self.store.leases.acquire(*key, self.holder, self.lease_ttl)
         except errors.StoreError as exc:
             log.warning("lease.acquire_failed", account=key[0], stream=key[1], cause=str(exc))
             return False
@@ -260,11 +260,11 @@ class Service:
                                                page_size=self.page_size, now=now)
         full_legacy = kind == "full" and stream == LEGACY_MESSAGES
         if full_legacy and not resumed:
-            await self.store.clear_seen(account_sid, stream)
+            await self.store.deletions.clear_seen(account_sid, stream)
         options = worker.ScanOptions(
             page_size=self.page_size, bodies=self.bodies, stop=self.stop,
             keep_seen=full_legacy,
-            on_page=lambda page, written: self._page(account_sid, stream, page, written),
+            observer=self.metrics,
         )
         try:
             result = await worker.run_scan(self.store, client, source, scan, Progress(), resumed=resumed,
@@ -276,7 +276,7 @@ class Service:
             return  # stopped: the scan stays running and the next start resumes it
         if full_legacy:
             marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
-            self.metrics.records_deleted.labels(account_sid, stream).inc(marked)
+            self.metrics.deleted(account_sid, stream, marked)
         self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds, order=result.order)
         health = self.health.get((account_sid, stream))
         if health is not None:
@@ -305,9 +305,9 @@ class Service:
             self._refreshing = False
 
     async def _kind(self, account_sid: str, stream: str, now: datetime) -> str:
-        if await self.store.running_scan(account_sid, stream, "full") is not None:
+        if await self.store.scans.running(account_sid, stream, "full") is not None:
             return "full"
-        last = await self.store.last_complete(account_sid, stream, "full")
+        last = await self.store.scans.last_complete(account_sid, stream, "full")
         due = last is None or (now - last).total_seconds() >= self.schedule.full_interval
         return "full" if due else "recent"
 
@@ -321,17 +321,5 @@ class Service:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop_early)
                 await hydrate.hydrate(self.store, client, account_sid, bodies=self.bodies,
-                                      until=anyio.current_time() + self.schedule.interval,
-                                      on_fetched=lambda outcome: self.metrics.hydrations.labels(account_sid, outcome).inc())
+                                      until=anyio.current_time() + self.schedule.interval, observer=self.metrics)
                 tg.cancel_scope.cancel()
-
-    # ---- metrics hooks --------------------------------------------------------------------
-
-    def _page(self, account_sid: str, stream: str, page: Page, written: PageWrite) -> None:
-        m = self.metrics
-        m.pages.labels(account_sid, stream).inc()
-        m.records_fetched.labels(account_sid, stream).inc(page.seen)
-        m.records_outside.labels(account_sid, stream).inc(page.outside_window)
-        m.rows_written.labels(account_sid, stream, "inserted").inc(written.inserted)
-        m.rows_written.labels(account_sid, stream, "updated").inc(written.updated)
-        m.records_rejected.labels(account_sid, stream).inc(written.rejected)

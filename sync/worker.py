@@ -8,14 +8,14 @@ never runs ahead of what is stored."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
 from sync import errors, logs, plan, sources
 from sync.http import TwilioClient
-from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Page, PageWrite, Scan, Window
+from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Counts, Page, Scan, Window
+from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress, StreamProgress
 from sync.store import Store
@@ -31,15 +31,37 @@ class ScanResult:
     stream: str
     scan_id: int
     resumed: bool
-    pages: int  # list requests that returned a page (retries not counted)
-    seen: int
-    inserted: int
-    updated: int
-    problems: int
+    counts: Counts  # this run's; pages are list requests that returned a page (retries not counted)
     seconds: float
     complete: bool = True  # False: stopped on request, resumable from its checkpoint
-    outside: int = 0  # records read that were created outside the window: the cost of the list's order
     order: str | None = None  # the legacy list's order, as the pages showed it (plan.ORDERS)
+
+    # The figures the CLI prints and the tests check, by their names there.
+
+    @property
+    def pages(self) -> int:
+        return self.counts.pages
+
+    @property
+    def seen(self) -> int:
+        return self.counts.seen
+
+    @property
+    def inserted(self) -> int:
+        return self.counts.inserted
+
+    @property
+    def updated(self) -> int:
+        return self.counts.updated
+
+    @property
+    def problems(self) -> int:
+        return self.counts.flagged
+
+    @property
+    def outside(self) -> int:
+        """Records read that were created outside the window: the cost of the list's order."""
+        return self.counts.outside
 
 
 def stream_window(stream: str, window: Window, now) -> Window:
@@ -58,14 +80,14 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
                     window: Window, *, fixed_end: bool, page_size: int, now) -> tuple[Scan, bool]:
     """Resume the stream's interrupted scan, or start a new one. Returns (scan, resumed)."""
     effective = stream_window(source.stream, window, now)
-    running = await store.running_scan(account_sid, source.stream, kind)
+    running = await store.scans.running(account_sid, source.stream, kind)
     if running is not None:
         if resumable(running.window, effective, fixed_end=fixed_end):
             return running, True
-        await store.end_scan(running.id, "abandoned", "superseded by a scan over another window")
+        await store.scans.end(running.id, "abandoned", "superseded by a scan over another window")
         log.info("scan.abandoned", stream=source.stream, scan=running.id, reason="other-window")
     first = plan.State(source.first_url(account_sid, effective, page_size))
-    return await store.start_scan(account_sid, source.stream, kind, effective, first), False
+    return await store.scans.start(account_sid, source.stream, kind, effective, first), False
 
 
 @dataclass(frozen=True)
@@ -79,7 +101,7 @@ class ScanOptions:
     # Set to stop: no page is fetched after it, the pages already fetched are saved.
     stop: anyio.Event | None = None
     # Told of each saved page (the service's metrics).
-    on_page: Callable[[Page, PageWrite], None] | None = None
+    observer: Observer = NOBODY
 
 
 async def run_scan(store: Store, client: TwilioClient, source: sources.Source, scan: Scan,
@@ -88,7 +110,7 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
     counters = progress.stream(source.stream)  # this run's figures, shown live and returned
     scan_plan = plan.Plan(source, scan.account_sid, scan.window, options.page_size, client.base_url(source.api))
     saved = _Saved(plan.State.from_json(scan.cursor, scan.plan))
-    restarts = outside = 0
+    restarts = 0
     log.info("scan.start", account=scan.account_sid, stream=source.stream, kind=scan.kind, scan=scan.id,
              window=scan.window, cursor=scan.cursor, phase=saved.state.phase)
     while True:
@@ -102,16 +124,14 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
             if restarts > MAX_RESTARTS:
                 raise errors.SourceError(f"{source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
             again = scan_plan.restart(saved.state)
-            await store.restart_scan(scan, saved.state, again)
+            await store.scans.restart(scan, saved.state, again)
             saved.state = again
             log.warning("scan.restart", stream=source.stream, scan=scan.id, restarts=restarts, cause=str(exc))
     finished = saved.state.done
     counters.done = finished
     order = saved.state.order if source.sent_column is not None else None
-    result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, pages=counters.pages,
-                        seen=counters.seen, inserted=counters.inserted, updated=counters.updated,
-                        problems=counters.problems, seconds=time.monotonic() - started, complete=finished,
-                        outside=saved.outside, order=order)
+    result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, counts=counters.counts,
+                        seconds=time.monotonic() - started, complete=finished, order=order)
     log.info("scan.complete" if finished else "scan.stopped", account=scan.account_sid, stream=result.stream,
              kind=scan.kind, scan=result.scan_id, pages=result.pages, seen=result.seen, outside=result.outside,
              order=order, inserted=result.inserted, updated=result.updated, problems=result.problems,
@@ -121,10 +141,9 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
 
 @dataclass
 class _Saved:
-    """The scan's state as last committed, and what this run has read outside its window."""
+    """The scan's state as last committed."""
 
     state: plan.State
-    outside: int = 0
 
 
 async def _pages(store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
@@ -157,17 +176,12 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
     async def consume() -> None:
         async with receive:
             async for before, after, page in receive:
-                written = await store.save_page(source, scan, before, after, page, seen=options.keep_seen)
+                written = await store.pages.save(source, scan, before, after, page, seen=options.keep_seen)
                 saved.state = after
-                saved.outside += page.outside_window
-                counters.pages += 1
-                counters.seen += page.seen
-                counters.inserted += written.inserted
-                counters.updated += written.updated
-                counters.problems += page.problems + written.rejected
+                counts = Counts.of_page(page, written)
+                counters.counts += counts
                 counters.reached = page.reached or counters.reached
-                if options.on_page is not None:
-                    options.on_page(page, written)
+                options.observer.page_saved(scan.account_sid, source.stream, counts)
 
     async with anyio.create_task_group() as tg:
         producer = anyio.CancelScope()

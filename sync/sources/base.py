@@ -1,10 +1,16 @@
 """What every stream shares: the row shape around a record, and turning a page into rows.
 
+A stream's table is declared once, as a tuple of `Column`s (name, Postgres type, where in the
+payload, how it is read); the typed tuple, the column list and the upsert (sync/sql/pages.py)
+all derive from it. This module is the only one that knows a row's layout: the rest get a
+row's key, digest and exact JSON from `Page` and `Source`.
+
 Pure: a page body (already decoded JSON) goes in, a `models.Page` comes out."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -17,9 +23,121 @@ from sync import errors, parsing
 from sync.models import Page, Rejected, Window
 from sync.privacy import KEEP, Bodies
 
-# Every table ends with these, in this order (see docs/schema-contract.md).
-RAW, RAW_TEXT, PROBLEMS, DIGEST = -4, -3, -2, -1  # their positions in a row
+# Every table ends with these, in this order (see docs/schema-contract.md); to_row fills them.
+KEY, RAW, RAW_TEXT, PROBLEMS, DIGEST = 0, -4, -3, -2, -1  # their positions in a row (this module's own)
 TAIL_COLUMNS = (("raw", "jsonb"), ("raw_text", "text"), ("parse_problems", "text[]"), ("raw_digest", "bytea"))
+
+# A record's parts, as its stream's `parts` function lays them out for the columns to read:
+# "record" (the payload), "account" (the account scanned), and any nested object a stream
+# checks once for several columns (e.g. the v1 sender, "from").
+Parts = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One typed column of a stream's table."""
+
+    name: str
+    type: str  # its Postgres type
+    path: str  # where its value is in the payload, for people ("from.address", "len(to)")
+    read: Callable[[Any, list[str]], Any]  # (the part it reads, problems) -> the typed value
+    part: str = "record"  # which of the record's parts it reads: a key of Parts, or "*" for all of them
+    # The field it reads, with column() its converter and documented values: `read` does the
+    # same, and with these _typed writes the per-record reader out inline.
+    key: str | None = None
+    convert: Callable[[Any], Any] | None = None
+    allowed: frozenset[str] | None = None
+
+
+def reader(key: str, convert: Callable[[Any], Any]) -> Callable[[dict[str, Any], list[str]], Any]:
+    """(obj, problems) -> obj[key] converted for a typed column; a value that does not convert is
+    listed in parse_problems (under the field's name), never fatal."""
+
+    def read(obj: dict[str, Any], problems: list[str]) -> Any:
+        value = obj.get(key)
+        if value is None:
+            return None
+        try:
+            return convert(value)
+        except (ValueError, TypeError, AttributeError) as exc:
+            problems.append(f"{key}: {exc}")
+            return None
+
+    return read
+
+
+def column(name: str, type: str, path: str, convert: Callable[[Any], Any], *,
+           allowed: frozenset[str] | None = None) -> Column:
+    """The column for a payload field, `part.field` or `field` (of the record), converted; with
+    `allowed`, a value outside that documented enum is kept as sent (Twilio adds values) and listed."""
+    part, _, key = path.rpartition(".")
+    read = reader(key, convert)
+
+    def read_known(obj: dict[str, Any], problems: list[str]) -> Any:
+        value = read(obj, problems)
+        if value is not None and value not in allowed:
+            problems.append(f"{key}: not a documented value: {value!r}")
+        return value
+
+    return Column(name, type, path, read if allowed is None else read_known, part or "record", key, convert, allowed)
+
+
+def _typed(parts: Callable[[dict[str, Any], str, list[str]], Parts],
+           columns: tuple[Column, ...]) -> Callable[[dict[str, Any], str, list[str]], tuple]:
+    """The function that reads a record's columns, written out, as dataclasses writes an
+    __init__: it runs for every record, and a loop calling each column's reader made parsing
+    5-25% slower than the hand-written tuples it replaced. tests/unit/test_sources.py holds it
+    to the columns' own readers. A `column()` is read inline (what
+    `reader` and `read_known` do); any other calls its own `read`."""
+    scope: dict[str, Any] = {"_parts": parts}
+    lines = ["def typed(record, account_sid, problems):", "    p = _parts(record, account_sid, problems)"]
+    for i, c in enumerate(columns):
+        source = "p" if c.part == "*" else "record" if c.part == "record" else f"p[{c.part!r}]"
+        if c.key is not None and c.convert is None:  # part_column, key_column
+            lines.append(f"    c{i} = {source}[{c.key!r}]")
+            continue
+        if c.convert is None:
+            scope[f"_read{i}"] = c.read
+            lines.append(f"    c{i} = _read{i}({source}, problems)")
+            continue
+        scope[f"_convert{i}"], scope[f"_allowed{i}"] = c.convert, c.allowed
+        lines += [
+            f"    c{i} = {source}.get({c.key!r})",
+            f"    if c{i} is not None:",
+            "        try:",
+            f"            c{i} = _convert{i}(c{i})",
+            "        except (ValueError, TypeError, AttributeError) as exc:",
+            f"            problems.append({c.key + ': '!r} + str(exc))",
+            f"            c{i} = None",
+        ]
+        if c.allowed is not None:
+            lines += [f"    if c{i} is not None and c{i} not in _allowed{i}:",
+                      f"        problems.append({c.key + ': not a documented value: '!r} + repr(c{i}))"]
+    lines.append(f"    return ({''.join(f'c{i}, ' for i in range(len(columns)))})")
+    exec("\n".join(lines), scope)  # noqa: S102 - the text is ours, made of the declaration's names
+    return scope["typed"]
+
+
+def record_parts(record: dict[str, Any], account_sid: str, problems: list[str]) -> Parts:
+    return {"record": record, "account": account_sid}
+
+
+def part_column(name: str, type: str, path: str, part: str) -> Column:
+    """A column whose value is one of the record's parts as is (see the stream's `parts`)."""
+    return Column(name, type, path, lambda parts, problems: parts[part], "*", key=part)
+
+
+def key_column(name: str) -> Column:
+    """The record's key: a string, or the record was rejected before it got here (keyed_row)."""
+    return Column(name, "text", name, lambda record, problems: record[name], key=name)
+
+
+def json_column(name: str) -> Column:
+    def read(record: dict[str, Any], problems: list[str]) -> str | None:
+        value = record.get(name)
+        return None if value is None else json_text(value)
+
+    return Column(name, "jsonb", name, read)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +150,7 @@ class Source:
     key: str  # primary key column (and payload field)
     created_column: str  # the window applies to this column
     updated_column: str  # the newer payload wins on this column
-    columns: tuple[tuple[str, str], ...]  # (name, postgres type) of the typed columns, key first
-    typed: Callable[[dict[str, Any], str, list[str]], tuple]  # record, account -> typed values
+    columns: tuple[Column, ...]  # the typed columns, key first (the tail columns follow)
     first_url: Callable[[str, Window, int], str]
     next_url: Callable[[str, dict[str, Any]], str | None]
     record_url: Callable[[str, str], str] | None = None  # (account, key) -> the one record's URL
@@ -42,30 +159,41 @@ class Source:
     # The list cannot be filtered by creation time (legacy): the scan plan reads its order from
     # each record's creation and send times (Page.times, sync/plan.py).
     sent_column: str | None = None
+    # Lays a record out for its columns; checks a nested object once, however many columns read it.
+    parts: Callable[[dict[str, Any], str, list[str]], Parts] = record_parts
 
-    @property
+    @functools.cached_property
+    def typed(self) -> Callable[[dict[str, Any], str, list[str]], tuple]:
+        """(record, account, problems) -> the typed columns' values, in the declared order."""
+        return _typed(self.parts, self.columns)
+
+    @functools.cached_property
     def all_columns(self) -> tuple[tuple[str, str], ...]:
-        return self.columns + TAIL_COLUMNS
+        """(name, Postgres type) of every column of the table, in a row's order."""
+        return tuple((c.name, c.type) for c in self.columns) + TAIL_COLUMNS
 
-    @property
+    @functools.cached_property
     def created_index(self) -> int:
-        return [name for name, _ in self.columns].index(self.created_column)
+        return [c.name for c in self.columns].index(self.created_column)
 
-    @property
+    @functools.cached_property
     def sent_index(self) -> int | None:
-        return None if self.sent_column is None else [name for name, _ in self.columns].index(self.sent_column)
+        return None if self.sent_column is None else [c.name for c in self.columns].index(self.sent_column)
 
+    # A row's parts the store needs, read here so that no other module knows the row's layout.
 
-def field(record: dict[str, Any], name: str, convert: Callable[[Any], Any], problems: list[str]) -> Any:
-    """record[name] converted for a typed column; a value that does not convert is reported, not fatal."""
-    value = record.get(name)
-    if value is None:
-        return None
-    try:
-        return convert(value)
-    except (ValueError, TypeError, AttributeError) as exc:
-        problems.append(f"{name}: {exc}")
-        return None
+    @staticmethod
+    def key_of(row: tuple) -> str:
+        return row[KEY]
+
+    @staticmethod
+    def digest_of(row: tuple) -> bytes:
+        return row[DIGEST]
+
+    @staticmethod
+    def exact_json(row: tuple) -> str:
+        """The record exactly as served (raw_text where raw had to be cleaned)."""
+        return row[RAW_TEXT] or row[RAW]
 
 
 def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:
@@ -90,13 +218,6 @@ def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:
     # The digest lets a rescan recognise an unchanged record by a 16-byte compare (see store.py).
     digest = hashlib.md5(raw if raw_text is None else raw + raw_text.encode(), usedforsecurity=False).digest()
     return typed + (raw.decode(), raw_text, "\n".join(problems) if problems else None, digest)
-
-
-def known(value: str | None, allowed: frozenset[str], name: str, problems: list[str]) -> str | None:
-    """A value of a documented enum. An unknown one is kept as sent (Twilio adds values) and listed."""
-    if value is not None and value not in allowed:
-        problems.append(f"{name}: not a documented value: {value!r}")
-    return value
 
 
 def rejected(record: Any, key: str) -> Rejected:
@@ -151,9 +272,12 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
             continue
         if row[PROBLEMS] is not None:
             problems += 1
-        rows[row[0]] = row
+        rows[row[KEY]] = row
+    values = list(rows.values())
     return Page(
-        rows=list(rows.values()),
+        rows=values,
+        keys=list(rows),
+        digests=[row[DIGEST] for row in values],
         next_url=next_url,
         seen=len(items),
         outside_window=outside,

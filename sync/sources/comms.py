@@ -7,26 +7,7 @@ from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, Window
-from sync.sources.base import Source, field, json_text, known
-
-MESSAGE_COLUMNS = (
-    ("id", "text"),
-    ("account_sid", "text"),
-    ("status", "text"),
-    ("from_address", "text"),
-    ("from_channel", "text"),
-    ("from_sender_id", "text"),
-    ("to_address", "text"),
-    ("to_channel", "text"),
-    ("recipient_count", "integer"),
-    ("operation_id", "text"),
-    ("tags", "jsonb"),
-    ("scheduled_for", "timestamptz"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
-    ("deleted_at", "timestamptz"),
-)
-
+from sync.sources.base import Column, Parts, Source, column, json_column, key_column, part_column, reader
 
 # The documented enums (reference/twilio_comms_v1_messages.json: MessageStatus and
 # CommunicationOperationStatus); others are kept as sent and listed in parse_problems.
@@ -48,14 +29,16 @@ def _recipients(to: Any) -> list:
     return to
 
 
-def message_typed(record: dict[str, Any], account_sid: str, problems: list[str]) -> tuple:
-    text, rfc3339 = parsing.text, parsing.rfc3339
+_read_recipients = reader("to", _recipients)
+
+
+def _message_parts(record: dict[str, Any], account_sid: str, problems: list[str]) -> Parts:
+    """The sender, the first recipient and the operation, each checked once."""
     sender = record.get("from")
     if sender is not None and not isinstance(sender, dict):
         problems.append(f"from: not an object: {sender!r}")
         sender = None
-    sender = sender or {}
-    recipients = field(record, "to", _recipients, problems) or []
+    recipients = _read_recipients(record, problems) or []
     first = recipients[0] if recipients and isinstance(recipients[0], dict) else {}
     related = record.get("related")
     operation_id = None
@@ -64,53 +47,55 @@ def message_typed(record: dict[str, Any], account_sid: str, problems: list[str])
             operation_id = _operation_id(related)
         except (ValueError, KeyError):
             pass  # messages need not belong to an operation
-    tags = record.get("tags")
-    return (
-        record["id"],
-        account_sid,
-        known(field(record, "status", text, problems), MESSAGE_STATUSES, "status", problems),
-        field(sender, "address", text, problems),
-        field(sender, "channel", text, problems),
-        field(sender, "senderId", text, problems),
-        field(first, "address", text, problems),
-        field(first, "channel", text, problems),
-        len(recipients),
-        operation_id,
-        None if tags is None else json_text(tags),
-        field(record, "scheduledFor", rfc3339, problems),
-        field(record, "createdAt", rfc3339, problems),
-        field(record, "updatedAt", rfc3339, problems),
-        field(record, "deletedAt", rfc3339, problems),
-    )
+    return {"record": record, "account": account_sid, "from": sender or {}, "to[0]": first,
+            "to": recipients, "operation_id": operation_id}
+
+
+text, rfc3339 = parsing.text, parsing.rfc3339
+
+
+def _head(statuses: frozenset[str]) -> tuple[Column, ...]:
+    """The columns every v1 table starts with: its id, the account scanned (v1 payloads carry
+    none), its status."""
+    return (key_column("id"), part_column("account_sid", "text", "(the account scanned)", "account"),
+            column("status", "text", "status", text, allowed=statuses))
+
+
+MESSAGE_COLUMNS = (
+    *_head(MESSAGE_STATUSES),
+    column("from_address", "text", "from.address", text),
+    column("from_channel", "text", "from.channel", text),
+    column("from_sender_id", "text", "from.senderId", text),
+    column("to_address", "text", "to[0].address", text),
+    column("to_channel", "text", "to[0].channel", text),
+    Column("recipient_count", "integer", "len(to)", lambda recipients, problems: len(recipients), part="to"),
+    part_column("operation_id", "text", "related[name=OPERATION].id", "operation_id"),
+    json_column("tags"),
+    column("scheduled_for", "timestamptz", "scheduledFor", rfc3339),
+    column("created_at", "timestamptz", "createdAt", rfc3339),
+    column("updated_at", "timestamptz", "updatedAt", rfc3339),
+    column("deleted_at", "timestamptz", "deletedAt", rfc3339),
+)
 
 
 _STATS = ("total", "recipients", "attempts", "scheduled", "queued", "sent", "delivered", "read",
           "undelivered", "unaddressable", "failed", "canceled")
 
-OPERATION_COLUMNS = (
-    ("id", "text"),
-    ("account_sid", "text"),
-    ("status", "text"),
-    *((f"stats_{name}", "integer") for name in _STATS),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
-)
 
-
-def operation_typed(record: dict[str, Any], account_sid: str, problems: list[str]) -> tuple:
+def _operation_parts(record: dict[str, Any], account_sid: str, problems: list[str]) -> Parts:
     stats = record.get("stats")
     if stats is not None and not isinstance(stats, dict):
         problems.append(f"stats: not an object: {stats!r}")
         stats = None
-    stats = stats or {}
-    return (
-        record["id"],
-        account_sid,
-        known(field(record, "status", parsing.text, problems), OPERATION_STATUSES, "status", problems),
-        *(field(stats, name, parsing.integer, problems) for name in _STATS),
-        field(record, "createdAt", parsing.rfc3339, problems),
-        field(record, "updatedAt", parsing.rfc3339, problems),
-    )
+    return {"record": record, "account": account_sid, "stats": stats or {}}
+
+
+OPERATION_COLUMNS = (
+    *_head(OPERATION_STATUSES),
+    *(column(f"stats_{name}", "integer", f"stats.{name}", parsing.integer) for name in _STATS),
+    column("created_at", "timestamptz", "createdAt", rfc3339),
+    column("updated_at", "timestamptz", "updatedAt", rfc3339),
+)
 
 
 def _first(path: str):
@@ -132,7 +117,7 @@ MESSAGES = Source(
     created_column="created_at",
     updated_column="updated_at",
     columns=MESSAGE_COLUMNS,
-    typed=message_typed,
+    parts=_message_parts,
     first_url=_first("/v1/Messages"),
     next_url=pagination.comms_next_url,
     record_url=message_url,
@@ -147,7 +132,7 @@ OPERATIONS = Source(
     created_column="created_at",
     updated_column="updated_at",
     columns=OPERATION_COLUMNS,
-    typed=operation_typed,
+    parts=_operation_parts,
     first_url=_first("/v1/Messages/Operations"),
     next_url=pagination.comms_next_url,
 )

@@ -7,62 +7,44 @@ from urllib.parse import quote
 
 from sync import pagination, parsing
 from sync.models import LEGACY_MESSAGES, Window
-from sync.sources.base import Source, field, json_text, known
-
-COLUMNS = (
-    ("sid", "text"),
-    ("account_sid", "text"),
-    ("messaging_service_sid", "text"),
-    ("direction", "text"),
-    ("from_address", "text"),
-    ("to_address", "text"),
-    ("body", "text"),
-    ("status", "text"),
-    ("num_segments", "integer"),
-    ("num_media", "integer"),
-    ("price", "numeric"),
-    ("price_unit", "text"),
-    ("error_code", "integer"),
-    ("error_message", "text"),
-    ("api_version", "text"),
-    ("date_created", "timestamptz"),
-    ("date_sent", "timestamptz"),
-    ("date_updated", "timestamptz"),
-    ("tags", "jsonb"),
-    ("uri", "text"),
-)
-
+from sync.sources.base import Column, Parts, Source, column, json_column, key_column, reader
 
 # The documented values (doc 001); others are kept as sent and listed in parse_problems.
 STATUSES = frozenset({"queued", "sending", "sent", "failed", "delivered", "undelivered", "receiving", "received",
                       "accepted", "scheduled", "read", "partially_delivered", "canceled"})
 
 
-def typed(record: dict[str, Any], account_sid: str, problems: list[str]) -> tuple:
-    text, rfc2822 = parsing.text, parsing.rfc2822
-    tags = record.get("tags")
-    return (
-        record["sid"],
-        field(record, "account_sid", text, problems) or account_sid,
-        field(record, "messaging_service_sid", text, problems),
-        field(record, "direction", text, problems),
-        field(record, "from", text, problems),
-        field(record, "to", text, problems),
-        field(record, "body", text, problems),
-        known(field(record, "status", text, problems), STATUSES, "status", problems),
-        field(record, "num_segments", parsing.integer, problems),
-        field(record, "num_media", parsing.integer, problems),
-        field(record, "price", parsing.decimal, problems),
-        field(record, "price_unit", text, problems),
-        field(record, "error_code", parsing.integer, problems),
-        field(record, "error_message", text, problems),
-        field(record, "api_version", text, problems),
-        field(record, "date_created", rfc2822, problems),
-        field(record, "date_sent", rfc2822, problems),
-        field(record, "date_updated", rfc2822, problems),
-        None if tags is None else json_text(tags),
-        field(record, "uri", text, problems),
-    )
+_payload_account = reader("account_sid", parsing.text)
+
+
+def _account(parts: Parts, problems: list[str]) -> str:
+    # The payload's own, which names a subaccount's messages; else the account scanned.
+    return _payload_account(parts["record"], problems) or parts["account"]
+
+
+text, integer, rfc2822 = parsing.text, parsing.integer, parsing.rfc2822
+COLUMNS = (
+    key_column("sid"),
+    Column("account_sid", "text", "account_sid", _account, part="*"),
+    column("messaging_service_sid", "text", "messaging_service_sid", text),
+    column("direction", "text", "direction", text),
+    column("from_address", "text", "from", text),
+    column("to_address", "text", "to", text),
+    column("body", "text", "body", text),
+    column("status", "text", "status", text, allowed=STATUSES),
+    column("num_segments", "integer", "num_segments", integer),
+    column("num_media", "integer", "num_media", integer),
+    column("price", "numeric", "price", parsing.decimal),
+    column("price_unit", "text", "price_unit", text),
+    column("error_code", "integer", "error_code", integer),
+    column("error_message", "text", "error_message", text),
+    column("api_version", "text", "api_version", text),
+    column("date_created", "timestamptz", "date_created", rfc2822),
+    column("date_sent", "timestamptz", "date_sent", rfc2822),
+    column("date_updated", "timestamptz", "date_updated", rfc2822),
+    json_column("tags"),
+    column("uri", "text", "uri", text),
+)
 
 
 def first_url(account_sid: str, window: Window, page_size: int) -> str:
@@ -85,7 +67,6 @@ SOURCE = Source(
     created_column="date_created",
     updated_column="date_updated",
     columns=COLUMNS,
-    typed=typed,
     first_url=first_url,
     next_url=next_url,
     record_url=record_url,

@@ -158,7 +158,7 @@ async def test_migrate_backfill_status_from_an_empty_database(empty_database_dsn
     out = status.stdout.decode()
     async with await Store.connect(empty_database_dsn) as store:
         for stream in ("comms_messages", "comms_operations", "legacy_messages"):
-            assert f"{stream}: {await store.count(stream):,} rows" in out
+            assert f"{stream}: {await store.status.count(stream):,} rows" in out
     assert out.count("last complete scan: #") == 3
     assert emulator.DEFAULT_AUTH_TOKEN not in out + status.stderr.decode() + filled.stderr.decode()
 

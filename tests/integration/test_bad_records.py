@@ -67,7 +67,7 @@ async def test_a_record_without_an_id_is_kept_aside_whole_and_the_page_goes_on(s
         twilio = settings_for(server.base_url)
         for _ in range(2):
             results = await run_backfill(store, twilio, streams=LEGACY)
-    assert await store.count("legacy_messages") == 2
+    assert await store.status.count("legacy_messages") == 2
     rejected = await store.fetch("SELECT stream, record_key, reason, raw_text FROM twilio.rejected_records")
     assert len(rejected) == 1, "served twice, kept once"
     assert rejected[0]["record_key"] is None and "sid" in rejected[0]["reason"]

@@ -22,7 +22,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from sync import errors, migrate
+from sync import errors, migrate, sources
 from tests import pg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -486,6 +486,14 @@ async def test_schema_matches_the_contract(migrated_dsn):
 
     indexes = await fetch(migrated_dsn, "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'twilio'")
     assert {(row["tablename"], index_shape(row["indexdef"])) for row in indexes} == EXPECTED_INDEXES
+
+
+@pytest.mark.parametrize("stream", sorted(sources.BY_STREAM))
+def test_each_streams_declared_columns_are_in_the_contract(stream):
+    """The columns a stream's declaration writes (sync/sources) are its table's, with their types, by the contract."""
+    contract = EXPECTED_COLUMNS[stream]
+    declared = sources.BY_STREAM[stream].all_columns
+    assert [(name, contract.get(name, "missing").split(" ")[0]) for name, _ in declared] == list(declared)
 
 
 async def test_every_table_view_and_column_is_commented(migrated_dsn):

@@ -84,7 +84,7 @@ async def test_a_look_back_scan_stops_once_the_pages_show_its_window_is_read(sto
 async def test_the_status_history_records_changes_of_status_and_nothing_else(store, emu, twilio):
     await run_backfill(store, twilio, streams=(LEGACY_MESSAGES,))
     first = await store.fetch("SELECT count(*) FROM twilio.message_status_history")
-    assert first[0][0] == await store.count(LEGACY_MESSAGES), "one observation per message archived"
+    assert first[0][0] == await store.status.count(LEGACY_MESSAGES), "one observation per message archived"
     sid = emu.legacy_payloads()[0]["sid"]
     emu.update_legacy_message(sid, price="-0.01000")  # a change, but not of status
     await run_backfill(store, twilio, streams=(LEGACY_MESSAGES,))
@@ -106,7 +106,7 @@ async def test_hydration_fills_v1_bodies_in_the_unified_view(store, emu, twilio)
     await run_backfill(store, twilio, streams=("comms_messages",))
     async with TwilioClient(twilio) as client:
         done = await hydrate.hydrate(store, client, twilio.account_sid)
-    assert done == await store.count("comms_messages")
+    assert done == await store.status.count("comms_messages")
     rows = await store.fetch("SELECT body FROM twilio.messages WHERE source = 'comms' AND body = 'hello from v1'")
     assert len(rows) == 1
     waiting = await store.fetch("SELECT count(*) FROM twilio.comms_messages WHERE hydrated_at IS NULL OR body IS NULL")
@@ -115,4 +115,4 @@ async def test_hydration_fills_v1_bodies_in_the_unified_view(store, emu, twilio)
     message_id = emu.comms_payloads()[0]["id"]
     emu.update_comms_message(message_id, status="FAILED")
     await run_backfill(store, twilio, streams=("comms_messages",))
-    assert [m for m, _ in await store.unhydrated(twilio.account_sid, utcnow() - timedelta(days=7), 10)] == [message_id]
+    assert [m for m, _ in await store.hydration.waiting(twilio.account_sid, utcnow() - timedelta(days=7), 10)] == [message_id]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync import errors, sources
-from sync.models import Window
+from sync.models import Counts, Window
 from sync.progress import Progress
 
 FIXTURES = Path(__file__).resolve().parents[1] / "reference" / "fixtures"
@@ -94,7 +94,7 @@ def test_progress_says_how_far_back_each_stream_has_reached():
     """The live line shows records, pages and how far back in time each stream has got."""
     progress = Progress()
     legacy = progress.stream("legacy_messages")
-    legacy.pages, legacy.seen = 3, 3000
+    legacy.counts = Counts(pages=3, seen=3000)
     legacy.reached = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
     progress.stream("comms_messages").done = True
     line = progress.line()
@@ -128,3 +128,23 @@ def test_an_interrupted_scan_is_resumed_only_when_it_serves_the_request(running,
         return Window(t0 + timedelta(hours=bounds[0]), t0 + timedelta(hours=bounds[1]))
 
     assert worker.resumable(window(running), window(requested), fixed_end=fixed_end) is resume
+
+
+DAMAGED = [{}, {"status": "TELEPORTED", "num_media": {"n": 1}, "price": "abc", "date_sent": "yesterday"},
+           {"from": "not an object", "to": "nobody", "stats": [1], "createdAt": 5, "tags": {"a": [1]}},
+           {"from": {"address": 7}, "to": [{"channel": None}, 3], "related": [{"name": "OPERATION", "id": 9}],
+            "stats": {"total": "3", "sent": "x"}, "account_sid": None}]
+
+
+@pytest.mark.parametrize("stream", sorted(sources.BY_STREAM))
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_the_written_out_reader_reads_what_each_columns_own_reader_reads(stream, damage):
+    """Source.typed (generated for speed) equals each declared column's `read`, values and problems alike."""
+    source = sources.BY_STREAM[stream]
+    base = legacy_page()["messages"][0] if stream == "legacy_messages" else V1_MESSAGE
+    record = {**base, **damage, source.key: "k1"}
+    fast: list[str] = []
+    slow: list[str] = []
+    parts = source.parts(record, ACCOUNT, slow)
+    expected = tuple(c.read(parts if c.part == "*" else parts[c.part], slow) for c in source.columns)
+    assert source.typed(record, ACCOUNT, fast) == expected and fast == slow

@@ -1,0 +1,174 @@
+"""A page's rows, written in one transaction with its checkpoint.
+
+Each page is a few round trips: the stored digests of its records, then one `INSERT ...
+SELECT FROM unnest(...) ON CONFLICT ... DO UPDATE ... WHERE` of only the new and changed ones,
+which never lets an older payload replace a newer one, then the scan's checkpoint. A rescan of
+an unchanged window writes nothing, and a crash at any instant leaves either the page and its
+checkpoint, or neither. The statements derive from the stream's column declaration
+(sync/sources/base.py): a row's layout is known there, never here."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Any
+
+import asyncpg
+
+from sync import errors
+from sync.models import Counts, Page, PageWrite, Rejected, Scan
+from sync.plan import State
+from sync.sources import Source
+from sync.sql import deletions, scans
+from sync.sql.edge import ROW_REFUSALS, SCHEMA, Postgres, describe
+
+
+@functools.cache
+def upsert_sql(source: Source) -> str:
+    columns = source.all_columns
+    names = [name for name, _ in columns]
+    # Arrays of jsonb and text[] do not survive unnest, so they travel as text and are cast here.
+    wire = {"jsonb": "text", "text[]": "text"}
+    params = ", ".join(f"${i}::{wire.get(kind, kind)}[]" for i, (_, kind) in enumerate(columns, 1))
+    selects = []
+    for name, kind in columns:
+        if kind == "jsonb":
+            selects.append(f"u.{name}::jsonb")
+        elif kind == "text[]":
+            selects.append(f"string_to_array(u.{name}, E'\\n')")
+        else:
+            selects.append(f"u.{name}")
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != source.key)
+    if source.hydrated:
+        # A changed message is fetched again for its content and attempts (see hydrate.py).
+        updates += ", hydrated_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN NULL ELSE t.hydrated_at END"
+    upd = source.updated_column
+    # Rows whose digest matches never get here (see upsert). A differing digest over an
+    # equal payload (a row stored before digests existed) only refreshes the digest: the row
+    # keeps its last_changed_at and RETURNING does not count it as changed.
+    return (
+        f"INSERT INTO {SCHEMA}.{source.stream} AS t ({', '.join(names)})\n"
+        f"SELECT {', '.join(selects)} FROM unnest({params}) AS u({', '.join(names)})\n"
+        f"ON CONFLICT ({source.key}) DO UPDATE SET {updates},\n"
+        f"  last_changed_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN now() ELSE t.last_changed_at END\n"
+        f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
+        f"  AND (excluded.{upd} IS NULL OR t.{upd} IS NULL OR excluded.{upd} >= t.{upd})\n"
+        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed"
+    )
+
+
+@functools.cache
+def digests_sql(source: Source) -> str:
+    return f"SELECT {source.key} AS key, raw_digest FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY($1::text[])"
+
+
+class Pages:
+    def __init__(self, db: Postgres) -> None:
+        self._db = db
+
+    async def save(self, source: Source, scan: Scan, before: State, after: State, page: Page, *,
+                   seen: bool = False) -> PageWrite:
+        """Upsert a page's rows and move the scan's checkpoint from `before` to `after`, atomically.
+
+        Retried while the database is unreachable: the transaction either committed or did not,
+        and a retry after a commit whose answer was lost sees the checkpoint already moved.
+        With `seen`, the page's keys are kept for the scan's deletion check."""
+
+        async def once() -> PageWrite:
+            try:
+                return await self._write(source, scan, before, after, page, seen=seen, one_by_one=False)
+            except ROW_REFUSALS:
+                # A value Postgres refuses aborts the whole statement; find it, row by row.
+                return await self._write(source, scan, before, after, page, seen=seen, one_by_one=True)
+
+        return await self._db.retrying(once, f"save a page of {source.stream}")
+
+    async def _write(self, source: Source, scan: Scan, before: State, after: State, page: Page, *,
+                     seen: bool, one_by_one: bool) -> PageWrite:
+        async with self._db.transaction() as conn:
+            results, refused = await upsert(conn, source, page.rows, page.keys, page.digests, one_by_one=one_by_one)
+            rejected = page.rejected + refused
+            await keep_rejected(conn, source, scan.account_sid, rejected, scan.id)
+            if seen:
+                await deletions.keep_seen(conn, scan, page.keys + [r.key for r in page.rejected if r.key is not None])
+            inserted, updated = _counts(results)
+            written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
+            order = after.order if source.sent_column is not None else None
+            if not await scans.move_checkpoint(conn, scan, before, after, Counts.of_page(page, written), order):
+                if await scans.committed_before(conn, scan, after):
+                    return PageWrite(inserted=0, updated=0, rejected=0)  # an earlier try committed; we missed the answer
+                # Someone ended or moved this scan under us; committing would fork the checkpoint.
+                raise errors.ScanMovedError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
+        return written
+
+    async def save_records(self, source: Source, account_sid: str, rows: list[tuple]) -> PageWrite:
+        """Upsert rows fetched one by one (outside any scan), by the same rules as a page."""
+        keys = [source.key_of(row) for row in rows]
+        digests = [source.digest_of(row) for row in rows]
+
+        async def write(one_by_one: bool) -> PageWrite:
+            async with self._db.transaction() as conn:
+                results, refused = await upsert(conn, source, rows, keys, digests, one_by_one=one_by_one)
+                await keep_rejected(conn, source, account_sid, refused, None)
+            inserted, updated = _counts(results)
+            return PageWrite(inserted=inserted, updated=updated, rejected=len(refused))
+
+        async def once() -> PageWrite:
+            try:
+                return await write(False)
+            except ROW_REFUSALS:
+                return await write(True)
+
+        return await self._db.retrying(once, f"save records of {source.stream}")
+
+
+def _counts(results: list[asyncpg.Record]) -> tuple[int, int]:
+    """(inserted, updated) from the upsert's RETURNING records."""
+    inserted = sum(1 for r in results if r["inserted"])
+    return inserted, sum(1 for r in results if r["changed"] and not r["inserted"])
+
+
+def _columns_of(rows: list[tuple]) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows)]
+
+
+async def upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], keys: list[str],
+                 digests: list[bytes], *, one_by_one: bool) -> tuple[list[asyncpg.Record], list[Rejected]]:
+    """Upsert the new and changed rows; (RETURNING records, rows Postgres refused)."""
+    if rows:
+        # Unchanged records are dropped here, by digest: they are neither sent as parameters
+        # nor touched (no row lock, no WAL), so a rescan costs reads only.
+        stored = dict(await conn.fetch(digests_sql(source), keys))
+        rows = [row for row, key, digest in zip(rows, keys, digests) if stored.get(key) != digest]
+    if not rows:
+        return [], []
+    if one_by_one:
+        return await _upsert_each(conn, source, rows)
+    return await conn.fetch(upsert_sql(source), *_columns_of(rows)), []
+
+
+async def _upsert_each(conn: asyncpg.Connection, source: Source,
+                       rows: list[tuple]) -> tuple[list[asyncpg.Record], list[Rejected]]:
+    """The page's upsert one row at a time, each in a savepoint, keeping the rows Postgres refuses aside."""
+    sql = upsert_sql(source)
+    results: list[asyncpg.Record] = []
+    refused: list[Rejected] = []
+    for row in rows:
+        try:
+            async with conn.transaction():
+                results += await conn.fetch(sql, *_columns_of([row]))
+        except ROW_REFUSALS as exc:
+            refused.append(Rejected(key=source.key_of(row), reason=f"Postgres refused it: {describe(exc)}",
+                                    raw_text=source.exact_json(row)))
+    return results, refused
+
+
+async def keep_rejected(conn: asyncpg.Connection, source: Source, account_sid: str, rejected: list[Rejected],
+                        scan_id: int | None) -> None:
+    if rejected:
+        await conn.executemany(
+            "INSERT INTO twilio.rejected_records (account_sid, stream, record_key, reason, raw_text, digest, scan_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT rejected_records_once DO NOTHING",
+            [(account_sid, source.stream, r.key, r.reason, r.raw_text, hashlib.sha256(r.raw_text.encode()).digest(),
+              scan_id) for r in rejected],
+        )

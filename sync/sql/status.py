@@ -1,0 +1,55 @@
+"""Reading the archive as a whole: is the schema there, what each stream holds, how fresh."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sync import errors
+from sync.models import STREAMS, Scan
+from sync.sources import BY_STREAM
+from sync.sql.scans import Scans
+from sync.sql.edge import SCHEMA, Postgres
+
+
+class Status:
+    def __init__(self, db: Postgres, scans: Scans) -> None:
+        self._db = db
+        self._scans = scans
+
+    async def check_schema(self) -> None:
+        exists = await self._db.fetchval("SELECT to_regclass('twilio.scans') IS NOT NULL")
+        if not exists:
+            raise errors.StoreError("the archive schema is missing: run `python -m sync migrate` first")
+
+    async def streams(self) -> list[dict[str, Any]]:
+        """Per (account, stream): last complete scan, in-flight checkpoint, rows, newest record."""
+        latest = await self._scans.latest()
+        out = []
+        for stream in STREAMS:
+            created = BY_STREAM[stream].created_column
+            row = await self._db.fetchrow(f"SELECT count(*), max({created}) FROM twilio.{stream}")
+            entry: dict[str, Any] = {"stream": stream, "rows": row[0], "newest": row[1], "complete": None, "running": None}
+            for scan in latest:
+                if scan["stream"] == stream:
+                    entry["running" if scan["status"] == "running" else "complete"] = Scan.from_row(scan)
+            out.append(entry)
+        return out
+
+    async def newest_records(self, accounts: list[str]) -> list[tuple[str, str, datetime | None]]:
+        """(account, stream, newest creation time) of each account's streams. One account at a
+        time: the creation-time index is read backwards until the account's newest row, where a
+        GROUP BY would read the whole table."""
+        out = []
+        for stream in STREAMS:
+            created = BY_STREAM[stream].created_column
+            for account_sid in accounts:
+                newest = await self._db.fetchval(f"SELECT max({created}) FROM {SCHEMA}.{stream} WHERE account_sid = $1",
+                                                 account_sid)
+                out.append((account_sid, stream, newest))
+        return out
+
+    async def count(self, table: str) -> int:
+        if table not in STREAMS:
+            raise ValueError(table)
+        return await self._db.fetchval(f"SELECT count(*) FROM twilio.{table}")
