@@ -83,7 +83,8 @@ class Pager:
         if self.state.done:
             return None
         before = self.state
-        fetched, page = await self.client.get_page(self.source.api, before.url, self._parse)
+        fetched, page = await self.client.get_page(self.source.api, before.url, self._parse,
+                                                   retry_url=plan.retry_url)
         self.state = self.plan.advance(before, fetched, page).state
         return before, self.state, page
 

@@ -33,10 +33,6 @@ T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 RETRY = Backoff(attempts=10, base=0.5, cap=30.0)
-# Twilio sometimes answers 500 for large pages; after this many 500s in a row for one page
-# we ask for half as many records, down to MIN_PAGE_SIZE.
-SHRINK_AFTER = 2
-MIN_PAGE_SIZE = 25
 # Retry-After is in whole seconds and our clock is not the server's: waiting this much
 # longer means we are never back early.
 RETRY_AFTER_MARGIN = 0.05
@@ -148,21 +144,21 @@ class TwilioClient:
         """GET one resource (a relative URL, or an absolute one on the base URL's origin) as JSON."""
         return await self.get_page(api, ref, lambda url, body: body)
 
-    async def get_page(self, api: str, ref: str, parse: Callable[[str, Any], T]) -> T:
+    async def get_page(self, api: str, ref: str, parse: Callable[[str, Any], T], *,
+                       retry_url: Callable[[str, int], str] | None = None) -> T:
         """GET a list page and `parse(url, body)` it, retrying what may succeed later, a page
-        whose JSON does not have the documented shape included. After repeated 500s the page
-        is asked for in a smaller size; `url` is the relative URL actually fetched, which the
-        caller pages on from, so that the smaller size sticks."""
+        whose JSON does not have the documented shape included. Before each retry,
+        `retry_url(url, answers 500 in a row)` may change the request (the scan plan asks for a
+        smaller page); `url` is the relative URL actually fetched, which the caller pages on
+        from, so that a smaller size sticks."""
         url = pagination.resolve(self.base_url(api), ref)
         failed_500 = 0
 
         async def once() -> T:
             nonlocal url, failed_500
-            size = pagination.page_size(url)
-            if failed_500 >= SHRINK_AFTER and size is not None and size > MIN_PAGE_SIZE:
-                url = pagination.with_page_size(url, max(MIN_PAGE_SIZE, size // 2))
+            if retry_url is not None and (changed := retry_url(url, failed_500)) != url:
+                url, failed_500 = changed, 0
                 log.warning("http.shrink_page", size=pagination.page_size(url), path=pagination.relative(url))
-                failed_500 = 0
             try:
                 return parse(pagination.relative(url), await self._get_once(url, api))
             except errors.RetryableSourceError as exc:

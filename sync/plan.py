@@ -48,6 +48,11 @@ SENT_MARGIN = timedelta(hours=1)
 CREATED, SENT_CREATED, SENT_NULLS, UNORDERED = "created", "sent-created", "sent-nulls", "unordered"
 ORDERS = (CREATED, SENT_CREATED, SENT_NULLS, UNORDERED)
 
+# Twilio sometimes answers 500 for large pages: after this many in a row for one page, the
+# plan asks for half as many records, down to MIN_PAGE_SIZE.
+SHRINK_AFTER = 2
+MIN_PAGE_SIZE = 25
+
 # Phases of a legacy scan.
 LIST = "list"  # the unfiltered list from the top, until the evidence says the window is read
 SENT = "sent"  # the sent part of the list, through DateSent>=, after the null block's window part
@@ -231,6 +236,16 @@ class Plan:
         if position in self._tokens:
             raise errors.PaginationLoopError(f"the API handed out the same page token twice ({position}): a loop, not progress")
         self._tokens.add(position)
+
+
+def retry_url(url: str, failed_500: int) -> str:
+    """The request to retry after `failed_500` answers 500 in a row: the same one, or after
+    SHRINK_AFTER of them a smaller page. Both APIs' tokens name a position, not an offset, so
+    the token stays valid at any size."""
+    size = pagination.page_size(url)
+    if failed_500 >= SHRINK_AFTER and size is not None and size > MIN_PAGE_SIZE:
+        return pagination.with_page_size(url, max(MIN_PAGE_SIZE, size // 2))
+    return url
 
 
 def _read(ev: Evidence, times: list[tuple[float | None, float | None]], *, filtered: bool) -> Evidence:

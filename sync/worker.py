@@ -161,7 +161,7 @@ async def _pages(store: Store, client: TwilioClient, source: sources.Source, sca
         async with send:
             try:
                 while not state.done:
-                    fetched, page = await client.get_page(source.api, state.url, parse)
+                    fetched, page = await client.get_page(source.api, state.url, parse, retry_url=plan.retry_url)
                     step = scan_plan.advance(state, fetched, page)
                     if step.warning:
                         log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,

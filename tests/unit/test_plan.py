@@ -242,3 +242,13 @@ def test_never_sent_messages_last_are_found_even_when_the_sent_part_looks_like_c
     assert in_window(listed, window) <= seen
     assert len(served.requests) == -(-len(listed) // P)
     assert len(warnings) == 1 and "come last" in warnings[0]
+
+
+def test_a_page_that_keeps_failing_with_500_is_asked_for_smaller_and_keeps_its_token():
+    """After two 500s in a row the plan halves the page, down to 25; the token and filters stay."""
+    url = "/2010-04-01/Accounts/AC1/Messages.json?DateSent%3E=2026-11-20&PageSize=1000&PageToken=PASM1"
+    assert plan.retry_url(url, 1) == url
+    smaller = plan.retry_url(url, 2)
+    assert smaller == url.replace("PageSize=1000", "PageSize=500")
+    assert plan.retry_url(smaller.replace("PageSize=500", "PageSize=40"), 2).count("PageSize=25") == 1
+    assert plan.retry_url(smaller.replace("PageSize=500", "PageSize=25"), 5).count("PageSize=25") == 1
