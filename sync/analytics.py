@@ -10,9 +10,9 @@ import time
 from typing import TYPE_CHECKING
 
 from sync import logs
+from sync.observe import NOBODY, Observer
 
 if TYPE_CHECKING:  # the CLI imports this module on every command; the driver only when it runs
-    from sync.metrics import Metrics
     from sync.store import Store
 
 log = logs.get(__name__)
@@ -21,7 +21,7 @@ log = logs.get(__name__)
 MATERIALIZED = ("daily_account_overview",)
 
 
-async def refresh(store: Store, metrics: Metrics | None = None) -> dict[str, float]:
+async def refresh(store: Store, observer: Observer = NOBODY) -> dict[str, float]:
     """Refresh every materialized view (CONCURRENTLY: readers keep reading the previous rows
     meanwhile); the seconds each took. Retried while the database is away (the store's edge)."""
     took = {}
@@ -29,8 +29,6 @@ async def refresh(store: Store, metrics: Metrics | None = None) -> dict[str, flo
         started = time.monotonic()
         await store.views.refresh(view)
         took[view] = seconds = time.monotonic() - started
-        if metrics is not None:
-            metrics.analytics_refresh_duration.labels(view).set(seconds)
-            metrics.analytics_last_refresh.labels(view).set(time.time())
+        observer.refreshed(view, seconds)
         log.info("analytics.refreshed", view=f"twilio.{view}", seconds=round(seconds, 3))
     return took

@@ -97,6 +97,10 @@ class Metrics(Observer):
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         self.records_deleted.labels(account_sid, stream).inc(count)
 
+    def refreshed(self, view: str, seconds: float) -> None:
+        self.analytics_refresh_duration.labels(view).set(seconds)
+        self.analytics_last_refresh.labels(view).set(time.time())
+
     def scan_ended(self, account_sid: str, stream: str, kind: str, outcome: str, seconds: float,
                    order: str | None = None) -> None:
         self.scans.labels(account_sid, stream, kind, outcome).inc()

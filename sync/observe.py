@@ -41,6 +41,9 @@ class Observer:
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         """A complete scan proved `count` archived records gone and marked them deleted."""
 
+    def refreshed(self, view: str, seconds: float) -> None:
+        """A materialized view of schema twilio was refreshed, in `seconds`."""
+
 
 NOBODY = Observer()
 
@@ -79,3 +82,7 @@ class Observers(Observer):
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         for o in self.observers:
             o.deleted(account_sid, stream, count)
+
+    def refreshed(self, view: str, seconds: float) -> None:
+        for o in self.observers:
+            o.refreshed(view, seconds)
