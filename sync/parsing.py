@@ -58,11 +58,6 @@ def rfc3339(value: str) -> datetime:
     return parsed
 
 
-def optional(parse, value: Any):
-    """None stays None; anything else must parse."""
-    return None if value is None else parse(value)
-
-
 def decimal(value: Any) -> Decimal:
     """A price: Twilio sends signed decimal strings ("-0.00750"); numbers are accepted too."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
