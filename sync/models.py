@@ -164,8 +164,8 @@ class Page:
     problems: int  # records stored with something that could not be parsed
     rejected: list[Rejected]  # records that could not be keyed: kept in twilio.rejected_records
     reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
-    # Legacy: each served record's (date_created, date_sent) in epoch seconds, None where absent,
-    # in the order served: the scan plan's evidence of the list's order (sync/plan.py).
+    # Each served record's (date_created, date_sent) in epoch seconds, None where absent (v1: no
+    # date_sent), in the order served: the scan plan's evidence of the list's order (sync/plan.py).
     times: list[tuple[float | None, float | None]] = dataclasses.field(default_factory=list)
     # Each row's key and digest, in the rows' order: what the store compares and keeps.
     keys: list[str] = dataclasses.field(default_factory=list)

@@ -106,6 +106,13 @@ def page_token(url: str) -> str | None:
     return next((query[p] for p in _TOKEN_PARAMS if query.get(p)), None)
 
 
+def query_of(url: str) -> str:
+    """The query a URL pages through: its path and filters, without its position (token, Page)."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in (*_TOKEN_PARAMS, "Page")]
+    return urlunsplit(("", "", parts.path, urlencode(kept), ""))
+
+
 def page_size(url: str) -> int | None:
     query = _query(url)
     for name in _PAGE_SIZE_PARAMS:

@@ -26,12 +26,22 @@ there and reads the sent part through ``DateSent>=``, which never matches a null
 When no order fits (nulls last, no order at all) the list is read to its end and the scan says
 so. A wrong guess would lose messages silently; reading more only costs requests.
 
+Time slices. A scan need not read one page at a time: a query whose first page shows it holds
+more than a few pages hands the older part of its range to new slices, queries of their own read
+at the same time, each with its own checkpoint (`State` with a `Chain`). The v1 lists slice by
+`startDate`/`endDate`. The legacy list slices its sent part by DateSent day: under (b) and (c)
+the unfiltered list's top is only read for the null block, and the sent part of the window is read
+through ``DateSent>=`` from the first page on, split into day ranges as it proves dense. A slice
+stops above its lower neighbour only while its pages are newest first; otherwise it reads its
+query to the end, which costs requests, never records.
+
 A record's place in the list is what `Page.times` carries: its (date_created, date_sent) as
 epoch seconds, None where absent or unparseable, in the order served."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -53,10 +63,21 @@ ORDERS = (CREATED, SENT_CREATED, SENT_NULLS, UNORDERED)
 SHRINK_AFTER = 2
 MIN_PAGE_SIZE = 25
 
-# Phases of a legacy scan.
+# Phases of a chain of pages.
 LIST = "list"  # the unfiltered list from the top, until the evidence says the window is read
-SENT = "sent"  # the sent part of the list, through DateSent>=, after the null block's window part
+# Written by an earlier release only (its checkpoints still resume): the sent part of the legacy
+# list through DateSent>=, read one page at a time. Slices read that part now.
+SENT = "sent"
 ALL = "all"  # the unfiltered list to its very end: the evidence fits no order we can stop early in
+SLICE = "slice"  # a time slice: one query over part of the range, read with others at once
+
+# Slicing. A query whose first page shows more than SLICE_PAGES pages below it keeps about that
+# many and hands the rest to at most MAX_SPLIT new slices, each of about SLICE_PAGES pages; each
+# of those splits again when its own first page shows it denser than that. Fewer pages per slice
+# means more requests in flight but more partly filled pages, one at each slice's end.
+SLICE_PAGES = 4
+MAX_SPLIT = 16
+DAY = 86_400.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +99,9 @@ class Evidence:
     last_sent: float | None = None
     skew: float = 0.0  # the most a record's date_sent came before its date_created
     warned: bool = False  # the scan has said once that it cannot stop early
+    # Where the sent part read by slices begins (epoch seconds of date_sent), once this chain has
+    # handed it to them; None before.
+    sliced_from: float | None = None
 
     def positions_reset(self) -> Evidence:
         """Reading a query again from its top: what was learned of the order stays."""
@@ -95,46 +119,85 @@ class Evidence:
 
 
 @dataclasses.dataclass(frozen=True)
+class Chain:
+    """A query over a range of one key (v1: createdAt; the legacy sent part: date_sent), in
+    epoch seconds, and what its pages showed of that key's order."""
+
+    lo: float  # the range the query asks for: [lo, hi)
+    hi: float | None  # None: no upper bound (the legacy DateSent>= query)
+    by_sent: bool = False  # the key is date_sent (a legacy slice), not the creation time
+    floor: float | None = None  # slices below read [lo, floor): stop once past it, newest first
+    desc: bool = True  # the key never grew down the pages read so far
+    last: float | None = None  # the key of the last record read
+    pages: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class State:
-    """Where a scan is: the next request (None: done) and, for the legacy list, the evidence."""
+    """Where a chain of pages is: the next request (None: done) and what it learned. A scan is
+    its head chain (the list from its top) and the slices it spawned."""
 
     url: str | None
     phase: str = LIST
     evidence: Evidence = Evidence()
+    chain: Chain | None = None  # the v1 head and every slice: the range it reads
 
     def to_json(self) -> dict[str, Any]:
-        return {"phase": self.phase, "evidence": dataclasses.asdict(self.evidence)}
+        data: dict[str, Any] = {"phase": self.phase, "evidence": dataclasses.asdict(self.evidence)}
+        if self.chain is not None:
+            data["chain"] = dataclasses.asdict(self.chain)
+        return data
 
     @classmethod
     def from_json(cls, url: str | None, data: dict[str, Any] | None) -> State:
         if not data:
             return cls(url)  # a checkpoint written before plans existed: a plain position
-        return cls(url, data.get("phase", LIST), Evidence(**data.get("evidence", {})))
+        chain = Chain(**data["chain"]) if data.get("chain") else None
+        return cls(url, data.get("phase", LIST), Evidence(**data.get("evidence", {})), chain)
 
     @property
     def done(self) -> bool:
         return self.url is None
 
+    def owns(self, created: float | None, sent: float | None) -> bool:
+        """Whether a record this chain was served is its own to save, not one that a slice reads
+        exactly (by its own query's filter, whatever the list's order): a chain's pages may
+        overlap its neighbours', and each record counts once."""
+        c = self.chain
+        if c is not None:
+            key = sent if c.by_sent else created
+            low = c.lo if c.floor is None else c.floor
+            return key is None or (low <= key and (c.hi is None or key < c.hi))
+        split = self.evidence.sliced_from
+        return split is None or sent is None or sent < split
+
     @property
     def order(self) -> str:
         """The legacy list's order as the scan found it (one of ORDERS)."""
-        if self.phase == SENT:
+        if self.phase in (SENT, SLICE):
             return SENT_CREATED  # only that order lets a scan leave the unfiltered list early
         if self.phase == ALL:
             return UNORDERED
-        return self.evidence.order
+        ev = self.evidence
+        if ev.sliced_from is not None and ev.nulls_first and ev.sent_desc:
+            # The order the scan acted on: the sent part read by DateSent, the block by this chain.
+            return SENT_CREATED if ev.null_block_desc else SENT_NULLS
+        return ev.order
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """The state after a page, and what the scan should tell its operator about it."""
+    """The state after a page, the slices it hands part of its range to (saved with the page,
+    so that no range is ever both given away and lost), and what to tell the operator."""
 
     state: State
     warning: str | None = None
+    spawn: tuple[State, ...] = ()
 
 
 class Plan:
-    """How one scan pages through one list: its first state, and the step after each page."""
+    """How one scan pages through one list: its first state, and the step after each page of
+    any of its chains (one Plan serves all of a scan's chains at once)."""
 
     def __init__(self, source: Source, account_sid: str, window: Window, page_size: int, base_url: str) -> None:
         self.source = source
@@ -143,14 +206,19 @@ class Plan:
         self.page_size = page_size
         self.base_url = base_url
         self._start = window.start.timestamp()
-        self._tokens: set[str] = set()  # positions handed out in this process: a repeat is a loop
+        # Positions handed out in this process, per phase and query: a repeat is a loop.
+        self._tokens: set[tuple[str, str, str]] = set()
 
     def first(self) -> State:
-        return State(self.source.first_url(self.account_sid, self.window, self.page_size))
+        return first_state(self.source, self.account_sid, self.window, self.page_size)
 
     def restart(self, state: State) -> State:
-        """The same phase from its first page (its page token went stale); rows stay archived."""
+        """The same chain from its first page (its page token went stale); rows stay archived,
+        and so does what was learned of the order (a slice keeps its floor)."""
         self._tokens.clear()
+        if state.chain is not None:
+            chain = dataclasses.replace(state.chain, last=None)
+            return State(self._chain_url(chain), state.phase, state.evidence, chain)
         url = self._sent_url(state.evidence) if state.phase == SENT else self.first().url
         return State(url, state.phase, state.evidence.positions_reset())
 
@@ -160,15 +228,65 @@ class Plan:
         if link is not None:
             # Refuse a foreign link before it becomes a checkpoint we could never leave.
             pagination.resolve(self.base_url, link)
-        if self.source.sent_column is None:  # v1: the server filters by creation time
+        if state.chain is not None:
+            step = self._chain(state, link, page)
+        elif self.source.sent_column is None:  # a v1 checkpoint of an earlier release: follow it
             step = Step(State(link))
         else:
             step = self._legacy(state, link, page)
-        if step.state.phase != state.phase:
-            self._tokens.clear()  # another query: its tokens may well repeat the last one's
         if step.state.url is not None and step.state.url == link:
-            self._check_loop(link)
+            self._check_loop(step.state.phase, link)
         return step
+
+    # ---- slices -------------------------------------------------------------------------------
+
+    def _chain(self, state: State, link: str | None, page: Page) -> Step:
+        """Follow the query to its end, or to its floor while newest first; after its first
+        page, hand the older part of a dense range to new slices."""
+        c = state.chain
+        assert c is not None
+        sent = c.by_sent
+        keys = [t[1] if sent else t[0] for t in page.times]
+        keys = [k for k in keys if k is not None]
+        desc, last = c.desc, c.last
+        for key in keys:
+            if last is not None and key > last:
+                desc = False
+            last = key
+        after = dataclasses.replace(c, desc=desc, last=last, pages=c.pages + 1)
+        if link is None or (after.floor is not None and desc and last is not None and last < after.floor):
+            return Step(State(None, state.phase, state.evidence, after))
+        spawn: tuple[State, ...] = ()
+        if c.pages == 0 and desc and len(keys) > 1:
+            after, spawn = self._split(after, keys[0], len(keys), DAY if sent else 1.0)
+        return Step(State(link, state.phase, state.evidence, after), spawn=spawn)
+
+    def _split(self, c: Chain, first: float, n: int, grain: float) -> tuple[Chain, tuple[State, ...]]:
+        """Keep about SLICE_PAGES pages of the range below the first page; give the rest, cut
+        on `grain` (a whole second; a whole day for DateSent), to new slices of about as many."""
+        assert c.last is not None
+        span = max(first - c.last, 1.0) * n / (n - 1)  # the key range one page covers here
+        if (c.last - c.lo) / span <= SLICE_PAGES:
+            return c, ()
+        cut = _floor(c.last - (SLICE_PAGES - 1) * span, grain)
+        if cut - c.lo < grain:
+            return c, ()
+        parts = min(MAX_SPLIT, math.ceil((cut - c.lo) / span / SLICE_PAGES))
+        bounds = sorted({c.lo, cut, *(_floor(c.lo + (cut - c.lo) * i / parts, grain) for i in range(1, parts))})
+        bounds = [b for b in bounds if b >= c.lo]
+        slices = tuple(self._slice(lo, hi) for lo, hi in zip(bounds, bounds[1:]))
+        return dataclasses.replace(c, floor=cut), slices
+
+    def _slice(self, lo: float, hi: float | None) -> State:
+        chain = Chain(lo=lo, hi=hi, by_sent=self.source.sent_column is not None)
+        return State(self._chain_url(chain), SLICE, Evidence(), chain)
+
+    def _chain_url(self, chain: Chain) -> str:
+        if chain.by_sent:
+            return _date_sent_url(self.account_sid, self.page_size, chain.lo, chain.hi)
+        assert chain.hi is not None
+        window = Window(_utc(chain.lo), _utc(chain.hi))
+        return self.source.first_url(self.account_sid, window, self.page_size)
 
     # ---- the legacy list --------------------------------------------------------------------
 
@@ -185,10 +303,23 @@ class Plan:
         # The unfiltered list.
         a = ev.created_desc
         bc = ev.nulls_first and ev.sent_desc
+        spawn: tuple[State, ...] = ()
+        if bc and ev.sliced_from is None and link is not None and not (a and ev.in_sent):
+            # The list starts with its null block: its sent part is read through DateSent from
+            # the day the window's first message could be sent, in slices, while this chain
+            # reads the block. Not while a page of sent messages still fits creation order too:
+            # then the list's top alone may hold the window, never-sent messages included.
+            lo = _floor(self._sent_floor(ev), DAY)
+            spawn = (self._slice(lo, None),)
+            ev = dataclasses.replace(ev, sliced_from=lo)
+        return dataclasses.replace(self._unfiltered(ev, link, a, bc), spawn=spawn)
+
+    def _unfiltered(self, ev: Evidence, link: str | None, a: bool, bc: bool) -> Step:
         if not a and not bc:
             return self._unordered(ev, "the list fits no order with its null date_sent block in one place", link=link)
         a_done = a and ev.last_created is not None and ev.last_created < self._start
-        bc_done = bc and self._sent_past(ev)
+        # Under (b) and (c) the slices read the sent part: this chain is done once past the block.
+        bc_done = bc and (self._sent_past(ev) or (ev.sliced_from is not None and ev.in_sent and ev.sent_after_null))
         if (a_done or not a) and (bc_done or not bc):
             if ev.in_sent and not ev.sent_after_null and ev.sent_desc:
                 # No sent message has yet followed a never-sent one, in date_sent order so far:
@@ -198,9 +329,9 @@ class Plan:
             return Step(State(None, LIST, ev))
         if bc and not ev.in_sent and ev.null_block_desc \
                 and ev.last_null_created is not None and ev.last_null_created < self._start:
-            # (b): the rest of the null block is older than the window; the sent part is what
-            # is left, and DateSent>= reaches it without reading the block's older end.
-            return Step(State(self._sent_url(ev), SENT, ev.positions_reset()))
+            # (b): the rest of the null block is older than the window, and the slices read the
+            # sent part (or the list has ended).
+            return Step(State(None if ev.sliced_from is not None else link, LIST, ev))
         warning = None
         if bc and not a and not ev.in_sent and not ev.null_block_desc and not ev.warned and link is not None:
             warning = ("the null date_sent block is not ordered by date_created: reading it whole "
@@ -225,17 +356,48 @@ class Plan:
         return self._start - SENT_MARGIN.total_seconds() - ev.skew
 
     def _sent_url(self, ev: Evidence) -> str:
-        day = datetime.fromtimestamp(self._sent_floor(ev), timezone.utc).date()
-        query = urlencode([("DateSent>", day.isoformat()), ("PageSize", str(self.page_size))])
-        return f"/2010-04-01/Accounts/{self.account_sid}/Messages.json?{query}"
+        return _date_sent_url(self.account_sid, self.page_size, _floor(self._sent_floor(ev), DAY), None)
 
-    def _check_loop(self, link: str) -> None:
-        """The token names a position: a legacy next_page_uri also carries `Page`, which grows
-        even when the token repeats, so whole URLs would hide a loop."""
-        position = pagination.page_token(link) or link
+    def _check_loop(self, phase: str, link: str) -> None:
+        """The token names a position in its query: a legacy next_page_uri also carries `Page`,
+        which grows even when the token repeats, so whole URLs would hide a loop; and the same
+        token may well come back in another query (a slice, the list read again from its top)."""
+        token = pagination.page_token(link)
+        position = (phase, pagination.query_of(link), token or link)
         if position in self._tokens:
-            raise errors.PaginationLoopError(f"the API handed out the same page token twice ({position}): a loop, not progress")
+            raise errors.PaginationLoopError(f"the API handed out the same page token twice ({token or link}): a loop, not progress")
         self._tokens.add(position)
+
+
+def first_state(source: Source, account_sid: str, window: Window, page_size: int) -> State:
+    """Where a new scan starts: the list's top (v1: one query over the whole window, sliced
+    once its first page shows how dense it is)."""
+    url = source.first_url(account_sid, window, page_size)
+    if source.sent_column is not None:
+        return State(url)
+    return State(url, LIST, Evidence(), Chain(lo=window.start.timestamp(), hi=window.end.timestamp()))
+
+
+def _floor(t: float, grain: float) -> float:
+    return math.floor(t / grain) * grain
+
+
+def _utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, timezone.utc)
+
+
+def _date_sent_url(account_sid: str, page_size: int, lo: float, hi: float | None) -> str:
+    """The legacy list sent on the days [lo, hi) (whole UTC days; hi None: from lo on). The
+    DateSent filters take GMT days, the `<` and `>` forms inclusive ("on or before/after")."""
+    first = _utc(lo).date()
+    if hi is None:
+        filters = [("DateSent>", first.isoformat())]
+    else:
+        last = _utc(hi - DAY).date()
+        filters = [("DateSent", first.isoformat())] if last == first else \
+            [("DateSent<", last.isoformat()), ("DateSent>", first.isoformat())]
+    query = urlencode([*filters, ("PageSize", str(page_size))])
+    return f"/2010-04-01/Accounts/{account_sid}/Messages.json?{query}"
 
 
 def retry_url(url: str, failed_500: int) -> str:

@@ -21,7 +21,9 @@ from sync.models import Counts
 class StreamProgress:
     counts: Counts = Counts()  # this run's, page by page
     done: bool = False
-    reached: datetime | None = None  # the lists come newest first: how far back the scan has got
+    reached: datetime | None = None  # the lists come newest first: how far back the scan's head has got
+    slices_done: int = 0  # time slices read to their end in this run
+    running: int = 0  # time slices being read now
 
 
 @dataclass
@@ -37,8 +39,9 @@ class Progress:
         parts = []
         for name, s in self.streams.items():
             where = " done" if s.done else (f" back to {s.reached:%Y-%m-%d %H:%M}" if s.reached else "")
+            sliced = f", slices {s.slices_done} read, {s.running} in flight" if s.slices_done or s.running else ""
             c = s.counts
-            parts.append(f"{name}: {c.seen:,} records, {c.pages} pages, {c.seen / elapsed:,.0f}/s{where}")
+            parts.append(f"{name}: {c.seen:,} records, {c.pages} pages{sliced}, {c.seen / elapsed:,.0f}/s{where}")
         return f"[{elapsed:6.1f}s] " + " | ".join(parts)
 
     async def render(self, out: TextIO = sys.stderr, interval: float = 0.5) -> None:

@@ -1,9 +1,12 @@
 """Scans: page through a Twilio list and archive it, resumably. Backfill runs one per stream.
 
-Per stream, a producer fetches and parses page N+1 while a consumer writes page N; the
-buffer between them holds one page, so memory stays bounded whatever the account's size.
-Pages are written strictly in order, each with the position after it, so the checkpoint
-never runs ahead of what is stored."""
+A scan is chains of pages read at once: its head (the list from its top) and the time slices
+the scan plan splits off as the pages show where the records are (sync/plan.py); every request
+of the account waits for a place in its one concurrency budget (sync/http.py). Per chain, a
+producer fetches and parses page N+1 while a consumer writes page N; the buffer between them
+holds one page, so memory stays bounded whatever the account's size. A chain's pages are
+written strictly in order, each with the position after it and the slices it split off, so no
+checkpoint ever runs ahead of what is stored."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import anyio
+from anyio.abc import TaskGroup
 
 from sync import errors, logs, plan, sources
 from sync.http import TwilioClient
@@ -86,7 +90,7 @@ async def open_scan(store: Store, source: sources.Source, account_sid: str, kind
             return running, True
         await store.scans.end(running.id, "abandoned", "superseded by a scan over another window")
         log.info("scan.abandoned", stream=source.stream, scan=running.id, reason="other-window")
-    first = plan.State(source.first_url(account_sid, effective, page_size))
+    first = plan.first_state(source, account_sid, effective, page_size)
     return await store.scans.start(account_sid, source.stream, kind, effective, first), False
 
 
@@ -109,102 +113,159 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
     started = time.monotonic()
     counters = progress.stream(source.stream)  # this run's figures, shown live and returned
     scan_plan = plan.Plan(source, scan.account_sid, scan.window, options.page_size, client.base_url(source.api))
-    saved = _Saved(plan.State.from_json(scan.cursor, scan.plan))
-    restarts = 0
+    chains = _Chains(store, client, source, scan, scan_plan, counters, options)
     log.info("scan.start", account=scan.account_sid, stream=source.stream, kind=scan.kind, scan=scan.id,
-             window=scan.window, cursor=scan.cursor, phase=saved.state.phase)
+             window=scan.window, cursor=scan.cursor, phase=chains.head.phase)
+    pending = [] if chains.head.done else [(None, chains.head)]
     while True:
-        try:
-            await _pages(store, client, source, scan, scan_plan, saved, counters, options)
+        pending += await store.scans.slices(scan)
+        if not pending or chains.stopping:
             break
-        except errors.StalePageTokenError as exc:
-            # The position is lost, not the work: every page saved so far stays archived, and
-            # a second pass over them writes nothing (unchanged rows are skipped).
-            restarts += 1
-            if restarts > MAX_RESTARTS:
-                raise errors.SourceError(f"{source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
-            again = scan_plan.restart(saved.state)
-            await store.scans.restart(scan, saved.state, again)
-            saved.state = again
-            log.warning("scan.restart", stream=source.stream, scan=scan.id, restarts=restarts, cause=str(exc))
-    finished = saved.state.done
+        await chains.run(pending)
+        # Normally every slice has run by now; one whose page's commit answer was lost has not.
+        pending = []
+    finished = not chains.stopping and await store.scans.finish(scan)
     counters.done = finished
-    order = saved.state.order if source.sent_column is not None else None
+    order = chains.head.order if source.sent_column is not None else None
     result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, counts=counters.counts,
                         seconds=time.monotonic() - started, complete=finished, order=order)
     log.info("scan.complete" if finished else "scan.stopped", account=scan.account_sid, stream=result.stream,
              kind=scan.kind, scan=result.scan_id, pages=result.pages, seen=result.seen, outside=result.outside,
-             order=order, inserted=result.inserted, updated=result.updated, problems=result.problems,
-             restarts=restarts, seconds=round(result.seconds, 2))
+             order=order, slices=counters.slices_done, inserted=result.inserted, updated=result.updated,
+             problems=result.problems, restarts=chains.restarts, seconds=round(result.seconds, 2))
     return result
+
+
+class _Chains:
+    """A scan's chains of pages, read at once: each from its checkpoint until its plan is done or
+    `options.stop` is set, each slice a page splits off started as soon as it is saved."""
+
+    def __init__(self, store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
+                 counters: StreamProgress, options: ScanOptions) -> None:
+        self.store, self.client, self.source, self.scan, self.plan = store, client, source, scan, scan_plan
+        self.counters, self.options = counters, options
+        self.head = plan.State.from_json(scan.cursor, scan.plan)  # as last committed
+        self.restarts = 0
+        self.stopping = False  # no chain fetches another page
+        self.failed: list[Exception] = []
+        self._fetching: set[anyio.CancelScope] = set()
+        self._group: TaskGroup | None = None
+
+    async def run(self, pending: list[tuple[int | None, plan.State]]) -> None:
+        async with anyio.create_task_group() as outer:
+            if self.options.stop is not None:
+                outer.start_soon(self._stop_when_told, self.options.stop)
+            async with anyio.create_task_group() as self._group:
+                for chain, state in pending:
+                    self._start(chain, state)
+            outer.cancel_scope.cancel()  # every chain is over: the stop watcher is not needed
+        if self.failed:
+            raise self.failed[0]
+
+    def _start(self, chain: int | None, state: plan.State) -> None:
+        assert self._group is not None
+        if chain is not None:
+            self.counters.running += 1
+        self._group.start_soon(self._chain, chain, state)
+
+    async def _stop_when_told(self, stop: anyio.Event) -> None:
+        # Stop asking for pages, at once (even mid-retry); each chain saves what came.
+        await stop.wait()
+        self.stopping = True
+        for scope in self._fetching:
+            scope.cancel()
+
+    async def _chain(self, chain: int | None, state: plan.State) -> None:
+        saved = _Saved(state)
+        try:
+            await self._read(chain, saved)
+        except Exception as exc:  # noqa: BLE001 - raised by run() once the other chains have saved what they fetched
+            self.failed.append(exc)
+            self.stopping = True
+        finally:
+            if chain is not None:
+                self.counters.running -= 1
+                self.counters.slices_done += int(saved.state.done)
+
+    async def _read(self, chain: int | None, saved: _Saved) -> None:
+        restarts = 0
+        while True:
+            try:
+                await self._pages(chain, saved)
+                return
+            except errors.StalePageTokenError as exc:
+                # The position is lost, not the work: every page saved so far stays archived,
+                # and a second pass over them writes nothing (unchanged rows are skipped).
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise errors.SourceError(f"{self.source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
+                again = self.plan.restart(saved.state)
+                await self.store.scans.restart(self.scan, chain, saved.state, again)
+                saved.state = again
+                self.restarts += 1
+                log.warning("scan.restart", stream=self.source.stream, scan=self.scan.id, slice=chain,
+                            restarts=restarts, cause=str(exc))
+
+    async def _pages(self, chain: int | None, saved: _Saved) -> None:
+        """Fetch and save the chain's pages from `saved.state` on, until its plan is done or the
+        scan stops; `saved.state` is always what the database holds."""
+        source, scan, options = self.source, self.scan, self.options
+        send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](1)
+        failed: list[Exception] = []
+
+        def parse(fetched: str, body: object) -> tuple[str, Page]:
+            return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
+
+        async def produce() -> None:
+            state = saved.state
+            async with send:
+                try:
+                    while not state.done and not self.stopping:
+                        fetched, page = await self.client.get_page(source.api, state.url, parse, retry_url=plan.retry_url)
+                        step = self.plan.advance(state, fetched, page)
+                        page = sources.owned(source, page, step.state.owns)
+                        if step.warning:
+                            log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                                        reason=step.warning)
+                        if page.rejected:
+                            log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
+                        await send.send((state, step, page))
+                        state = step.state
+                except Exception as exc:  # noqa: BLE001 - re-raised below, once the fetched pages are saved
+                    failed.append(exc)
+
+        async def fetching() -> None:
+            with anyio.CancelScope() as scope:
+                self._fetching.add(scope)
+                try:
+                    await produce()
+                finally:
+                    self._fetching.discard(scope)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetching)
+            async with receive:
+                async for before, step, page in receive:
+                    written, slices = await self.store.pages.save(source, scan, chain, before, step.state, page,
+                                                                  spawn=step.spawn, seen=options.keep_seen)
+                    saved.state = step.state
+                    if chain is None:
+                        self.head = step.state
+                        self.counters.reached = page.reached or self.counters.reached
+                    counts = Counts.of_page(page, written)
+                    self.counters.counts += counts
+                    options.observer.page_saved(scan.account_sid, source.stream, counts)
+                    for new, state in slices:
+                        self._start(new, state)
+        if failed:
+            raise failed[0]
 
 
 @dataclass
 class _Saved:
-    """The scan's state as last committed."""
+    """A chain's state as last committed."""
 
     state: plan.State
-
-
-async def _pages(store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
-                 saved: _Saved, counters: StreamProgress, options: ScanOptions) -> None:
-    """Fetch and save the scan's pages from its checkpoint on, until the plan is done or
-    `options.stop` is set; `saved.state` is always what the database holds."""
-    send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.State, Page]](1)
-    failed: list[Exception] = []
-
-    def parse(fetched: str, body: object) -> tuple[str, Page]:
-        return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
-
-    async def produce() -> None:
-        state = saved.state
-        async with send:
-            try:
-                while not state.done:
-                    fetched, page = await client.get_page(source.api, state.url, parse, retry_url=plan.retry_url)
-                    step = scan_plan.advance(state, fetched, page)
-                    if step.warning:
-                        log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
-                                    reason=step.warning)
-                    if page.rejected:
-                        log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
-                    await send.send((state, step.state, page))
-                    state = step.state
-            except Exception as exc:  # noqa: BLE001 - re-raised below, once the fetched pages are saved
-                failed.append(exc)
-
-    async def consume() -> None:
-        async with receive:
-            async for before, after, page in receive:
-                written = await store.pages.save(source, scan, before, after, page, seen=options.keep_seen)
-                saved.state = after
-                counts = Counts.of_page(page, written)
-                counters.counts += counts
-                counters.reached = page.reached or counters.reached
-                options.observer.page_saved(scan.account_sid, source.stream, counts)
-
-    async with anyio.create_task_group() as tg:
-        producer = anyio.CancelScope()
-
-        async def fetching() -> None:
-            with producer:
-                await produce()
-
-        async def stop_fetching() -> None:
-            # Stop asking for pages, at once (even mid-retry); the consumer saves what came.
-            await options.stop.wait()
-            producer.cancel()
-
-        async def saving() -> None:
-            await consume()
-            tg.cancel_scope.cancel()  # the scan is over: the stop watcher is not needed
-
-        tg.start_soon(fetching)
-        tg.start_soon(saving)
-        if options.stop is not None:
-            tg.start_soon(stop_fetching)
-    if failed:
-        raise failed[0]
 
 
 async def backfill(store: Store, client: TwilioClient, account_sid: str, streams: tuple[str, ...],

@@ -157,7 +157,7 @@ class Source:
     body_field: str | None = None  # the message text, which the privacy policy may hash or drop
     hydrated: bool = False  # its rows are completed by a fetch of each record (hydrate.py)
     # The list cannot be filtered by creation time (legacy): the scan plan reads its order from
-    # each record's creation and send times (Page.times, sync/plan.py).
+    # each record's creation and send times (Page.times, sync/plan.py), and slices it by this.
     sent_column: str | None = None
     # Lays a record out for its columns; checks a nested object once, however many columns read it.
     parts: Callable[[dict[str, Any], str, list[str]], Parts] = record_parts
@@ -241,6 +241,23 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def owned(source: Source, page: Page, owns: Callable[[float | None, float | None], bool]) -> Page:
+    """The page with only the rows `owns(created, sent)` (epoch seconds) keeps: a chain of a
+    sliced scan leaves a neighbour's records to the neighbour, so that each is saved once."""
+    created_at, sent_at = source.created_index, source.sent_index
+
+    def times(row: tuple) -> tuple[float | None, float | None]:
+        created, sent = row[created_at], None if sent_at is None else row[sent_at]
+        return created and created.timestamp(), sent and sent.timestamp()
+
+    keep = [i for i, row in enumerate(page.rows) if owns(*times(row))]
+    if len(keep) == len(page.rows):
+        return page
+    rows = [page.rows[i] for i in keep]
+    return dataclasses.replace(page, rows=rows, keys=[page.keys[i] for i in keep], digests=[page.digests[i] for i in keep],
+                               problems=sum(1 for row in rows if row[PROBLEMS] is not None))
+
+
 def parse_page(source: Source, body: Any, account_sid: str, window: Window, current_url: str,
                bodies: Bodies = KEEP) -> Page:
     """Rows for every record of the page created inside the window, and where to go next."""
@@ -263,9 +280,8 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
             bad.append(row)  # without its times it tells nothing about the order
             continue
         created: datetime | None = row[created_at]
-        if sent_at is not None:
-            sent: datetime | None = row[sent_at]
-            times.append((created and created.timestamp(), sent and sent.timestamp()))
+        sent: datetime | None = None if sent_at is None else row[sent_at]
+        times.append((created and created.timestamp(), sent and sent.timestamp()))
         reached = created or reached
         if created is not None and not window.contains(created):
             outside += 1

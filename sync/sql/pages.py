@@ -66,25 +66,28 @@ class Pages:
     def __init__(self, db: Postgres) -> None:
         self._db = db
 
-    async def save(self, source: Source, scan: Scan, before: State, after: State, page: Page, *,
-                   seen: bool = False) -> PageWrite:
-        """Upsert a page's rows and move the scan's checkpoint from `before` to `after`, atomically.
+    async def save(self, source: Source, scan: Scan, chain: int | None, before: State, after: State, page: Page, *,
+                   spawn: tuple[State, ...] = (), seen: bool = False) -> tuple[PageWrite, list[tuple[int, State]]]:
+        """Upsert a page's rows, move its chain's checkpoint (None: the scan's head) from `before`
+        to `after` and create the slices it split off, atomically; (what was written, the new
+        slices as (id, state)).
 
         Retried while the database is unreachable: the transaction either committed or did not,
-        and a retry after a commit whose answer was lost sees the checkpoint already moved.
-        With `seen`, the page's keys are kept for the scan's deletion check."""
+        and a retry after a commit whose answer was lost sees the checkpoint already moved (its
+        slices are then found by `Scans.slices`). With `seen`, the page's keys are kept for the
+        scan's deletion check."""
 
-        async def once() -> PageWrite:
+        async def once() -> tuple[PageWrite, list[tuple[int, State]]]:
             try:
-                return await self._write(source, scan, before, after, page, seen=seen, one_by_one=False)
+                return await self._write(source, scan, chain, before, after, page, spawn, seen=seen, one_by_one=False)
             except ROW_REFUSALS:
                 # A value Postgres refuses aborts the whole statement; find it, row by row.
-                return await self._write(source, scan, before, after, page, seen=seen, one_by_one=True)
+                return await self._write(source, scan, chain, before, after, page, spawn, seen=seen, one_by_one=True)
 
         return await self._db.retrying(once, f"save a page of {source.stream}")
 
-    async def _write(self, source: Source, scan: Scan, before: State, after: State, page: Page, *,
-                     seen: bool, one_by_one: bool) -> PageWrite:
+    async def _write(self, source: Source, scan: Scan, chain: int | None, before: State, after: State, page: Page,
+                     spawn: tuple[State, ...], *, seen: bool, one_by_one: bool) -> tuple[PageWrite, list[tuple[int, State]]]:
         async with self._db.transaction() as conn:
             results, refused = await upsert(conn, source, page.rows, page.keys, page.digests, one_by_one=one_by_one)
             rejected = page.rejected + refused
@@ -93,13 +96,15 @@ class Pages:
                 await deletions.keep_seen(conn, scan, page.keys + [r.key for r in page.rejected if r.key is not None])
             inserted, updated = _counts(results)
             written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
-            order = after.order if source.sent_column is not None else None
-            if not await scans.move_checkpoint(conn, scan, before, after, Counts.of_page(page, written), order):
-                if await scans.committed_before(conn, scan, after):
-                    return PageWrite(inserted=0, updated=0, rejected=0)  # an earlier try committed; we missed the answer
+            # The list's order is what the head reads; a slice reads a filtered query.
+            order = after.order if source.sent_column is not None and chain is None else None
+            if not await scans.move_checkpoint(conn, scan, chain, before, after, Counts.of_page(page, written), order):
+                if await scans.committed_before(conn, scan, chain, after):
+                    return PageWrite(inserted=0, updated=0, rejected=0), []  # an earlier try committed; we missed the answer
                 # Someone ended or moved this scan under us; committing would fork the checkpoint.
                 raise errors.ScanMovedError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
-        return written
+            slices = await scans.add_slices(conn, scan, spawn)
+        return written, slices
 
     async def save_records(self, source: Source, account_sid: str, rows: list[tuple]) -> PageWrite:
         """Upsert rows fetched one by one (outside any scan), by the same rules as a page."""

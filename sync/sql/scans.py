@@ -1,4 +1,5 @@
-"""twilio.scans: a scan's row is its checkpoint (cursor and plan) and its counters."""
+"""twilio.scans and twilio.scan_slices: a scan's row is its head's checkpoint (cursor and plan)
+and its counters; each of its slices' rows is that slice's checkpoint."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ COLUMNS = (
     "id, account_sid, stream, kind, window_start, window_end, status, cursor, pages, records_seen, "
     "rows_inserted, rows_updated, problems, rejected, restarts, deleted, started_at, finished_at, plan, "
     "list_order, outside_window"
+)
+# How many slices a scan has, and how many of them are read: what `status` shows.
+SLICE_COUNTS = (
+    "(SELECT count(*) FROM twilio.scan_slices s WHERE s.scan_id = scans.id) AS slices, "
+    "(SELECT count(*) FROM twilio.scan_slices s WHERE s.scan_id = scans.id AND s.cursor IS NULL) AS slices_done"
 )
 
 
@@ -57,44 +63,95 @@ class Scans:
             scan_id, status, error,
         )
 
-    async def restart(self, scan: Scan, before: State, after: State) -> None:
-        """Send a running scan back to its phase's first page (its page token went stale); rows stay."""
-        moved = await self._db.execute(
-            "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb, restarts = restarts + 1, updated_at = now() "
-            "WHERE id = $1 AND status = 'running' AND cursor IS NOT DISTINCT FROM $2",
-            scan.id, before.url, after.url, plan_json(after),
+    async def restart(self, scan: Scan, chain: int | None, before: State, after: State) -> None:
+        """Send one of a running scan's chains (None: its head) back to its first page (its page
+        token went stale); rows stay."""
+        async with self._db.transaction() as conn:
+            moved = await conn.execute(
+                "UPDATE twilio.scans SET restarts = restarts + 1, updated_at = now() "
+                "WHERE id = $1 AND status = 'running'", scan.id,
+            ) == "UPDATE 1" and await _move(conn, scan, chain, before, after)
+            if not moved:
+                raise errors.ScanMovedError(f"scan {scan.id} of {scan.stream} was moved by someone else; not restarting it")
+
+    async def slices(self, scan: Scan) -> list[tuple[int, State]]:
+        """The scan's slices still to read: (id, state as last saved)."""
+        rows = await self._db.fetch(
+            "SELECT id, cursor, plan::text FROM twilio.scan_slices WHERE scan_id = $1 AND cursor IS NOT NULL ORDER BY id",
+            scan.id,
         )
-        if moved != "UPDATE 1":
-            raise errors.ScanMovedError(f"scan {scan.id} of {scan.stream} was moved by someone else; not restarting it")
+        return [(row["id"], State.from_json(row["cursor"], orjson.loads(row["plan"]))) for row in rows]
+
+    async def finish(self, scan: Scan) -> bool:
+        """Mark the scan complete if its head and every slice are read; whether it now is."""
+        return await self._db.fetchval(
+            "UPDATE twilio.scans SET status = 'complete', finished_at = now(), updated_at = now() "
+            "WHERE id = $1 AND status = 'running' AND cursor IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM twilio.scan_slices WHERE scan_id = $1 AND cursor IS NOT NULL) "
+            "RETURNING true", scan.id,
+        ) is True
 
     async def latest(self) -> list[asyncpg.Record]:
         """The last complete and the running scan of each (account, stream), newest first."""
         return await self._db.fetch(
             "SELECT DISTINCT ON (account_sid, stream, status = 'running') "
-            f"{COLUMNS} FROM twilio.scans WHERE status IN ('running', 'complete') "
+            f"{COLUMNS}, {SLICE_COUNTS} FROM twilio.scans WHERE status IN ('running', 'complete') "
             "ORDER BY account_sid, stream, status = 'running', started_at DESC"
         )
 
 
-async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, before: State, after: State, counts: Counts,
-                          order: str | None) -> bool:
-    """Move the scan's checkpoint from `before` to `after` and add a page's counts, in the
-    page's transaction; False when the scan is not where `before` says (moved, or ended)."""
-    moved = await conn.execute(
-        "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb, pages = pages + $12, records_seen = records_seen + $5, "
-        "rows_inserted = rows_inserted + $6, rows_updated = rows_updated + $7, "
-        "problems = problems + $8, rejected = rejected + $9, outside_window = outside_window + $10, "
-        "list_order = $11, updated_at = now(), "
-        "status = CASE WHEN $3::text IS NULL THEN 'complete' ELSE status END, "
-        "finished_at = CASE WHEN $3::text IS NULL THEN now() END "
-        "WHERE id = $1 AND status = 'running' AND cursor = $2",
-        scan.id, before.url, after.url, plan_json(after), counts.seen, counts.inserted, counts.updated,
-        counts.problems, counts.rejected, counts.outside, order, counts.pages,
+async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, chain: int | None, before: State, after: State,
+                          counts: Counts, order: str | None) -> bool:
+    """Move one chain's checkpoint (None: the head's) from `before` to `after` and add a page's
+    counts to the scan, in the page's transaction; False when the chain is not where `before`
+    says, or the scan is no longer running (moved, or ended)."""
+    counted = await conn.execute(
+        "UPDATE twilio.scans SET pages = pages + $2, records_seen = records_seen + $3, "
+        "rows_inserted = rows_inserted + $4, rows_updated = rows_updated + $5, problems = problems + $6, "
+        "rejected = rejected + $7, outside_window = outside_window + $8, "
+        "list_order = coalesce($9, list_order), updated_at = now() "
+        "WHERE id = $1 AND status = 'running'",
+        scan.id, counts.pages, counts.seen, counts.inserted, counts.updated, counts.problems, counts.rejected,
+        counts.outside, order,
     )
+    return counted == "UPDATE 1" and await _move(conn, scan, chain, before, after, counts.seen)
+
+
+async def _move(conn: asyncpg.Connection, scan: Scan, chain: int | None, before: State, after: State,
+                seen: int | None = None) -> bool:
+    if chain is None:
+        moved = await conn.execute(
+            "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb WHERE id = $1 AND cursor IS NOT DISTINCT FROM $2",
+            scan.id, before.url, after.url, plan_json(after),
+        )
+    else:
+        moved = await conn.execute(
+            "UPDATE twilio.scan_slices SET cursor = $3, plan = $4::jsonb, pages = pages + $5, "
+            "records_seen = records_seen + $6, finished_at = CASE WHEN $3::text IS NULL THEN now() END "
+            "WHERE id = $1 AND scan_id = $7 AND cursor IS NOT DISTINCT FROM $2",
+            chain, before.url, after.url, plan_json(after), 0 if seen is None else 1, seen or 0, scan.id,
+        )
     return moved == "UPDATE 1"
 
 
-async def committed_before(conn: asyncpg.Connection, scan: Scan, after: State) -> bool:
-    """Whether the checkpoint already is `after`: an earlier try committed and its answer was lost."""
-    now = await conn.fetchrow("SELECT status, cursor FROM twilio.scans WHERE id = $1", scan.id)
-    return now is not None and now["cursor"] == after.url and bool(after.url or now["status"] == "complete")
+async def add_slices(conn: asyncpg.Connection, scan: Scan, states: tuple[State, ...]) -> list[tuple[int, State]]:
+    """Create slices of the scan, in the transaction of the page that split them off."""
+    if not states:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO twilio.scan_slices (scan_id, cursor, plan) "
+        "SELECT $1, u.cursor, u.plan::jsonb FROM unnest($2::text[], $3::text[]) AS u(cursor, plan) "
+        "RETURNING id, cursor, plan::text",
+        scan.id, [s.url for s in states], [plan_json(s) for s in states],
+    )
+    return [(row["id"], State.from_json(row["cursor"], orjson.loads(row["plan"]))) for row in rows]
+
+
+async def committed_before(conn: asyncpg.Connection, scan: Scan, chain: int | None, after: State) -> bool:
+    """Whether the chain's checkpoint already is `after`: an earlier try committed and its
+    answer was lost. The plan's state holds the chain's last position, so it tells the pages apart."""
+    if chain is None:
+        row = await conn.fetchrow("SELECT cursor, plan::text FROM twilio.scans WHERE id = $1", scan.id)
+    else:
+        row = await conn.fetchrow("SELECT cursor, plan::text FROM twilio.scan_slices WHERE id = $1", chain)
+    return row is not None and row["cursor"] == after.url and orjson.loads(row["plan"] or "null") == after.to_json()

@@ -7,8 +7,9 @@ tests/integration/test_list_orders.py."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -55,8 +56,13 @@ def ordered(records: list[dict], order: str) -> list[dict]:
     raise ValueError(order)
 
 
+def _day(value: str) -> float:
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
+
+
 class MemoryList:
-    """The legacy list and its DateSent>= filter, paged by offset tokens; counts requests."""
+    """A list and its filters (legacy DateSent days, v1 startDate/endDate), paged by offset
+    tokens; counts requests."""
 
     def __init__(self, records: list[dict]) -> None:
         self.records = records
@@ -66,37 +72,58 @@ class MemoryList:
         self.requests.append(url)
         query = dict(parse_qsl(urlsplit(url).query))
         rows = self.records
-        if "DateSent>" in query:
-            floor = datetime.fromisoformat(query["DateSent>"]).replace(tzinfo=timezone.utc).timestamp()
-            rows = [r for r in rows if r["sent"] is not None and r["sent"] >= floor]
-        size = int(query["PageSize"])
-        offset = int(query.get("PageToken", "PA0")[2:])
+        low = max((_day(query[k]) for k in ("DateSent>", "DateSent") if k in query), default=None)
+        high = min((_day(query[k]) + DAY for k in ("DateSent<", "DateSent") if k in query), default=None)
+        if low is not None or high is not None:
+            rows = [r for r in rows if r["sent"] is not None and (low is None or r["sent"] >= low)
+                    and (high is None or r["sent"] < high)]
+        if "startDate" in query:  # v1: created after startDate, before endDate
+            low, high = (datetime.fromisoformat(query[k]).timestamp() for k in ("startDate", "endDate"))
+            rows = [r for r in rows if low <= r["created"] < high]
+        size = int(query.get("PageSize") or query["pageSize"])
+        token = query.get("PageToken") or query.get("pageToken") or "PA0"
+        offset = int(token[2:])
         chunk = rows[offset:offset + size]
         more = offset + size < len(rows)
-        keep = {k: v for k, v in query.items() if k not in ("PageToken", "Page")}
+        keep = {k: v for k, v in query.items() if k not in ("PageToken", "Page", "pageToken")}
         nxt = None
         if more:
-            nxt = urlsplit(url).path + "?" + "&".join(f"{k}={v}" for k, v in keep.items()) + f"&PageToken=PA{offset + size}"
+            name = "pageToken" if "pageSize" in query else "PageToken"
+            nxt = urlsplit(url).path + "?" + urlencode({**keep, name: f"PA{offset + size}"})
         self.served = chunk
         outside = sum(1 for r in chunk if not START <= r["created"] < WINDOW.end.timestamp())
         return Page(rows=[(r["sid"],) for r in chunk], next_url=nxt, seen=len(chunk), outside_window=outside,
                     problems=0, rejected=[], times=[(r["created"], r["sent"]) for r in chunk])
 
 
-def scan(records: list[dict], window: Window = WINDOW) -> tuple[set[str], MemoryList, list[str], plan.State]:
-    """Run a plan over the list from its top to done; (sids served, the list, warnings, last state)."""
+def scan(records: list[dict], window: Window = WINDOW, source=LEGACY, seed: int = 0,
+         ) -> tuple[set[str], MemoryList, list[str], plan.State]:
+    """Run a plan over the list, its head from the top and every slice it spawns, interleaved
+    in a random order as a scan's parallel chains may be, each to done; (sids served, the list,
+    warnings, the head's last state)."""
     served_list = MemoryList(records)
-    machine = plan.Plan(LEGACY, ACCOUNT, window, P, BASE)
-    state, seen, warnings = machine.first(), set(), []
-    while not state.done:
+    machine = plan.Plan(source, ACCOUNT, window, P, BASE)
+    chains, seen, warnings = {0: machine.first()}, set(), []
+    saved: Counter[str] = Counter()
+    rng = random.Random(seed)
+    while any(not state.done for state in chains.values()):
+        key = rng.choice([k for k, state in chains.items() if not state.done])
+        state = chains[key]
         page = served_list.page(state.url)
-        seen.update(r[0] for r in page.rows)
         step = machine.advance(state, state.url, page)
+        # What the chain saves: the records it owns (a neighbour saves the others).
+        owned = [r["sid"] for r in served_list.served if step.state.owns(r["created"], r["sent"])]
+        saved.update(owned)
+        seen.update(owned)
         # Every state survives its checkpoint: a resumed scan decides as this one would.
         assert plan.State.from_json(step.state.url, step.state.to_json()) == step.state
         warnings += [step.warning] if step.warning else []
-        state = step.state
-    return seen, served_list, warnings, state
+        chains[key] = step.state
+        for spawned in step.spawn:
+            chains[len(chains)] = spawned
+    # Each record of the window is saved by one chain only: the scan's counts are the archive's.
+    assert [sid for sid in in_window(records, window) if saved[sid] > 1] == []
+    return seen, served_list, warnings, chains[0]
 
 
 def in_window(records: list[dict], window: Window = WINDOW) -> set[str]:
@@ -252,3 +279,89 @@ def test_a_page_that_keeps_failing_with_500_is_asked_for_smaller_and_keeps_its_t
     assert smaller == url.replace("PageSize=1000", "PageSize=500")
     assert plan.retry_url(smaller.replace("PageSize=500", "PageSize=40"), 2).count("PageSize=25") == 1
     assert plan.retry_url(smaller.replace("PageSize=500", "PageSize=25"), 5).count("PageSize=25") == 1
+
+
+# ---- time slices ------------------------------------------------------------------------------
+
+
+def v1_list(seed: int, count: int = 2_000, newest_first: bool = True) -> list[dict]:
+    """A v1 list over the 7-day window (and a little beyond, which its filters leave out)."""
+    rng = random.Random(seed)
+    now = NOW.timestamp()
+    records = [{"sid": f"c{i:08d}", "created": now - rng.uniform(0, 7.2 * DAY), "sent": None} for i in range(count)]
+    return sorted(records, key=lambda r: -r["created"] if newest_first else r["created"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_dense_v1_window_is_read_in_slices_each_record_once_or_so(seed):
+    """The first page shows 40 pages below it: slices take the older part, every record of the
+    window is read, and the slices' partly filled last pages cost about one request each."""
+    records = v1_list(seed)
+    seen, served, warnings, _ = scan(records, source=COMMS, seed=seed)
+    assert in_window(records) <= seen
+    queries = {plan_query(url) for url in served.requests}
+    assert len(queries) >= 8  # the head and the slices it spawned
+    assert len(served.requests) <= -(-len(in_window(records)) // P) + len(queries) + 1
+    assert warnings == []
+
+
+def test_a_v1_list_served_oldest_first_is_still_read_exactly():
+    """Slices stop above their lower neighbour only while newest first: this order proves
+    nothing, so the head reads its whole query."""
+    records = v1_list(4, newest_first=False)
+    seen, served, _, _ = scan(records, source=COMMS)
+    assert in_window(records) <= seen
+    assert len(served.requests) >= -(-len(in_window(records)) // P)
+
+
+def test_a_sparse_v1_window_costs_one_request():
+    records = v1_list(5, count=30)
+    seen, served, _, _ = scan(records, source=COMMS)
+    assert in_window(records) <= seen and len(served.requests) == 1
+
+
+@pytest.mark.parametrize("order", ["sent-created", "sent-sid"])
+def test_the_legacy_sent_part_is_read_by_date_sent_day_slices(order):
+    """(b), (c): the sent part of the window goes to DateSent queries of whole days, the
+    older ones single days or day ranges, while the head reads the null block."""
+    records = make_list(9, recent=2_500, older=1_500)
+    seen, served, _, head = scan(ordered(records, order))
+    assert in_window(records) <= seen
+    days = [dict(parse_qsl(urlsplit(url).query)) for url in served.requests]
+    assert any("DateSent" in q for q in days), "no single-day slice"
+    assert any("DateSent<" in q and "DateSent>" in q for q in days) or sum("DateSent" in q for q in days) > 1
+    assert head.evidence.sliced_from is not None and head.order in (plan.SENT_CREATED, plan.SENT_NULLS)
+
+
+def test_a_slice_stops_past_its_floor_only_while_newest_first():
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    chain = plan.Chain(lo=START, hi=NOW.timestamp(), floor=START + DAY, pages=1, last=START + 2 * DAY)
+    state = plan.State("/v1/Messages?pageToken=PA50", plan.LIST, plan.Evidence(), chain)
+
+    def page(*created: float) -> Page:
+        return Page(rows=[], next_url="/v1/Messages?pageToken=PA100", seen=len(created), outside_window=0,
+                    problems=0, rejected=[], times=[(c, None) for c in created])
+
+    assert machine.advance(state, state.url, page(START + 1.5 * DAY, START + 0.9 * DAY)).state.done
+    grew = machine.advance(state, state.url, page(START + 2.5 * DAY, START + 0.9 * DAY)).state
+    assert not grew.done and grew.chain.desc is False
+
+
+def test_a_split_is_saved_with_its_page_and_resumes_as_it_was():
+    """The spawned slices' states survive their checkpoint, and the head keeps its floor."""
+    records = v1_list(6)
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    first = machine.first()
+    step = machine.advance(first, first.url, MemoryList(records).page(first.url))
+    assert step.spawn and step.state.chain.floor is not None
+    for state in (step.state, *step.spawn):
+        assert plan.State.from_json(state.url, state.to_json()) == state
+    bounds = sorted((s.chain.lo, s.chain.hi) for s in step.spawn)
+    assert bounds[0][0] == START and bounds[-1][1] == step.state.chain.floor
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))  # adjacent: no gap, no overlap
+
+
+def plan_query(url: str) -> str:
+    from sync import pagination
+
+    return pagination.query_of(url)
