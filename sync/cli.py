@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -117,7 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--faults", type=_fault_profile, default=None, metavar="SPEC",
                      help="misbehave like the real API, e.g. '429=0.1,503=0.05,drop=0.03,malformed=0.02,"
                      "retry-after=1,max-page-size=500,rate-limit=50'; also slow, slow-seconds, 500, "
-                     "stale-token, burst. GET/POST /_emulator/faults reads the counts and changes the profile")
+                     "stale-token, burst, latency-ms, concurrency-limit. GET/POST /_emulator/faults reads the "
+                     "counts and changes the profile")
+    emu.add_argument("--latency-ms", type=_milliseconds, default=None, metavar="MS",
+                     help="every API request waits MS milliseconds before its answer, on top of any fault")
+    emu.add_argument("--concurrency-limit", type=_limit, default=None, metavar="N",
+                     help="a request arriving while N of its credential's are in flight gets 429 (20429), "
+                     "without Retry-After")
     emu.add_argument("--legacy-days", type=_days, default=30, metavar="D",
                      help="the legacy messages of --messages are created over the last D days, 1..400 (default 30)")
     emu.add_argument("--legacy-history", type=_count, default=0, metavar="N",
@@ -169,6 +176,8 @@ _port = _bounded(int, 0, 65535, "a port number")
 _seconds = _bounded(float, 0.001, 10**7, "a number of seconds", "must be a positive number of seconds")
 _days = _bounded(int, 1, 400, "a whole number of days")
 _count = _bounded(int, 0, 10**7, "a whole number")
+_milliseconds = _bounded(float, 0, 10**7, "a number of milliseconds", "must be 0 or more milliseconds")
+_limit = _bounded(int, 1, 10**6, "a whole number", "must be a whole number >= 1")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -479,11 +488,17 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
     if args.legacy_history and args.legacy_history_days <= args.legacy_days:
         raise errors.ConfigError(f"--legacy-history-days ({args.legacy_history_days}) must be more than "
                                  f"--legacy-days ({args.legacy_days})")
+    profile = args.faults or emulator.FaultProfile()
+    # The shortcuts win over the same items in --faults: they are the more specific flag.
+    if args.latency_ms is not None:
+        profile = dataclasses.replace(profile, latency=args.latency_ms / 1000)
+    if args.concurrency_limit is not None:
+        profile = dataclasses.replace(profile, concurrency_limit=args.concurrency_limit)
     emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
-                            legacy_days=args.legacy_days, faults=args.faults, legacy_order=args.legacy_order,
+                            legacy_days=args.legacy_days, faults=profile, legacy_order=args.legacy_order,
                             legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
-        faults = f"injecting faults: {args.faults.spec()}\n" if args.faults else ""
+        faults = f"injecting faults: {profile.spec()}\n" if profile.spec() else ""
         history = (f" + {args.legacy_history:,} between {args.legacy_days} and {args.legacy_history_days} days ago"
                    if args.legacy_history else "")
         print(f"Twilio emulator serving both APIs at {base_url}\n{faults}"
