@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from sync import __version__, analytics, database, errors, logs, machinery, models, privacy, service, worker
-from sync.config import Settings, load_accounts
+from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
 
 log = logs.get("sync")
 
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="no configuration needed: embedded Postgres + built-in emulator + backfill")
     demo.add_argument("--messages", type=int, default=20_000, metavar="N",
                       help="messages per API in the emulator (default 20000)")
+    _concurrency_option(demo)
 
     from sync.emulator import orders
 
@@ -153,6 +154,13 @@ def _scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bodies", choices=privacy.MODES, default=None,
                         help="message text in the archive: keep it, hash it (HMAC-SHA256 keyed by "
                         "TWILIO_ARCHIVE_BODY_KEY) or drop it (default: TWILIO_ARCHIVE_BODIES, else keep)")
+    _concurrency_option(parser)
+
+
+def _concurrency_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--concurrency", type=_limit, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help="requests of an account in flight at most, each account its own; fewer while "
+                        f"Twilio answers 429 (default {DEFAULT_CONCURRENCY})")
 
 
 def _bounded(convert, low: float, high: float, what: str, rule: str | None = None):
@@ -233,7 +241,7 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     until = models.parse_instant(args.until, "--until") if args.until else None
     window = models.default_window(now, since, until)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
-    twilio = settings.require_twilio()
+    twilio = dataclasses.replace(settings.require_twilio(), concurrency=args.concurrency)
     dsn = await database.resolve_dsn(settings)
     results, seconds = await _backfill(dsn, twilio, models.SOURCES[args.source], window,
                                        fixed_end=until is not None, now=now, page_size=args.page_size,
@@ -285,6 +293,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         accounts = load_accounts(accounts_file, os.environ, settings.twilio)
     else:
         accounts = [settings.require_twilio()]
+    accounts = [dataclasses.replace(a, concurrency=args.concurrency) for a in accounts]
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
     async with await machinery.open_store(dsn, observer=metrics) as store:
@@ -427,7 +436,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     async with emulator.serve(emu, host="127.0.0.1", port=0) as base_url:
         twilio = TwilioSettings(account_sid=emulator.DEFAULT_ACCOUNT_SID, username=emulator.DEFAULT_ACCOUNT_SID,
                                 password=Secret(emulator.DEFAULT_AUTH_TOKEN), comms_base_url=base_url,
-                                api_base_url=base_url)
+                                api_base_url=base_url, concurrency=args.concurrency)
         now = datetime.now(timezone.utc)
         print(f"backfilling the last 7 days from {base_url} ...", flush=True)
         results, seconds = await _backfill(dsn, twilio, models.STREAMS, models.default_window(now, None, None),
