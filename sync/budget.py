@@ -45,13 +45,13 @@ class Window:
     """The AIMD arithmetic: the window's size and its round (decreases so far). No I/O."""
 
     limit: int
-    size: float = field(default=0.0)
-    round: int = 0
+    size: float = field(init=False)  # fractional: the additive increase accumulates in it
+    round: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.limit, int) and not isinstance(self.limit, bool) and self.limit >= 1):
             raise ValueError(f"a concurrency budget must allow at least 1 request, got {self.limit!r}")
-        self.size = float(self.limit) if not self.size else min(float(self.limit), max(1.0, self.size))
+        self.size = float(self.limit)
 
     @property
     def capacity(self) -> int:

@@ -164,3 +164,34 @@ async def test_a_cancelled_waiter_gives_its_place_back():
     assert budget.in_flight == 0
     async with budget.slot():
         assert budget.in_flight == 1
+
+
+@pytest.mark.parametrize("command", ["backfill", "run", "demo"])
+def test_the_concurrency_flag_takes_a_whole_number_of_at_least_one(command, capsys):
+    """--concurrency N reaches the command (default 8); 0 or a word is one line and exit 2."""
+    from sync.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([command]).concurrency == 8
+    assert parser.parse_args([command, "--concurrency", "3"]).concurrency == 3
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit) as exited:
+            parser.parse_args([command, "--concurrency", bad])
+        assert exited.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert "--concurrency" in err and "\n" not in err
+
+
+async def test_the_clients_budget_is_the_accounts_own_unless_given():
+    """machinery gives each account's client a budget capped at the account's concurrency setting."""
+    from dataclasses import replace
+
+    from sync import machinery
+    from sync.config import Secret, TwilioSettings
+
+    account = TwilioSettings(account_sid=SID, username=SID, password=Secret("t"),
+                             comms_base_url="http://127.0.0.1:9", api_base_url="http://127.0.0.1:9")
+    async with machinery.twilio_client(replace(account, concurrency=3)) as client:
+        assert client.budget.limit == 3 and client.budget.account_sid == SID
+    async with machinery.twilio_client(account, concurrency=2) as client:
+        assert client.budget.limit == 2
