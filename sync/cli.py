@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ from typing import Any
 import anyio
 
 from sync import __version__, analytics, database, errors, logs, machinery, models, privacy, service, worker
-from sync.config import Settings, load_accounts
+from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
 
 log = logs.get("sync")
 
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="no configuration needed: embedded Postgres + built-in emulator + backfill")
     demo.add_argument("--messages", type=int, default=20_000, metavar="N",
                       help="messages per API in the emulator (default 20000)")
+    _concurrency_option(demo)
 
     from sync.emulator import orders
 
@@ -117,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--faults", type=_fault_profile, default=None, metavar="SPEC",
                      help="misbehave like the real API, e.g. '429=0.1,503=0.05,drop=0.03,malformed=0.02,"
                      "retry-after=1,max-page-size=500,rate-limit=50'; also slow, slow-seconds, 500, "
-                     "stale-token, burst. GET/POST /_emulator/faults reads the counts and changes the profile")
+                     "stale-token, burst, latency-ms, concurrency-limit. GET/POST /_emulator/faults reads the "
+                     "counts and changes the profile")
+    emu.add_argument("--latency-ms", type=_milliseconds, default=None, metavar="MS",
+                     help="every API request waits MS milliseconds before its answer, on top of any fault")
+    emu.add_argument("--concurrency-limit", type=_limit, default=None, metavar="N",
+                     help="a request arriving while N of its credential's are in flight gets 429 (20429), "
+                     "without Retry-After")
     emu.add_argument("--legacy-days", type=_days, default=30, metavar="D",
                      help="the legacy messages of --messages are created over the last D days, 1..400 (default 30)")
     emu.add_argument("--legacy-history", type=_count, default=0, metavar="N",
@@ -146,6 +154,13 @@ def _scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bodies", choices=privacy.MODES, default=None,
                         help="message text in the archive: keep it, hash it (HMAC-SHA256 keyed by "
                         "TWILIO_ARCHIVE_BODY_KEY) or drop it (default: TWILIO_ARCHIVE_BODIES, else keep)")
+    _concurrency_option(parser)
+
+
+def _concurrency_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--concurrency", type=_limit, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help="requests of an account in flight at most, each account its own; fewer while "
+                        f"Twilio answers 429 (default {DEFAULT_CONCURRENCY})")
 
 
 def _bounded(convert, low: float, high: float, what: str, rule: str | None = None):
@@ -169,6 +184,8 @@ _port = _bounded(int, 0, 65535, "a port number")
 _seconds = _bounded(float, 0.001, 10**7, "a number of seconds", "must be a positive number of seconds")
 _days = _bounded(int, 1, 400, "a whole number of days")
 _count = _bounded(int, 0, 10**7, "a whole number")
+_milliseconds = _bounded(float, 0, 10**7, "a number of milliseconds", "must be 0 or more milliseconds")
+_limit = _bounded(int, 1, 10**6, "a whole number", "must be a whole number >= 1")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,7 +241,7 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     until = models.parse_instant(args.until, "--until") if args.until else None
     window = models.default_window(now, since, until)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
-    twilio = settings.require_twilio()
+    twilio = dataclasses.replace(settings.require_twilio(), concurrency=args.concurrency)
     dsn = await database.resolve_dsn(settings)
     results, seconds = await _backfill(dsn, twilio, models.SOURCES[args.source], window,
                                        fixed_end=until is not None, now=now, page_size=args.page_size,
@@ -276,6 +293,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         accounts = load_accounts(accounts_file, os.environ, settings.twilio)
     else:
         accounts = [settings.require_twilio()]
+    accounts = [dataclasses.replace(a, concurrency=args.concurrency) for a in accounts]
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
     async with await machinery.open_store(dsn, observer=metrics) as store:
@@ -418,7 +436,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     async with emulator.serve(emu, host="127.0.0.1", port=0) as base_url:
         twilio = TwilioSettings(account_sid=emulator.DEFAULT_ACCOUNT_SID, username=emulator.DEFAULT_ACCOUNT_SID,
                                 password=Secret(emulator.DEFAULT_AUTH_TOKEN), comms_base_url=base_url,
-                                api_base_url=base_url)
+                                api_base_url=base_url, concurrency=args.concurrency)
         now = datetime.now(timezone.utc)
         print(f"backfilling the last 7 days from {base_url} ...", flush=True)
         results, seconds = await _backfill(dsn, twilio, models.STREAMS, models.default_window(now, None, None),
@@ -479,11 +497,17 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
     if args.legacy_history and args.legacy_history_days <= args.legacy_days:
         raise errors.ConfigError(f"--legacy-history-days ({args.legacy_history_days}) must be more than "
                                  f"--legacy-days ({args.legacy_days})")
+    profile = args.faults or emulator.FaultProfile()
+    # The shortcuts win over the same items in --faults: they are the more specific flag.
+    if args.latency_ms is not None:
+        profile = dataclasses.replace(profile, latency=args.latency_ms / 1000)
+    if args.concurrency_limit is not None:
+        profile = dataclasses.replace(profile, concurrency_limit=args.concurrency_limit)
     emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
-                            legacy_days=args.legacy_days, faults=args.faults, legacy_order=args.legacy_order,
+                            legacy_days=args.legacy_days, faults=profile, legacy_order=args.legacy_order,
                             legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
-        faults = f"injecting faults: {args.faults.spec()}\n" if args.faults else ""
+        faults = f"injecting faults: {profile.spec()}\n" if profile.spec() else ""
         history = (f" + {args.legacy_history:,} between {args.legacy_days} and {args.legacy_history_days} days ago"
                    if args.legacy_history else "")
         print(f"Twilio emulator serving both APIs at {base_url}\n{faults}"

@@ -14,6 +14,8 @@ from sync import errors
 
 DEFAULT_COMMS_BASE_URL = "https://comms.twilio.com"
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
+# Requests of one account in flight at most, before any 429 lowers it (budget.py); --concurrency.
+DEFAULT_CONCURRENCY = 8
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
@@ -51,6 +53,9 @@ class TwilioSettings:
     password: Secret
     comms_base_url: str
     api_base_url: str
+    # The cap of the account's concurrency budget: an account's own setting, since Twilio's
+    # limit is per account and other applications may share it.
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,8 @@ import anyio
 import orjson
 
 from sync import errors, logs, pagination
-from sync.config import Secret, TwilioSettings
+from sync.budget import Budget
+from sync.config import DEFAULT_CONCURRENCY, Secret, TwilioSettings
 from sync.observe import NOBODY, Observer
 from sync.retry import Backoff, retrying
 
@@ -36,6 +37,8 @@ RETRY = Backoff(attempts=10, base=0.5, cap=30.0)
 # Retry-After is in whole seconds and our clock is not the server's: waiting this much
 # longer means we are never back early.
 RETRY_AFTER_MARGIN = 0.05
+# Twilio documents it as how close the account is to its concurrency limit.
+CONCURRENT_HEADER = "Twilio-Concurrent-Requests"
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -99,21 +102,22 @@ class TwilioClient:
     """Fetches JSON pages from the configured Twilio base URLs, for one account.
 
     Every request of the account waits while the server has asked it to (Retry-After), and
-    at most `concurrency` are in flight: Twilio's limits are per account, so its 429 is a
-    signal to all of our requests, not just the one that received it."""
+    goes through the account's concurrency budget (budget.py): at most `concurrency` in flight,
+    fewer after 429s. Twilio's limits are per account, so its 429 is a signal to all of our
+    requests, not just the one that received it."""
 
     def __init__(
         self,
         settings: TwilioSettings,
         *,
         retry: Backoff = RETRY,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = 60.0,
         observer: Observer = NOBODY,
     ) -> None:
         self._settings = settings
         self._retry = retry
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self.budget = Budget(concurrency, account_sid=settings.account_sid, observer=observer)
         self._resume_at = 0.0  # time.monotonic() before which the server asked us not to call
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._authorization = basic_authorization(settings.username, settings.password)
@@ -196,7 +200,7 @@ class TwilioClient:
     async def _get_once(self, url: str, api: str) -> Any:
         assert self._session is not None, "use TwilioClient as an async context manager"
         try:
-            async with self._limiter:
+            async with self.budget.slot() as slot:
                 await self._wait_for_server()
                 headers = {"Authorization": self._authorization.reveal()}
                 async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
@@ -204,6 +208,8 @@ class TwilioClient:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     # Pause the account at once: other requests must not go out while we read.
                     paused = retry_after is not None and self._pause(retry_after + RETRY_AFTER_MARGIN)
+                    # The window moves at once too, before the slot is given back.
+                    self.budget.answered(slot, status, resp.headers.get(CONCURRENT_HEADER))
                     body = await resp.read()
             self._observer.response(api, status)
             if paused:

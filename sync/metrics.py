@@ -51,6 +51,16 @@ class Metrics(Observer):
                                      ["api", "code"], registry=r)
         self.retries = Counter(f"{PREFIX}_retries", "Retried operations by cause", ["target", "cause"], registry=r)
         self.rate_limited = Counter(f"{PREFIX}_rate_limited", "429 Too Many Requests answers", ["api"], registry=r)
+        self.concurrency_window = Gauge(f"{PREFIX}_concurrency_window",
+                                        "Requests the account's concurrency budget lets be in flight now "
+                                        "(halved by a 429, back up to --concurrency)", ["account"], registry=r)
+        self.requests_in_flight = Gauge(f"{PREFIX}_requests_in_flight",
+                                        "The account's requests to Twilio in flight, at the last answer",
+                                        ["account"], registry=r)
+        self.twilio_concurrent = Gauge(f"{PREFIX}_twilio_concurrent_requests",
+                                       "The last Twilio-Concurrent-Requests header: the account's requests in "
+                                       "flight as Twilio counts them, other applications' included",
+                                       ["account"], registry=r)
         scan = [*stream, "kind"]
         self.scans = Counter(f"{PREFIX}_scans", "Scans ended, by outcome", [*scan, "outcome"], registry=r)
         self.list_order = Counter(f"{PREFIX}_scan_list_order",
@@ -82,6 +92,12 @@ class Metrics(Observer):
 
     def retry(self, target: str, cause: str) -> None:
         self.retries.labels(target, cause).inc()
+
+    def budget(self, account_sid: str, window: int, in_flight: int, concurrent: int | None) -> None:
+        self.concurrency_window.labels(account_sid).set(window)
+        self.requests_in_flight.labels(account_sid).set(in_flight)
+        if concurrent is not None:
+            self.twilio_concurrent.labels(account_sid).set(concurrent)
 
     def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
         self.pages.labels(account_sid, stream).inc(counts.pages)

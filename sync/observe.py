@@ -28,6 +28,10 @@ class Observer:
     async def pause(self, account_sid: str, until: datetime) -> None:
         """Twilio asked the account to make no request before `until` (Retry-After)."""
 
+    def budget(self, account_sid: str, window: int, in_flight: int, concurrent: int | None) -> None:
+        """After an answer: the account's concurrency window (budget.py), its requests in flight,
+        and the last Twilio-Concurrent-Requests seen (None before any)."""
+
     def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
         """A page and its checkpoint committed: what the API served and what was written."""
 
@@ -65,6 +69,10 @@ class Observers(Observer):
     async def pause(self, account_sid: str, until: datetime) -> None:
         for o in self.observers:
             await o.pause(account_sid, until)
+
+    def budget(self, account_sid: str, window: int, in_flight: int, concurrent: int | None) -> None:
+        for o in self.observers:
+            o.budget(account_sid, window, in_flight, concurrent)
 
     def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
         for o in self.observers:

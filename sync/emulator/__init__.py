@@ -11,6 +11,9 @@ Python hooks on `Emulator` or through the real endpoints, even while a scan is r
 
 `Emulator(faults=FaultProfile.parse("503=0.05,retry-after=1"))` makes it misbehave as the real
 APIs do (429/500/503, slow, dropped and malformed answers, stale tokens, rate limits); see faults.py.
+`FaultProfile(latency=0.05, concurrency_limit=3)` (spec "latency-ms=50,concurrency-limit=3") answers
+every request after 50 ms and refuses a credential's requests beyond 3 in flight with 429 (20429);
+`emu.faults.peak_in_flight` says how many a client had in flight at once.
 `Emulator(legacy_order="sent-created", legacy_history=200_000)` serves the legacy list in another of
 the plausible orders (`LEGACY_ORDERS`, see orders.py) over a year of history; `emu.list_requests(...)`
 and `emu.list_log` tell what list requests clients made, DateSent-filtered or not.

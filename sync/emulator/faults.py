@@ -3,7 +3,15 @@
 A `FaultProfile` says how often each fault happens; `Faults` (living on the Emulator as
 `emu.faults`) picks them per request, counts what it injected and watches whether clients
 honour Retry-After. Faults apply only to the authenticated API routes, after authentication
-(a bad credential always gets its 401), in this order:
+(a bad credential always gets its 401). Two settings shape every request, around the rest
+(`Faults.serve`):
+
+    latency           every request sleeps `latency` seconds before it is answered, whatever else
+                      happens to it (a fault's answer included): the round trip of a real API
+    concurrency_limit a request arriving while that many of its credential's are in flight is
+                      refused (below), after the latency, before anything else is chosen
+
+Then fault selection (`Faults.apply`), in this order:
 
     1. the per-credential token bucket (`rate_limit`, `burst`): an empty bucket -> 429
     2. on-demand injections queued with `Faults.inject`, first queued first
@@ -19,6 +27,8 @@ What each fault puts on the wire (error bodies in the dialect of the API address
     stale_token       400, code 20001, "Invalid or expired PageToken" (legacy, context PageToken) or
                       "Invalid or expired pageToken" (v1, context pageToken); only list requests
                       that carry a token can get it
+    concurrency       429, code 20429, the same bodies as 429, and NO Retry-After: whether
+                      api.twilio.com sends one on a concurrency 429 is undocumented
     slow              the normal answer, after sleeping `slow_seconds`
     drop              the normal status and headers with the full Content-Length, the first half of
                       the body, then the connection is closed: the client sees a payload error
@@ -36,6 +46,12 @@ checked against it: arriving before the deadline is one violation (counted, with
 `violations`); either way the deadline is then spent. Times come from `clock` (monotonic),
 taken when the request reaches fault selection, before any slow sleep; there is no tolerance.
 
+In flight: every authenticated request of a credential counts from its arrival until it is
+answered (its latency sleep and a refused one included). `in_flight` holds the counts now,
+`peak_in_flight` the most seen at once since the last reset (both in `stats()`); the server
+sends each request's count, this one included, as `Twilio-Concurrent-Requests`, the header
+Twilio documents for seeing how close an account is to its concurrency limit.
+
 Selection costs one attribute test per request while the profile is empty, nothing is
 queued and no deadline is pending (`Faults.armed` is false). The emulator runs on one event
 loop, so no locks.
@@ -45,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import math
 import random
 import time
@@ -65,11 +82,16 @@ _PROBABILITIES = {
 }  # fmt: skip
 _SETTINGS = {
     "slow-seconds": "slow_seconds", "retry-after": "retry_after", "max-page-size": "max_page_size",
-    "rate-limit": "rate_limit", "burst": "burst",
+    "rate-limit": "rate_limit", "burst": "burst", "latency-ms": "latency", "concurrency-limit": "concurrency_limit",
 }  # fmt: skip
+_WHOLE = ("retry_after", "max_page_size", "burst", "concurrency_limit")
+# Fields whose spec value is in another unit: latency is written in milliseconds (as the bench's flag).
+_SCALE = {"latency": 1000.0}
 _SPEC_KEYS = {**_PROBABILITIES, **_SETTINGS}
 _KEY_OF = {name: key for key, name in _SPEC_KEYS.items()}
 _KIND_OF = {"p429": "429", "p500": "500", "p503": "503", "stale_token": "stale_token"}
+# Twilio documents it as how close the account is to its concurrency limit.
+CONCURRENT_HEADER = "Twilio-Concurrent-Requests"
 MAX_VIOLATION_DETAILS = 100  # the count stays exact; only the details are capped
 
 
@@ -89,6 +111,8 @@ class FaultProfile:
     max_page_size: int | None = None  # list requests asking for more per page: 500
     rate_limit: float | None = None  # per-credential token bucket, requests per second
     burst: int | None = None  # bucket size; default max(1, int(rate_limit))
+    latency: float = 0.0  # seconds every request waits before its answer, on top of any fault
+    concurrency_limit: int | None = None  # a credential's requests in flight beyond it: 429 (20429)
 
     def __post_init__(self) -> None:
         for key, name in _PROBABILITIES.items():
@@ -113,13 +137,17 @@ class FaultProfile:
                 raise ValueError(f"burst={self.burst}: must be a whole number >= 1")
             if self.rate_limit is None:
                 raise ValueError(f"burst={self.burst}: needs rate-limit")
+        if not (isinstance(self.latency, (int, float)) and 0.0 <= self.latency < math.inf):
+            raise ValueError(f"latency-ms={self.latency * 1000:g}: must be a finite number of milliseconds >= 0")
+        if self.concurrency_limit is not None and not (_is_int(self.concurrency_limit) and self.concurrency_limit >= 1):
+            raise ValueError(f"concurrency-limit={self.concurrency_limit}: must be a whole number >= 1")
 
     @classmethod
     def parse(cls, spec: str) -> FaultProfile:
         """A profile from `name=value` items separated by commas, e.g. "429=0.1,retry-after=2,rate-limit=50".
 
         Names are the spec keys of the fields ("429", "stale-token", "max-page-size", ...;
-        `_` may stand for `-`). An empty spec is the default profile. Raises ValueError
+        `_` may stand for `-`); "latency-ms" is in milliseconds. An empty spec is the default profile. Raises ValueError
         naming the bad item.
         """
         values: dict[str, Any] = {}
@@ -136,14 +164,15 @@ class FaultProfile:
                 raise ValueError(f"fault item {item!r}: unknown name {key!r} (known: {', '.join(_SPEC_KEYS)})")
             if name in values:
                 raise ValueError(f"fault item {item!r}: {key} is given twice")
-            values[name] = _number(item, raw, whole=name in ("retry_after", "max_page_size", "burst"))
+            value = _number(item, raw, whole=name in _WHOLE)
+            values[name] = value / _SCALE[name] if name in _SCALE else value
         return cls(**values)
 
     def spec(self) -> str:
         """The spec string `parse` turns back into this profile (only the non-default items)."""
         default = FaultProfile()
         return ",".join(
-            f"{_KEY_OF[f.name]}={getattr(self, f.name)}"
+            f"{_KEY_OF[f.name]}={_spec_value(f.name, getattr(self, f.name))}"
             for f in dataclasses.fields(self)
             if getattr(self, f.name) != getattr(default, f.name)
         )
@@ -155,12 +184,19 @@ class FaultProfile:
 
     @property
     def active(self) -> bool:
-        """Whether this profile can inject anything at all."""
+        """Whether fault selection has anything to do (latency and the concurrency limit apply
+        around it, see `Faults.serve`)."""
         return (
             self.max_page_size is not None
             or self.rate_limit is not None
             or any(getattr(self, name) for name in _PROBABILITIES.values())
         )
+
+
+def _spec_value(name: str, value: object) -> str:
+    if name in _SCALE:
+        return f"{value * _SCALE[name]:.12g}"  # type: ignore[operator]
+    return str(value)
 
 
 def _is_int(value: object) -> bool:
@@ -204,6 +240,8 @@ class Faults:
         self._deadlines: dict[tuple[str, str, str], float] = {}
         self._latest_deadline = -math.inf
         self._buckets: dict[str, tuple[float, float]] = {}  # credential -> (tokens, when)
+        self.in_flight: Counter[str] = Counter()  # credential -> requests arrived and not yet answered
+        self.peak_in_flight: dict[str, int] = {}  # credential -> most in flight at once since the reset
         self.injected: Counter[str] = Counter()
         self.requests = 0
         self.retry_after_violations = 0
@@ -246,7 +284,9 @@ class Faults:
         self._rng = random.Random(seed)
 
     def reset_counts(self) -> None:
-        """Zero the counters and forget pending Retry-After deadlines: a fresh measurement starts."""
+        """Zero the counters and forget pending Retry-After deadlines: a fresh measurement starts.
+        The peaks start again from the requests in flight now."""
+        self.peak_in_flight = {credential: n for credential, n in self.in_flight.items() if n}
         self.injected.clear()
         self.requests = 0
         self.retry_after_violations = 0
@@ -266,6 +306,8 @@ class Faults:
             "retry_after_violations": self.retry_after_violations,
             "violations": list(self.violations),
             "pending": [dataclasses.asdict(i) for i in self._queue],
+            "in_flight": {credential: n for credential, n in self.in_flight.items() if n},
+            "peak_in_flight": dict(self.peak_in_flight),
         }
 
     def command(self, body: object) -> dict:
@@ -305,6 +347,41 @@ class Faults:
         return self.stats()
 
     # ------------------------------------------------------------ per request
+
+    async def serve(
+        self,
+        request: web.Request,
+        credential: str,
+        listing: bool,
+        handler: Callable[[int], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Answer an authenticated API request: count it in flight, wait the latency, refuse it
+        over the concurrency limit, else through fault selection when armed. `handler(n)` gives
+        the real answer, n being the credential's requests in flight at this one's arrival, this
+        one included; an error's answer gets n as CONCURRENT_HEADER here."""
+        in_flight = self.in_flight
+        in_flight[credential] += 1
+        n = in_flight[credential]
+        if n > self.peak_in_flight.get(credential, 0):
+            self.peak_in_flight[credential] = n
+        try:
+            profile = self._profile
+            if profile.latency:
+                await asyncio.sleep(profile.latency)
+            if profile.concurrency_limit is not None and n > profile.concurrency_limit:
+                self.requests += 1
+                self.injected["concurrency"] += 1
+                raise errors.ApiError(429, errors.TOO_MANY_REQUESTS, _too_many(request))
+            answer = functools.partial(handler, n)
+            if self.armed:
+                return await self.apply(request, credential, listing, answer)
+            self.requests += 1
+            return await answer()
+        except errors.ApiError as err:
+            err.headers = {**(err.headers or {}), CONCURRENT_HEADER: str(n)}
+            raise
+        finally:
+            in_flight[credential] -= 1
 
     def _rearm(self) -> None:
         self.armed = self._profile_active or bool(self._queue) or bool(self._deadlines)
@@ -414,12 +491,7 @@ class Faults:
         self._latest_deadline = max(self._latest_deadline, deadline)
         self.armed = True
         if status == 429:
-            code = errors.TOO_MANY_REQUESTS
-            message = (
-                "Too many requests. Please retry according to the Retry-After response header."
-                if errors.is_comms(request.path)
-                else "Too many requests"
-            )
+            code, message = errors.TOO_MANY_REQUESTS, _too_many(request)
         else:
             code, message = errors.SERVICE_UNAVAILABLE, "Service unavailable."
         raise errors.ApiError(status, code, message, headers={"Retry-After": str(seconds)})
@@ -446,6 +518,13 @@ class Faults:
         if not any(queued is entry for queued in self._queue):
             self._queue.insert(0, entry)
             self._rearm()
+
+
+def _too_many(request: web.Request) -> str:
+    """The message of a 429 (20429) in the dialect of the API addressed."""
+    if errors.is_comms(request.path):
+        return "Too many requests. Please retry according to the Retry-After response header."
+    return "Too many requests"
 
 
 def _has_token(request: web.Request, listing: bool) -> bool:

@@ -8,7 +8,9 @@
              "inject": kind, "times": n, "path_contains": s, "seed": n, "reset": true}
 
 Every API request needs HTTP Basic credentials (Account SID + Auth Token, or API key + secret)
-and may then meet a fault (faults.py); the control route needs none and never does.
+and may then meet latency, the concurrency limit or a fault (faults.py); the control route
+needs none and never does. Every authenticated answer, an error's too, carries
+`Twilio-Concurrent-Requests`: the credential's requests in flight, this one included.
 Handlers only translate: query parsing lives in queries.py, positions in paging.py, state in
 data.py. List bodies are assembled from each record's cached JSON bytes, never re-encoded.
 """
@@ -18,13 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
-from . import errors, paging, queries
+from . import errors, faults, paging, queries
 from .data import Emulator, ListRequest
 
 JSON = "application/json"
@@ -76,8 +77,8 @@ class _Api:
 
     def route(self, name: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """Count the request under `name`, authenticate it, log it if it lists (`Emulator.list_log`),
-        then call the handler with the account, through fault selection when the injector is
-        armed (a plain call otherwise: benchmarks)."""
+        then call the handler with the account through `Faults.serve` (in-flight counts, latency,
+        the concurrency limit, then fault selection when the injector is armed)."""
 
         listing = name.endswith("_list")
 
@@ -92,11 +93,14 @@ class _Api:
                 dated = queries.date_sent_filters(query) if name == "legacy_list" else ()
                 token = bool(query.get("PageToken") or query.get("pageToken"))
                 self.emu.note_list_request(ListRequest(account, name, dated, token))
-            faults = self.emu.faults
-            if faults.armed:
-                return await faults.apply(request, creds[0], listing, functools.partial(handler, request, account))
-            faults.requests += 1
-            return await handler(request, account)
+
+            async def answer(in_flight: int) -> web.StreamResponse:
+                response = await handler(request, account)
+                # Set here, not on the way out: a dropped answer copies these headers.
+                response.headers[faults.CONCURRENT_HEADER] = str(in_flight)
+                return response
+
+            return await self.emu.faults.serve(request, creds[0], listing, answer)
 
         return wrapped
 

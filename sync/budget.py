@@ -1,0 +1,178 @@
+"""One account's concurrency budget: how many of its requests may be in flight, found by AIMD.
+
+Twilio limits the REST requests an account has in flight at once and answers those beyond the
+limit with 429 (error 20429); it publishes no number for it. So the budget starts at the
+user's cap (`--concurrency`) and learns the account's room as TCP learns a path's:
+
+- multiplicative decrease: a 429 halves the window (never below 1), at most once per round: a
+  request admitted before the last decrease was in flight when it happened, and its 429 says
+  nothing new, so a burst of 429s halves the window once, not down to 1;
+- additive increase: every other answer (the server had room for it; 5xx and dropped
+  connections say nothing either way) adds 1/window, so the window grows by about one per
+  window's worth of answers, up to the cap;
+- Twilio-Concurrent-Requests, on a 429: when it reports n requests of the account in flight
+  and more than the m of ours (this one included), other applications share the account and
+  held n - m. Twilio refused at n, so while they hold theirs at most m - 1 were left for us:
+  the window drops to at most max(1, m - 1), below what halving alone would give when we were
+  not using our whole window. The last and the peak value seen are kept for the metrics.
+
+A Retry-After is a separate floor, kept by the client (http.py) for the whole account. `Window`
+is the arithmetic, without I/O or a clock; `Budget` admits requests through it, logs the
+decreases (`budget.decrease`) and the return to the cap (`budget.full`), and tells the
+observer (`Observer.budget`) the window after each answer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+
+from sync import logs
+from sync.observe import NOBODY, Observer
+
+log = logs.get(__name__)
+
+# Float sums of 1/window drift below whole numbers (5 x 0.2 = 0.9999...); this absorbs it.
+_EPSILON = 1e-9
+
+
+@dataclass
+class Window:
+    """The AIMD arithmetic: the window's size and its round (decreases so far). No I/O."""
+
+    limit: int
+    size: float = field(init=False)  # fractional: the additive increase accumulates in it
+    round: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.limit, int) and not isinstance(self.limit, bool) and self.limit >= 1):
+            raise ValueError(f"a concurrency budget must allow at least 1 request, got {self.limit!r}")
+        self.size = float(self.limit)
+
+    @property
+    def capacity(self) -> int:
+        """Requests that may be in flight now: 1..limit."""
+        return max(1, min(self.limit, int(self.size + _EPSILON)))
+
+    @property
+    def full(self) -> bool:
+        return self.capacity == self.limit
+
+    def grow(self) -> bool:
+        """An answer the server had room for: add 1/window. Whether this made the window full."""
+        if self.full:
+            return False
+        self.size = min(float(self.limit), self.size + 1.0 / self.capacity)
+        return self.full
+
+    def shrink(self, admitted_in: int, ours: int, concurrent: int | None = None) -> bool:
+        """A 429 to a request admitted in round `admitted_in`, while `ours` of our requests were in
+        flight (it included) and Twilio-Concurrent-Requests said `concurrent`. Whether the window
+        shrank: not for a request admitted before the last decrease."""
+        if admitted_in < self.round:
+            return False
+        size = max(1.0, float(self.capacity // 2))
+        if concurrent is not None and concurrent > ours:
+            size = min(size, float(max(1, ours - 1)))
+        self.size = size
+        self.round += 1
+        return True
+
+
+def parse_concurrent(value: str | None) -> int | None:
+    """Twilio-Concurrent-Requests as a count; None when absent or not a whole number >= 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+@dataclass(eq=False)
+class Slot:
+    """One admitted request: the round it was admitted in, for `Budget.answered`."""
+
+    round: int
+
+
+class Budget:
+    """Admits an account's requests while fewer than the window are in flight, first come first
+    served; `answered` moves the window. One per TwilioClient, i.e. per account."""
+
+    def __init__(self, limit: int, *, account_sid: str = "", observer: Observer = NOBODY) -> None:
+        self.window = Window(limit)
+        self.account_sid = account_sid
+        self.in_flight = 0
+        self.concurrent: int | None = None  # Twilio-Concurrent-Requests, last seen
+        self.peak_concurrent = 0
+        self.lowest = self.window.capacity  # the smallest window so far, for tests and the bench
+        self._observer = observer
+        self._waiters: deque[anyio.Event] = deque()
+
+    @property
+    def limit(self) -> int:
+        return self.window.limit
+
+    @property
+    def capacity(self) -> int:
+        return self.window.capacity
+
+    def __repr__(self) -> str:
+        return f"Budget(window={self.capacity}/{self.limit}, in_flight={self.in_flight})"
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Slot]:
+        """Wait for room, hold it for the block."""
+        await self._acquire()
+        try:
+            yield Slot(self.window.round)
+        finally:
+            self.in_flight -= 1
+            self._wake()
+
+    def answered(self, slot: Slot, status: int, concurrent_header: str | None = None) -> None:
+        """Twilio answered the request of `slot` with `status` (and perhaps Twilio-Concurrent-Requests)."""
+        concurrent = parse_concurrent(concurrent_header)
+        if concurrent is not None:
+            self.concurrent = concurrent
+            self.peak_concurrent = max(self.peak_concurrent, concurrent)
+        window = self.window
+        if status == 429:
+            before = window.capacity
+            if window.shrink(slot.round, self.in_flight, concurrent):
+                self.lowest = min(self.lowest, window.capacity)
+                log.info("budget.decrease", account=self.account_sid, window=window.capacity, previous=before,
+                         cause="429", in_flight=self.in_flight, concurrent=concurrent)
+        elif status < 500 and window.grow():
+            log.info("budget.full", account=self.account_sid, window=window.capacity,
+                     peak_concurrent=self.peak_concurrent)
+            self._wake()
+        elif status < 500:
+            self._wake()  # the window may have grown by a whole request
+        self._observer.budget(self.account_sid, window.capacity, self.in_flight, self.concurrent)
+
+    async def _acquire(self) -> None:
+        if not self._waiters and self.in_flight < self.window.capacity:
+            self.in_flight += 1
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():  # room was handed over as we were cancelled: pass it on
+                self.in_flight -= 1
+                self._wake()
+            else:
+                self._waiters.remove(event)
+            raise
+
+    def _wake(self) -> None:
+        """Hand the room there is to the longest waiting (counted as in flight at once, so that
+        no newcomer takes it meanwhile)."""
+        while self._waiters and self.in_flight < self.window.capacity:
+            self.in_flight += 1
+            self._waiters.popleft().set()
