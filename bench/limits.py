@@ -64,10 +64,12 @@ def client_for(running: Emulator, store: Store | None = None):
 
 
 class Pager:
-    """One stream's pages in order, fetched, parsed and planned the way the worker's producer does.
+    """One stream's pages, fetched, parsed and planned the way the worker's chains do, but one
+    page at a time: the head's and then each slice's it split off, in turn.
 
-    `next()` returns (before, after, page): the checkpoints on either side of the page, which
-    store.pages.save moves between."""
+    `next()` returns (chain, before, step, page): the chain (0 the head, then the slices in the
+    order they were split off), the checkpoint before the page and the plan's step after it,
+    which store.pages.save moves between."""
 
     def __init__(self, client: TwilioClient, stream: str, account_sid: str, window: Window) -> None:
         now = datetime.now(UTC)
@@ -77,16 +79,23 @@ class Pager:
         # Each list is asked only for what it keeps, as the worker asks.
         self.window = worker.stream_window(stream, window, now)
         self.plan = plan.Plan(self.source, account_sid, self.window, worker.PAGE_SIZE, client.base_url(self.source.api))
-        self.state = self.plan.first()
+        self.chains = [self.plan.first()]
 
-    async def next(self) -> tuple[plan.State, plan.State, Page] | None:
-        if self.state.done:
+    @property
+    def done(self) -> bool:
+        return all(state.done for state in self.chains)
+
+    async def next(self) -> Planned | None:
+        chain = next((i for i, state in enumerate(self.chains) if not state.done), None)
+        if chain is None:
             return None
-        before = self.state
+        before = self.chains[chain]
         fetched, page = await self.client.get_page(self.source.api, before.url, self._parse,
                                                    retry_url=plan.retry_url)
-        self.state = self.plan.advance(before, fetched, page).state
-        return before, self.state, page
+        step = self.plan.advance(before, fetched, page)
+        self.chains[chain] = step.state
+        self.chains += step.spawn
+        return chain, before, step, sources.owned(self.source, page, step.state.owns)
 
     def _parse(self, fetched: str, body: object) -> tuple[str, Page]:
         # `fetched` is the URL the client really asked (it may shrink a page that keeps failing).
@@ -102,7 +111,7 @@ async def fetch_limit(running: Emulator, window: Window) -> Limit:
             figure = limit.streams[stream] = StreamFigure()
             pager = Pager(client, stream, running.account_sid, window)
             while (item := await pager.next()) is not None:
-                _, _, page = item
+                page = item[-1]
                 figure.records += page.seen
                 figure.rows += len(page.rows)
                 figure.pages += 1
@@ -123,7 +132,7 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     cpu = usage.ZERO
     async with await Store.connect(dsn) as store, client_for(running, store) as client:
         pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
-        scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.state)
+        scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.chains[0])
                  for s, p in pagers.items()}
         conn = await asyncpg.connect(dsn)
         try:
@@ -132,19 +141,20 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
             await conn.close()
         for stream in scans:
             limit.streams[stream] = StreamFigure()
-        while any(not p.state.done for p in pagers.values()):
+        ids: dict[tuple[str, int], int | None] = {(s, 0): None for s in scans}
+        while any(not p.done for p in pagers.values()):
             chunks = await _fetch_chunk(pagers)
             before = meter.sample()
             started = time.perf_counter()
             async with anyio.create_task_group() as tg:
                 for stream, pages in chunks.items():
-                    tg.start_soon(_write, store, stream, scans[stream], pages, limit.streams[stream])
+                    tg.start_soon(_write, store, stream, scans[stream], pages, limit.streams[stream], ids)
             limit.seconds += time.perf_counter() - started
             cpu = usage.plus(cpu, before, meter.sample())
     return limit, usage.between(usage.ZERO, cpu, limit.seconds)
 
 
-Planned = tuple[plan.State, plan.State, Page]
+Planned = tuple[int, plan.State, plan.Step, Page]
 
 
 async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[Planned]]:
@@ -160,11 +170,19 @@ async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[Planned]]:
     return {s: pages for s, pages in chunks.items() if pages}
 
 
-async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], figure: StreamFigure) -> None:
+async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], figure: StreamFigure,
+                 ids: dict[tuple[str, int], int | None]) -> None:
+    """Save the pages in order, each under its chain's row (`ids`: the pager's chain -> its
+    slice's id, the head None), as the worker saves them."""
     source = sources.BY_STREAM[stream]
     started = time.perf_counter()
-    for before, after, page in pages:
-        written = await store.pages.save(source, scan, before, after, page)
+    for chain, before, step, page in pages:
+        written, slices = await store.pages.save(source, scan, ids.get((stream, chain)), before, step.state, page,
+                                                 spawn=step.spawn)
+        by_url = {state.url: new for new, state in slices}
+        known = sum(1 for key in ids if key[0] == stream)  # the pager numbers new chains on from here
+        for offset, state in enumerate(step.spawn):
+            ids[(stream, known + offset)] = by_url[state.url]
         figure.records += page.seen
         figure.rows += written.inserted + written.updated
         figure.pages += 1

@@ -2,9 +2,9 @@
 
 A scan is chains of pages read at once: its head (the list from its top) and the time slices
 the scan plan splits off as the pages show where the records are (sync/plan.py); every request
-of the account waits for a place in its one concurrency budget (sync/http.py). Per chain, a
-producer fetches and parses page N+1 while a consumer writes page N; the buffer between them
-holds one page, so memory stays bounded whatever the account's size. A chain's pages are
+of the account waits for a place in its one concurrency budget (sync/budget.py). Per chain, a
+producer fetches and parses page N+1 while a consumer writes page N, and no further ahead, so
+memory stays bounded whatever the account's size. A chain's pages are
 written strictly in order, each with the position after it and the slices it split off, so no
 checkpoint ever runs ahead of what is stored."""
 
@@ -124,7 +124,7 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
         await chains.run(pending)
         # Normally every slice has run by now; one whose page's commit answer was lost has not.
         pending = []
-    finished = not chains.stopping and await store.scans.finish(scan)
+    finished = await store.scans.finish(scan)  # also when stopped: its last chain may have just ended
     counters.done = finished
     order = chains.head.order if source.sent_column is not None else None
     result = ScanResult(stream=source.stream, scan_id=scan.id, resumed=resumed, counts=counters.counts,
@@ -210,7 +210,9 @@ class _Chains:
         """Fetch and save the chain's pages from `saved.state` on, until its plan is done or the
         scan stops; `saved.state` is always what the database holds."""
         source, scan, options = self.source, self.scan, self.options
-        send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](1)
+        # No buffer: a page is fetched while the one before it is saved, and no further ahead, so that
+        # a kill loses at most the page in flight per chain.
+        send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](0)
         failed: list[Exception] = []
 
         def parse(fetched: str, body: object) -> tuple[str, Page]:

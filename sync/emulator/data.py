@@ -100,6 +100,7 @@ class ListRequest:
     route: str
     date_sent: tuple[tuple[str, str], ...] = ()
     page_token: bool = False  # a continuation page (PageToken / pageToken given)
+    path: str = ""  # path and query string, as sent
 
     @property
     def date_filtered(self) -> bool:

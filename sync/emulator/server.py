@@ -92,7 +92,7 @@ class _Api:
                 query = request.query
                 dated = queries.date_sent_filters(query) if name == "legacy_list" else ()
                 token = bool(query.get("PageToken") or query.get("pageToken"))
-                self.emu.note_list_request(ListRequest(account, name, dated, token))
+                self.emu.note_list_request(ListRequest(account, name, dated, token, request.raw_path))
 
             async def answer(in_flight: int) -> web.StreamResponse:
                 response = await handler(request, account)

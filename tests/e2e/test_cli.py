@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import re
 import signal
+import json
 import sys
 from datetime import datetime, timedelta, timezone
+
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 import asyncpg
 import pytest
 
 from sync import emulator
+from sync.emulator import FaultProfile
 from sync.store import Store
 from tests.archive import assert_archive_equals_emulator, committed_pages
 from tests.cli import cli_env, sync_cli
@@ -49,47 +53,66 @@ async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, stor
     await assert_archive_equals_emulator(store, emu)
 
 
-async def running_phase(dsn: str) -> tuple[str | None, int]:
-    """The running legacy scan's plan phase and pages saved, on a connection of its own."""
+async def slices_of(dsn: str) -> list[asyncpg.Record]:
+    """The running legacy scan's slices: id, cursor (null: read) and pages, on a connection of its own."""
     conn = await asyncpg.connect(dsn)
     try:
-        row = await conn.fetchrow("SELECT plan->>'phase' AS phase, pages FROM twilio.scans "
-                                  "WHERE stream = 'legacy_messages' AND status = 'running'")
+        return await conn.fetch("SELECT s.id, s.cursor, s.pages, s.plan FROM twilio.scan_slices s "
+                                "JOIN twilio.scans c ON c.id = s.scan_id "
+                                "WHERE c.stream = 'legacy_messages' AND c.status = 'running' ORDER BY s.id")
     finally:
         await conn.close()
-    return (row["phase"], row["pages"]) if row else (None, 0)
 
 
-async def test_kill_9_after_the_plan_switched_queries_resumes_in_the_same_phase(db_dsn, store):
-    """The scan plan's state is part of the checkpoint: killed while reading the sent part through
-    DateSent>=, the rerun goes on there (not back to the unfiltered list), and the whole pass costs
-    at most 1.1x the requests of a clean one."""
-    emu = emulator.Emulator(seed=4, comms_messages=0, legacy_messages=3_000, legacy_days=7,
-                            legacy_history=6_000, legacy_history_days=120, legacy_order="sent-created")
+async def test_kill_9_mid_slices_resumes_each_slice_and_never_reads_a_finished_one(db_dsn, store):
+    """Each slice's position is part of the checkpoint: killed while some slices are read and
+    others half-way, the rerun asks each unfinished slice for its saved next page, asks nothing
+    of a finished slice's query, and the whole pass costs at most 1.1x the requests of a clean one."""
+    emu = emulator.Emulator(seed=4, comms_messages=0, legacy_messages=6_000, legacy_days=7,
+                            legacy_history=6_000, legacy_history_days=120, legacy_order="sent-created",
+                            faults=FaultProfile(latency=0.02))
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
-        command = ["backfill", "--source", "legacy", "--page-size", "50"]
+        command = ["backfill", "--source", "legacy", "--page-size", "50", "--concurrency", "4"]
         proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
-        switched_at = None
         while True:
             assert proc.returncode is None, "the backfill finished before it could be killed"
-            phase, pages = await running_phase(db_dsn)
-            if phase == "sent":
-                switched_at = switched_at or pages
-                if pages >= switched_at + 5:
-                    break
+            rows = await slices_of(db_dsn)
+            if any(r["cursor"] is None for r in rows) and any(r["cursor"] and r["pages"] for r in rows):
+                break
             await anyio.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         await proc.wait()
+        rows = await slices_of(db_dsn)
+        done = [r for r in rows if r["cursor"] is None]
+        waiting = {r["cursor"] for r in rows if r["cursor"] is not None and r["pages"]}
         before_rerun = len(emu.list_log)
         final = await sync_cli(*command, env=env)
         assert final.returncode == 0, final.stderr.decode()
         assert "(resumed)" in final.stdout.decode()
-        first = emu.list_log[before_rerun]
-        assert first.date_filtered and first.page_token, "the rerun resumed inside the DateSent-filtered query"
+        asked = [r.path for r in emu.list_log[before_rerun:]]
+        assert {unquote(c) for c in waiting} <= {unquote(p) for p in asked}, "a half-read slice did not go on from its page"
+        for row in done:
+            chain = json.loads(row["plan"])["chain"]
+            lo, hi = chain["lo"], chain["hi"]
+            assert not any(_date_sent_range(p) == (lo, hi) for p in asked), "a finished slice was read again"
         saved = (await store.fetch("SELECT pages FROM twilio.scans WHERE stream = 'legacy_messages'"))[0][0]
         assert emu.list_requests("legacy_list") <= 1.1 * saved
     await assert_archive_equals_emulator(store, emu, streams=("legacy_messages",))
+
+
+def _date_sent_range(path: str) -> tuple[float, float | None] | None:
+    """The [lo, hi) of date_sent, in epoch seconds, that a legacy request's DateSent filters ask for."""
+    query = dict(parse_qsl(urlsplit(path).query))
+
+    def day(value: str) -> float:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
+
+    if "DateSent" in query:
+        return day(query["DateSent"]), day(query["DateSent"]) + 86_400
+    if "DateSent>" in query:
+        return day(query["DateSent>"]), day(query["DateSent<"]) + 86_400 if "DateSent<" in query else None
+    return None
 
 
 async def test_wrong_credentials_say_so_in_one_line(db_dsn, base_url):

@@ -213,8 +213,10 @@ async def test_sigterm_mid_scan_exits_0_within_10_s_and_the_next_start_loses_not
             await svc.stop()
         assert svc.proc.returncode == 0
         assert svc.events("service.stopped"), "it said it stopped"
-        running = await query(db_dsn, "SELECT id, cursor FROM twilio.scans WHERE status = 'running'")
-        assert running and all(r["cursor"] for r in running), "the interrupted scans wait at their checkpoints"
+        running = await query(db_dsn, "SELECT id, cursor IS NOT NULL OR EXISTS (SELECT 1 FROM twilio.scan_slices s "
+                                      "WHERE s.scan_id = scans.id AND s.cursor IS NOT NULL) AS waiting "
+                                      "FROM twilio.scans WHERE status = 'running'")
+        assert running and all(r["waiting"] for r in running), "the interrupted scans wait at their checkpoints"
         # Each row was inserted by exactly one committed page: none half-saved, none twice.
         assert await _inserted_equals_rows(db_dsn)
 
