@@ -357,15 +357,18 @@ async def _status(dsn: str) -> None:
             print(f"  last complete scan: #{done.id} ({done.kind}) finished {_ago(done.finished_at, now)}, "
                   f"window [{_iso(done.window.start)}, {_iso(done.window.end)}), {done.counts.seen:,} records, "
                   f"{done.counts.inserted:,} new, {done.counts.updated:,} changed")
-            print(f"  its cost: {done.counts.pages:,} list requests, {done.counts.outside:,} records read outside the window"
+            print(f"  its cost: {done.counts.pages:,} list requests"
+                  + (f" in {done.slices:,} time slices and its head" if done.slices else "")
+                  + f", {done.counts.outside:,} records read outside the window"
                   + (f"; list order {done.list_order}" if done.list_order else ""))
         else:
             print("  last complete scan: none yet")
         run = e["running"]
         if run is not None:
             print(f"  in flight: #{run.id} ({run.kind}) started {_ago(run.started_at, now)}, {run.counts.pages} pages saved, "
-                  f"{run.counts.seen:,} records; resumes at {run.cursor}"
-                  + (f" ({run.plan['phase']} phase)" if run.plan and run.plan.get("phase") != "list" else ""))
+                  f"{run.counts.seen:,} records; resumes at {run.cursor or 'its slices (the head is read)'}"
+                  + (f" ({run.plan['phase']} phase)" if run.plan and run.plan.get("phase") != "list" else "")
+                  + (f"; time slices: {run.slices_done:,} of {run.slices:,} read" if run.slices else ""))
 
 
 def _demo_where(settings: Settings) -> str:

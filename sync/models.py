@@ -130,6 +130,8 @@ class Scan:
     finished_at: datetime | None
     plan: dict[str, Any] | None = None
     list_order: str | None = None  # the legacy list's order as the scan's pages showed it
+    slices: int = 0  # time slices it split off (where the query counted them: Scans.latest)
+    slices_done: int = 0  # of which read to their end
 
     @classmethod
     def from_row(cls, row: Any) -> Scan:
@@ -150,6 +152,8 @@ class Scan:
             finished_at=row["finished_at"],
             plan=json.loads(row["plan"]) if row["plan"] else None,
             list_order=row["list_order"],
+            slices=row.get("slices", 0),
+            slices_done=row.get("slices_done", 0),
         )
 
 

@@ -2,11 +2,10 @@
 
 A scan is chains of pages read at once: its head (the list from its top) and the time slices
 the scan plan splits off as the pages show where the records are (sync/plan.py); every request
-of the account waits for a place in its one concurrency budget (sync/budget.py). Per chain, a
-producer fetches and parses page N+1 while a consumer writes page N, and no further ahead, so
-memory stays bounded whatever the account's size. A chain's pages are
-written strictly in order, each with the position after it and the slices it split off, so no
-checkpoint ever runs ahead of what is stored."""
+of the account waits for a place in its one concurrency budget (sync/budget.py). A chain fetches
+a page, then saves it with the position after it and the slices it split off, then fetches the
+next: while one chain saves, the others' requests are in flight, memory holds a page per chain
+whatever the account's size, and no checkpoint ever runs ahead of what is stored."""
 
 from __future__ import annotations
 
@@ -207,60 +206,43 @@ class _Chains:
                             restarts=restarts, cause=str(exc))
 
     async def _pages(self, chain: int | None, saved: _Saved) -> None:
-        """Fetch and save the chain's pages from `saved.state` on, until its plan is done or the
-        scan stops; `saved.state` is always what the database holds."""
+        """Fetch and save the chain's pages from `saved.state` on, one at a time, until its plan
+        is done or the scan stops; `saved.state` is always what the database holds. One page at a
+        time: the other chains keep the account's requests in flight meanwhile, and a kill loses
+        at most the one page a chain has fetched and not yet saved."""
         source, scan, options = self.source, self.scan, self.options
-        # No buffer: a page is fetched while the one before it is saved, and no further ahead, so that
-        # a kill loses at most the page in flight per chain.
-        send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](0)
-        failed: list[Exception] = []
 
         def parse(fetched: str, body: object) -> tuple[str, Page]:
             return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
 
-        async def produce() -> None:
-            state = saved.state
-            async with send:
+        while not saved.state.done and not self.stopping:
+            before = saved.state
+            with anyio.CancelScope() as fetching:  # a stop cancels the fetch, never a save
+                self._fetching.add(fetching)
                 try:
-                    while not state.done and not self.stopping:
-                        fetched, page = await self.client.get_page(source.api, state.url, parse, retry_url=plan.retry_url)
-                        step = self.plan.advance(state, fetched, page)
-                        page = sources.owned(source, page, step.state.owns)
-                        if step.warning:
-                            log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
-                                        reason=step.warning)
-                        if page.rejected:
-                            log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
-                        await send.send((state, step, page))
-                        state = step.state
-                except Exception as exc:  # noqa: BLE001 - re-raised below, once the fetched pages are saved
-                    failed.append(exc)
-
-        async def fetching() -> None:
-            with anyio.CancelScope() as scope:
-                self._fetching.add(scope)
-                try:
-                    await produce()
+                    fetched, page = await self.client.get_page(source.api, before.url, parse, retry_url=plan.retry_url)
                 finally:
-                    self._fetching.discard(scope)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(fetching)
-            async with receive:
-                async for before, step, page in receive:
-                    written, slices = await self.store.pages.save(source, scan, chain, before, step.state, page,
-                                                                  spawn=step.spawn, seen=options.keep_seen)
-                    saved.state = step.state
-                    if chain is None:
-                        self.head = step.state
-                        self.counters.reached = page.reached or self.counters.reached
-                    counts = Counts.of_page(page, written)
-                    self.counters.counts += counts
-                    options.observer.page_saved(scan.account_sid, source.stream, counts)
-                    for new, state in slices:
-                        self._start(new, state)
-        if failed:
-            raise failed[0]
+                    self._fetching.discard(fetching)
+            if fetching.cancelled_caught:
+                return
+            step = self.plan.advance(before, fetched, page)
+            if step.warning:
+                log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                            reason=step.warning)
+            if page.rejected:
+                log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=before.url)
+            page = sources.owned(source, page, step.state.owns)
+            written, slices = await self.store.pages.save(source, scan, chain, before, step.state, page,
+                                                          spawn=step.spawn, seen=options.keep_seen)
+            saved.state = step.state
+            if chain is None:
+                self.head = step.state
+                self.counters.reached = page.reached or self.counters.reached
+            counts = Counts.of_page(page, written)
+            self.counters.counts += counts
+            options.observer.page_saved(scan.account_sid, source.stream, counts)
+            for new, state in slices:
+                self._start(new, state)
 
 
 @dataclass

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import anyio
 
-from sync import machinery
+from sync import emulator, machinery
 from sync.emulator import DEFAULT_ACCOUNT_SID, FaultProfile
 from sync.http import TwilioClient
 from sync.observe import Observer
 from sync.retry import Backoff
 from tests.archive import assert_archive_equals_emulator
-from tests.conftest import run_backfill
+from tests.conftest import run_backfill, settings_for
 
 # The real policy with shorter waits: a concurrency 429 carries no Retry-After, so backoff alone
 # spaces the retries.
@@ -75,4 +75,19 @@ async def test_a_backfill_under_a_low_concurrency_limit_archives_exactly(store, 
     await run_backfill(store, twilio, retry=QUICK, concurrency=8)
     assert emu.faults.injected["concurrency"] > 0, "the limit was never reached: the test proves nothing"
     assert emu.faults.retry_after_violations == 0
+    await assert_archive_equals_emulator(store, emu)
+
+
+async def test_a_sliced_backfill_fills_the_budget_and_never_exceeds_it(store):
+    """Time slices are what puts requests in flight: a backfill of every stream at a budget of 4,
+    each request held by the emulator's latency, has Twilio see exactly 4 at once at the most
+    (never more; and 4, because the slices ran in parallel), and archives exactly."""
+    emu = emulator.Emulator(seed=11, comms_messages=2_000, legacy_messages=2_000, legacy_days=7,
+                            legacy_order="sent-created", faults=FaultProfile(latency=0.02))
+    async with emulator.serve(emu) as url:
+        results = await run_backfill(store, settings_for(url), concurrency=4)
+    slices = await store.fetchval("SELECT count(*) FROM twilio.scan_slices")
+    assert slices >= 4, "the window was not sliced: the test proves nothing"
+    assert emu.faults.peak_in_flight == {DEFAULT_ACCOUNT_SID: 4}
+    assert all(r.complete for r in results.values())
     await assert_archive_equals_emulator(store, emu)
