@@ -1,9 +1,11 @@
 """The scan plan: which list request comes next, decided from the pages already read. Pure.
 
-A scan is a small state machine. It starts at the list's first URL; each parsed page moves it
-to its next `State`: the next URL of the same query, a switch to another query, or done. The
-state is plain data (`State.to_json`), saved as the scan's checkpoint in the page's own
-transaction, so a scan killed at any instant resumes exactly where the machine was.
+A scan is a small state machine, or rather a few running at once: its head, which starts at
+the list's first URL, and the time slices the pages split off. Each parsed page moves its chain
+to its next `State` (the next URL of the same query, the list's top again, or done) and may
+spawn slices. A state is plain data (`State.to_json`), saved as its chain's checkpoint in the
+page's own transaction, with the slices the page spawned, so a scan killed at any instant
+resumes exactly where each of its chains was.
 
 The v1 lists are filtered by creation time on the server: the plan follows `pagination.next`
 to the end. The legacy list cannot be filtered by creation time, and it keeps up to 400 days,
@@ -19,21 +21,21 @@ orders what it has read so far is consistent with:
 
 and it stops only when every order still consistent with the evidence says that nothing of the
 window can follow. Under (a) that is the first record created before the window. Under (b) and
-(c) it is the first sent record sent before the window (a message is sent after it is created,
-allowing `SENT_MARGIN` and any earlier skew seen); under (b) the rest of the null block is
-older than a null record created before the window, so the plan leaves the unfiltered list
-there and reads the sent part through ``DateSent>=``, which never matches a null date_sent.
+(c) the sent part is not the head's to read: once the list shows its null block first, the sent
+part of the window goes to a slice through ``DateSent>=`` (the day the window's first message
+could be sent: `SENT_MARGIN` and any skew seen before its start), which never matches a null
+date_sent, and the head reads only the block: to its end under (c), and under (b) down to a
+null record created before the window, the rest of the block being older still.
 When no order fits (nulls last, no order at all) the list is read to its end and the scan says
 so. A wrong guess would lose messages silently; reading more only costs requests.
 
 Time slices. A scan need not read one page at a time: a query whose first page shows it holds
 more than a few pages hands the older part of its range to new slices, queries of their own read
 at the same time, each with its own checkpoint (`State` with a `Chain`). The v1 lists slice by
-`startDate`/`endDate`. The legacy list slices its sent part by DateSent day: under (b) and (c)
-the unfiltered list's top is only read for the null block, and the sent part of the window is read
-through ``DateSent>=`` from the first page on, split into day ranges as it proves dense. A slice
-stops above its lower neighbour only while its pages are newest first; otherwise it reads its
-query to the end, which costs requests, never records.
+`startDate`/`endDate`; the legacy sent part by whole days of DateSent. A slice stops above its
+lower neighbour only while its pages are newest first; otherwise it reads its query to the end,
+which costs requests, never records. Each chain saves only the records of its own range
+(`State.owns`), so that pages overlapping at a boundary count each record once.
 
 A record's place in the list is what `Page.times` carries: its (date_created, date_sent) as
 epoch seconds, None where absent or unparseable, in the order served."""
@@ -174,8 +176,8 @@ class State:
     @property
     def order(self) -> str:
         """The legacy list's order as the scan found it (one of ORDERS)."""
-        if self.phase in (SENT, SLICE):
-            return SENT_CREATED  # only that order lets a scan leave the unfiltered list early
+        if self.phase == SENT:
+            return SENT_CREATED  # only that order let a scan leave the unfiltered list early
         if self.phase == ALL:
             return UNORDERED
         ev = self.evidence
@@ -273,7 +275,7 @@ class Plan:
             return c, ()
         parts = min(MAX_SPLIT, math.ceil((cut - c.lo) / span / SLICE_PAGES))
         bounds = sorted({c.lo, cut, *(_floor(c.lo + (cut - c.lo) * i / parts, grain) for i in range(1, parts))})
-        bounds = [b for b in bounds if b >= c.lo]
+        bounds = [b for b in bounds if b >= c.lo]  # a v1 window need not start on a whole second
         slices = tuple(self._slice(lo, hi) for lo, hi in zip(bounds, bounds[1:]))
         return dataclasses.replace(c, floor=cut), slices
 

@@ -40,6 +40,8 @@ UPGRADE = [
     "COMMENT ON COLUMN twilio.scan_slices.pages IS 'List requests of the slice that returned a page.'",
     "COMMENT ON COLUMN twilio.scan_slices.records_seen IS 'Records the slice''s pages served.'",
     "COMMENT ON COLUMN twilio.scan_slices.finished_at IS 'When its last page was saved.'",
+    "COMMENT ON COLUMN twilio.scan_slices.id IS 'The slice''s number, for logs (the scan.restart event''s slice).'",
+    "COMMENT ON COLUMN twilio.scan_slices.created_at IS 'When the page that split it off was saved.'",
 ]
 
 

@@ -60,4 +60,5 @@ async def test_list_requests_are_counted_per_list_and_account_and_say_if_date_fi
     legacy_a = [r for r in emu.list_log if r.route == "legacy_list" and r.account_sid == A.sid]
     assert [r.date_filtered for r in legacy_a] == [False, False, False, True, True, False]
     assert [r.page_token for r in legacy_a] == [False, True, True, False, True, False]
-    assert legacy_a[3] == ListRequest(A.sid, "legacy_list", (("DateSent>", day),), False)
+    assert legacy_a[3] == ListRequest(A.sid, "legacy_list", (("DateSent>", day),), False,
+                                      f"/2010-04-01/Accounts/{A.sid}/Messages.json?DateSent%3E={day}&PageSize=18")
