@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "latency phase (issue 11)",
         "With --latency-ms, after the phases above (which stay at zero latency), a second emulator serves "
         "--latency-messages per API created over the last 7 days, the legacy list in date_sent order "
-        "(sent-created). At each latency, set on the emulator for the whole step: the serial bound (each list read "
+        "(sent-created). At 0 ms, then at each latency, set on the emulator for the whole step: the serial bound (each list read "
         "one page at a time following its next links, the lists side by side, nothing written), then "
         "`python -m sync backfill --concurrency C` into a fresh database: its time, records/s, requests, the "
         "emulator's peak of requests in flight, and the speedup over the serial bound.")

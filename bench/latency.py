@@ -2,9 +2,9 @@
 
 Twilio answers a list page in hundreds of milliseconds, the emulator in one. With
 `--latency-ms N` the bench starts a second emulator holding the issue's data set (messages
-created over the last 7 days, the legacy list in date_sent order) and, for each latency, sets
-that latency on the emulator for the whole step (its fault control, not per request) and
-measures, over one fixed 7-day window:
+created over the last 7 days, the legacy list in date_sent order) and, at 0 ms and then at each
+latency, sets that latency on the emulator for the whole step (its fault control, not per
+request) and measures, over one fixed 7-day window:
 
 serial bound: each list read one page at a time from its first URL following its next links,
 the three lists side by side, nothing written: the best a reader without time slices can do.
@@ -87,6 +87,12 @@ class AtLatency:
         return self.bound.seconds / seconds if seconds > 0 else None
 
     @property
+    def mean_in_flight(self) -> float | None:
+        """Requests x latency / backfill time: how many were in flight on average (0 ms: none)."""
+        span = self.backfill.span_seconds
+        return self.backfill.requests * self.latency_ms / 1000 / span if span > 0 and self.latency_ms else None
+
+    @property
     def pages_x_latency(self) -> float:
         return self.bound.pages * self.latency_ms / 1000
 
@@ -118,7 +124,8 @@ async def measure(latencies: list[int], messages: int, concurrency: int, seed: i
         window = Window(since, until)
         phase = Phase(messages, concurrency, _rfc3339(since), _rfc3339(until))
         runner = runs.Runner(running, phase.since, phase.until, workdir, ("--concurrency", str(concurrency)))
-        for ms in latencies:
+        # First at zero latency: the same data set's figures without waiting, to set the others beside.
+        for ms in [0, *(ms for ms in latencies if ms != 0)]:
             await _control(running, {"reset": True, "profile": f"latency-ms={ms}"})
             with timed(f"serial bound at {ms} ms"):
                 before, t0 = meter.sample(), time.perf_counter()

@@ -139,6 +139,7 @@ def _latency_json(phase: Phase, zero: Run) -> dict[str, Any]:
             },
             "backfill": {**_run_json(f.backfill), "peak_in_flight": f.peak_in_flight, "rows": f.rows},
             "speedup": _round(f.speedup), "speedup_over_process_time": _round(f.process_speedup),
+            "mean_in_flight": _round(f.mean_in_flight),
             "records_per_second": round(f.backfill.rate),
         }
 
@@ -235,7 +236,7 @@ def _latency_lines(phase: Phase, zero: Run) -> list[str]:
         "",
     ]
     rows = [["at latency", "serial bound", "pages", "pages x latency", "backfill", "speedup", "records/s",
-             "requests", "peak in flight"]]
+             "requests", "peak in flight", "mean"]]
     for f in phase.runs:
         b = f.bound
         rows.append([
@@ -243,14 +244,16 @@ def _latency_lines(phase: Phase, zero: Run) -> list[str]:
             f"{f.pages_x_latency:.1f} s", f"{f.backfill.span_seconds:.1f} s",
             "-" if f.speedup is None else f"{f.speedup:.2f}x", _n(f.backfill.rate), _n(f.backfill.requests),
             "-" if f.peak_in_flight is None else f"{f.peak_in_flight} of {phase.concurrency}",
+            "-" if f.mean_in_flight is None else f"{f.mean_in_flight:.1f}",
         ])
-    rows.append(["0 ms (backfill above)", "-", "-", "-", f"{zero.span_seconds:.1f} s", "-", _n(zero.rate),
-                 _n(zero.requests), "-"])
+    rows.append(["(0 ms, the backfill above)", "-", "-", "-", f"{zero.span_seconds:.1f} s", "-", _n(zero.rate),
+                 _n(zero.requests), "-", "-"])
     lines += _aligned(rows)
     lines += [
         "",
         (f"serial bound: each list one page at a time ({' / '.join(models.STREAMS)} pages), side by side; "
-         "backfill: first scan start to last scan end; speedup = serial bound / backfill"),
+         "backfill: first scan start to last scan end; speedup = serial bound / backfill; "
+         "mean in flight = requests x latency / backfill"),
     ]
     for f in phase.runs:
         lines.append(f"at {f.latency_ms} ms: backfill process {f.backfill.exit.seconds:.1f} s "

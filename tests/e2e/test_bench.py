@@ -48,7 +48,8 @@ def test_the_latency_phase_reports_the_bound_the_backfill_and_its_peak_in_flight
     assert phase["concurrency"] == CONCURRENCY and phase["messages"] == LATENCY_MESSAGES
     assert phase["legacy_order"] == "sent-created"
     assert phase["zero_latency_backfill_records_per_second"] == figures["backfill"]["records_per_second"]
-    [run] = phase["runs"]
+    zero, run = phase["runs"]  # the same data set at 0 ms first, then at the latency asked
+    assert zero["latency_ms"] == 0 and zero["backfill"]["rows"] == run["backfill"]["rows"]
     bound, backfill = run["serial_bound"], run["backfill"]
     assert run["latency_ms"] == LATENCY_MS
     # The serial bound reads one page at a time per list, the three lists side by side.
