@@ -21,6 +21,9 @@ from bench import BenchError
 DEFAULT_MESSAGES = 200_000
 QUICK_MESSAGES = 20_000
 MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kill a run half-way
+LATENCY_MESSAGES = 50_000  # the issue's target: a 7-day backfill of 50,000 + 50,000
+MIN_LATENCY_MESSAGES = 1_000
+DEFAULT_CONCURRENCY = 16  # the issue's target: at most 16 requests in flight
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -49,19 +52,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulator's data set (default 0)")
     parser.add_argument("--resume-at", type=_fraction, default=0.5, metavar="F",
                         help="kill the resume phase's first run once this fraction is archived (default 0.5)")
+    latency = parser.add_argument_group(
+        "latency phase (issue 11)",
+        "With --latency-ms, after the phases above (which stay at zero latency), a second emulator serves "
+        "--latency-messages per API created over the last 7 days, the legacy list in date_sent order "
+        "(sent-created). At 0 ms, then at each latency, set on the emulator for the whole step: the serial bound (each list read "
+        "one page at a time following its next links, the lists side by side, nothing written), then "
+        "`python -m sync backfill --concurrency C` into a fresh database: its time, records/s, requests, the "
+        "emulator's peak of requests in flight, and the speedup over the serial bound.")
+    latency.add_argument("--latency-ms", type=_latencies, default=[], metavar="N[,N...]",
+                         help="milliseconds every API request waits before its answer, e.g. 500 or 500,250 "
+                              "(default: no latency phase)")
+    latency.add_argument("--concurrency", type=_concurrency, default=DEFAULT_CONCURRENCY, metavar="C",
+                         help=f"the latency phase's `backfill --concurrency` (default {DEFAULT_CONCURRENCY}, the "
+                              "issue's most requests in flight); the zero-latency phases keep the CLI's default")
+    latency.add_argument("--latency-messages", type=_at_least(MIN_LATENCY_MESSAGES), default=LATENCY_MESSAGES,
+                         metavar="N", help=f"messages per API in the latency phase (default {LATENCY_MESSAGES:,}, "
+                                           f"the issue's target; at least {MIN_LATENCY_MESSAGES:,})")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
                         help="where to write every figure as JSON (default bench/results/latest.json)")
     return parser
 
 
-def _messages(value: str) -> int:
+def _whole(value: str) -> int:
     try:
-        number = int(value.replace("_", "").replace(",", ""))
+        return int(value.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < MIN_MESSAGES:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_MESSAGES:,}, got {number:,}")
-    return number
+
+
+def _at_least(least: int):
+    def parse(value: str) -> int:
+        number = _whole(value)
+        if number < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least:,}, got {number:,}")
+        return number
+
+    return parse
+
+
+_messages = _at_least(MIN_MESSAGES)
+_concurrency = _at_least(1)
+
+
+def _latencies(value: str) -> list[int]:
+    """"500" or "500,250": each a whole number of milliseconds, at least 1."""
+    parts = [part.strip() for part in value.split(",")]
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not whole numbers of milliseconds: {value!r}") from None
+    if not numbers or any(n < 1 for n in numbers):
+        raise argparse.ArgumentTypeError(f"each latency must be at least 1 ms, got {value!r}")
+    return numbers
 
 
 def _fraction(value: str) -> float:
@@ -197,6 +240,13 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
                                                   child_cpu=resume.first.cpu_seconds + resume.second.exit.cpu_seconds)
     say(f"resume: {resume.requests:,} requests vs {resume.clean_requests:,} for the clean run")
 
+    latency_phase = None
+    if args.latency_ms:
+        from bench import latency
+
+        latency_phase = await latency.measure(args.latency_ms, args.latency_messages, args.concurrency, args.seed,
+                                              server, databases, workdir, timed, cpu)
+
     source = ("emulator (GET /_emulator/faults)" if backfill.emulator_requests is not None else
               "pages in twilio.scans (the emulator reports no request count; a page fetched but never "
               "saved is not counted)")
@@ -205,7 +255,7 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
               "page_size": worker.PAGE_SIZE, "resume_at": args.resume_at}
     return report.Results(config=config, machine={}, fetch=fetch, write_new=write_new,
                           write_unchanged=write_same, backfill=backfill, rescan=rescan, resume=resume, cpu=cpu,
-                          phase_seconds=phase_seconds, requests_source=source)
+                          phase_seconds=phase_seconds, requests_source=source, latency=latency_phase)
 
 
 def _rfc3339(when: datetime) -> str:

@@ -1,11 +1,12 @@
 """The two limits a backfill cannot beat, measured apart in this process with the sync code itself.
 
 fetch limit: every page of every stream fetched and parsed exactly as the worker's producer
-does (TwilioClient.get_page with sources.parse_page), all streams at once, nothing written.
+does (TwilioClient.get_page with sources.parse_page, the scan plan's time slices each read as a
+chain of its own, all at once), all streams at once, nothing written.
 
 write limit: the same parsed pages upserted exactly as the worker's consumer does
-(store.pages.save, one page per transaction, in order, under a scan row so the checkpoint
-moves), all streams at once, with no fetching in the timed part. Pages are fetched a chunk at
+(store.pages.save, one page per transaction, each chain in order, under a scan row so the
+checkpoints move and the slices are created), all streams at once, with no fetching in the timed part. Pages are fetched a chunk at
 a time between timed writes, so memory stays bounded at any --messages. Measured twice on
 the same database: new rows (the backfill case), then unchanged rows (the rescan case)."""
 
@@ -63,13 +64,23 @@ def client_for(running: Emulator, store: Store | None = None):
     return machinery.twilio_client(settings, store=store)
 
 
-class Pager:
-    """One stream's pages, fetched, parsed and planned the way the worker's chains do, but one
-    page at a time: the head's and then each slice's it split off, in turn.
+@dataclass
+class Planned:
+    """One page of one chain, as the worker's producer hands it to its consumer."""
 
-    `next()` returns (chain, before, step, page): the chain (0 the head, then the slices in the
-    order they were split off), the checkpoint before the page and the plan's step after it,
-    which store.pages.save moves between."""
+    chain: int  # the Pager's own number for the chain: 0 the head, then its slices as they are split off
+    before: plan.State  # the chain's checkpoint before the page ...
+    step: plan.Step  # ... after it, and the slices the page splits off
+    page: Page  # only the rows this chain owns (sources.owned), as the worker saves them
+    children: list[int]  # the Pager's numbers for step.spawn, in its order
+
+
+class Pager:
+    """One stream's pages, fetched, parsed and planned the way the worker's producer does: the
+    head chain and every slice a page splits off (sync/plan.py), each a chain of its own.
+
+    `read(chain, state)` fetches a chain's next page; `open` holds the chains not yet done,
+    for a caller that reads them one at a time."""
 
     def __init__(self, client: TwilioClient, stream: str, account_sid: str, window: Window) -> None:
         now = datetime.now(UTC)
@@ -79,23 +90,29 @@ class Pager:
         # Each list is asked only for what it keeps, as the worker asks.
         self.window = worker.stream_window(stream, window, now)
         self.plan = plan.Plan(self.source, account_sid, self.window, worker.PAGE_SIZE, client.base_url(self.source.api))
-        self.chains = [self.plan.first()]
+        self.first = self.plan.first()
+        self.open: list[tuple[int, plan.State]] = [] if self.first.done else [(0, self.first)]
+        self._chains = 1
 
-    @property
-    def done(self) -> bool:
-        return all(state.done for state in self.chains)
+    async def read(self, chain: int, state: plan.State) -> Planned:
+        fetched, page = await self.client.get_page(self.source.api, state.url, self._parse, retry_url=plan.retry_url)
+        step = self.plan.advance(state, fetched, page)
+        page = sources.owned(self.source, page, step.state.owns)
+        children = list(range(self._chains, self._chains + len(step.spawn)))
+        self._chains += len(step.spawn)
+        return Planned(chain, state, step, page, children)
 
-    async def next(self) -> Planned | None:
-        chain = next((i for i, state in enumerate(self.chains) if not state.done), None)
-        if chain is None:
-            return None
-        before = self.chains[chain]
-        fetched, page = await self.client.get_page(self.source.api, before.url, self._parse,
-                                                   retry_url=plan.retry_url)
-        step = self.plan.advance(before, fetched, page)
-        self.chains[chain] = step.state
-        self.chains += step.spawn
-        return chain, before, step, sources.owned(self.source, page, step.state.owns)
+    async def take(self, most: int) -> list[Planned]:
+        """Up to `most` pages, one chain at a time (a parent's page always before its slices')."""
+        pages: list[Planned] = []
+        while self.open and len(pages) < most:
+            chain, state = self.open.pop(0)
+            item = await self.read(chain, state)
+            pages.append(item)
+            if not item.step.state.done:
+                self.open.insert(0, (chain, item.step.state))
+            self.open += [(c, s) for c, s in zip(item.children, item.step.spawn) if not s.done]
+        return pages
 
     def _parse(self, fetched: str, body: object) -> tuple[str, Page]:
         # `fetched` is the URL the client really asked (it may shrink a page that keeps failing).
@@ -110,11 +127,21 @@ async def fetch_limit(running: Emulator, window: Window) -> Limit:
         async def one(stream: str) -> None:
             figure = limit.streams[stream] = StreamFigure()
             pager = Pager(client, stream, running.account_sid, window)
-            while (item := await pager.next()) is not None:
-                page = item[-1]
-                figure.records += page.seen
-                figure.rows += len(page.rows)
-                figure.pages += 1
+
+            # Every chain at once, each slice as soon as the page splitting it off is read: the worker's pace.
+            async def chain(number: int, state: plan.State, tg) -> None:
+                while not state.done:
+                    item = await pager.read(number, state)
+                    figure.records += item.page.seen
+                    figure.rows += len(item.page.rows)
+                    figure.pages += 1
+                    for child, spawned in zip(item.children, item.step.spawn):
+                        tg.start_soon(chain, child, spawned, tg)
+                    state = item.step.state
+
+            async with anyio.create_task_group() as tg:
+                for number, state in pager.open:
+                    tg.start_soon(chain, number, state, tg)
             figure.seconds = time.perf_counter() - started
 
         async with anyio.create_task_group() as tg:
@@ -132,8 +159,10 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
     cpu = usage.ZERO
     async with await Store.connect(dsn) as store, client_for(running, store) as client:
         pagers = {s: Pager(client, s, running.account_sid, window) for s in models.STREAMS}
-        scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.chains[0])
+        scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.first)
                  for s, p in pagers.items()}
+        # The Pager's chain numbers -> the ids of their rows in twilio.scan_slices (None: the scan's head).
+        slice_ids: dict[str, dict[int, int | None]] = {s: {0: None} for s in pagers}
         conn = await asyncpg.connect(dsn)
         try:
             await procs.checkpoint(conn)  # as before each CLI run, so that the figures compare
@@ -141,28 +170,24 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
             await conn.close()
         for stream in scans:
             limit.streams[stream] = StreamFigure()
-        ids: dict[tuple[str, int], int | None] = {(s, 0): None for s in scans}
-        while any(not p.done for p in pagers.values()):
+        while any(p.open for p in pagers.values()):
             chunks = await _fetch_chunk(pagers)
             before = meter.sample()
             started = time.perf_counter()
             async with anyio.create_task_group() as tg:
                 for stream, pages in chunks.items():
-                    tg.start_soon(_write, store, stream, scans[stream], pages, limit.streams[stream], ids)
+                    tg.start_soon(_write, store, stream, scans[stream], pages, limit.streams[stream],
+                                  slice_ids[stream])
             limit.seconds += time.perf_counter() - started
             cpu = usage.plus(cpu, before, meter.sample())
     return limit, usage.between(usage.ZERO, cpu, limit.seconds)
 
 
-Planned = tuple[int, plan.State, plan.Step, Page]
-
-
 async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[Planned]]:
-    chunks: dict[str, list[Planned]] = {s: [] for s in pagers}
+    chunks: dict[str, list[Planned]] = {}
 
     async def one(stream: str) -> None:
-        while len(chunks[stream]) < CHUNK_PAGES and (item := await pagers[stream].next()) is not None:
-            chunks[stream].append(item)
+        chunks[stream] = await pagers[stream].take(CHUNK_PAGES)
 
     async with anyio.create_task_group() as tg:
         for stream in pagers:
@@ -171,19 +196,16 @@ async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[Planned]]:
 
 
 async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], figure: StreamFigure,
-                 ids: dict[tuple[str, int], int | None]) -> None:
-    """Save the pages in order, each under its chain's row (`ids`: the pager's chain -> its
-    slice's id, the head None), as the worker saves them."""
+                 slice_ids: dict[int, int | None]) -> None:
     source = sources.BY_STREAM[stream]
     started = time.perf_counter()
-    for chain, before, step, page in pages:
-        written, slices = await store.pages.save(source, scan, ids.get((stream, chain)), before, step.state, page,
-                                                 spawn=step.spawn)
-        by_url = {state.url: new for new, state in slices}
-        known = sum(1 for key in ids if key[0] == stream)  # the pager numbers new chains on from here
-        for offset, state in enumerate(step.spawn):
-            ids[(stream, known + offset)] = by_url[state.url]
-        figure.records += page.seen
+    for item in pages:
+        written, slices = await store.pages.save(source, scan, slice_ids[item.chain], item.before, item.step.state,
+                                                 item.page, spawn=item.step.spawn)
+        by_url = {state.url: number for number, state in slices}
+        for child, spawned in zip(item.children, item.step.spawn):
+            slice_ids[child] = by_url[spawned.url]
+        figure.records += item.page.seen
         figure.rows += written.inserted + written.updated
         figure.pages += 1
     figure.seconds += time.perf_counter() - started

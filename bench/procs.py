@@ -45,12 +45,16 @@ class EmulatorProcess:
     """`python -m sync emulator` in its own process, so its CPU is never the worker's.
 
     Started on entering; `ready()` waits until it serves, so the caller can start Postgres
-    while the emulator generates its data set."""
+    while the emulator generates its data set. `options` are more of its flags, e.g.
+    {"legacy-days": 7, "legacy-order": "sent-created"}; `label` names its log, so that two
+    emulators can run side by side."""
 
-    def __init__(self, messages: int, seed: int, workdir: Path) -> None:
+    def __init__(self, messages: int, seed: int, workdir: Path, *, label: str = "emulator",
+                 options: dict[str, object] | None = None) -> None:
         self.messages = messages
         self.seed = seed
-        self.log_path = workdir / "emulator.log"
+        self.options = options or {}
+        self.log_path = workdir / f"{label}.log"
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Self:
@@ -58,7 +62,7 @@ class EmulatorProcess:
             # Port 0: the emulator binds a free port and prints its URL, so no port can be taken under us.
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sync", "emulator", "--port", "0", "--messages", str(self.messages),
-                 "--seed", str(self.seed)],
+                 "--seed", str(self.seed), *(f"--{k}={v}" for k, v in self.options.items())],
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
             )
         return self
@@ -133,6 +137,27 @@ def request_count(running: Emulator) -> int | None:
     if isinstance(count, dict):  # a count per route is summed
         count = sum(v for v in count.values() if isinstance(v, int))
     return count if isinstance(count, int) else None
+
+
+def fault_control(running: Emulator, command: dict | None = None) -> dict:
+    """The emulator's fault-control report (`GET /_emulator/faults`: counts, peaks in flight, the
+    profile), after applying `command` when one is given (a POST of the same path, e.g.
+    {"reset": true, "profile": "latency-ms=500"}, see sync/emulator/faults.py `Faults.command`)."""
+    data = None if command is None else json.dumps(command).encode()
+    request = urllib.request.Request(f"{running.base_url}/_emulator/faults", data=data,
+                                     headers={"Authorization": running.authorization(),
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise BenchError(f"the emulator refused {command or 'GET'} on its fault control: HTTP {exc.code} "
+                         f"{exc.read()[:200].decode(errors='replace')}") from exc
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"the emulator's fault control did not answer: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BenchError(f"the emulator's fault control answered {body!r}")
+    return body
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.latency import AtLatency, Phase
 from bench.limits import Limit
 from bench.runs import Resume, Run
 from bench.usage import PhaseCpu
@@ -55,6 +56,7 @@ class Results:
     cpu: dict[str, PhaseCpu]  # by phase
     phase_seconds: dict[str, float]  # wall time of each step, setup included
     requests_source: str  # "emulator" or "pages in twilio.scans"
+    latency: Phase | None = None  # with --latency-ms: the serial bound and a backfill at each latency
 
     @property
     def limit(self) -> float:
@@ -120,7 +122,37 @@ def to_json(r: Results) -> dict[str, Any]:
         "cpu_seconds": {phase: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(c).items()}
                         for phase, c in r.cpu.items()},
         "phase_seconds": {k: round(v, 3) for k, v in r.phase_seconds.items()},
+        **({"latency": _latency_json(r.latency, r.backfill)} if r.latency is not None else {}),
     }
+
+
+def _latency_json(phase: Phase, zero: Run) -> dict[str, Any]:
+    def one(f: AtLatency) -> dict[str, Any]:
+        b = f.bound
+        return {
+            "latency_ms": f.latency_ms,
+            "serial_bound": {
+                "seconds": round(b.seconds, 3), "pages": b.pages, "requests": b.requests,
+                "pages_x_latency_seconds": round(f.pages_x_latency, 3), "peak_in_flight": b.peak_in_flight,
+                "rows_in_window": b.rows,
+                "streams": {s: {**asdict(x), "seconds": round(x.seconds, 3)} for s, x in b.streams.items()},
+            },
+            "backfill": {**_run_json(f.backfill), "peak_in_flight": f.peak_in_flight, "rows": f.rows},
+            "speedup": _round(f.speedup), "speedup_over_process_time": _round(f.process_speedup),
+            "mean_in_flight": _round(f.mean_in_flight),
+            "records_per_second": round(f.backfill.rate),
+        }
+
+    return {
+        "messages": phase.messages, "legacy_days": phase.legacy_days, "legacy_order": phase.legacy_order,
+        "concurrency": phase.concurrency, "since": phase.since, "until": phase.until,
+        "zero_latency_backfill_records_per_second": round(zero.rate),
+        "runs": [one(f) for f in phase.runs],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def write_json(path: Path, r: Results) -> None:
@@ -188,10 +220,47 @@ def table(r: Results) -> str:
     for phase, p in r.cpu.items():
         cpu_rows.append([phase, f"{p.wall_seconds:.1f}", f"{p.client:.1f}", f"{p.emulator:.1f}",
                          "-" if p.postgres is None else f"{p.postgres:.1f}", f"{p.busy:.0%}"])
+    if r.latency is not None:
+        lines += ["", *_latency_lines(r.latency, r.backfill)]
     lines += ["", *_aligned(cpu_rows)]
     total = sum(r.phase_seconds.values())
     lines += ["", f"took {total:.0f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.phase_seconds.items())]
     return "\n".join(lines)
+
+
+def _latency_lines(phase: Phase, zero: Run) -> list[str]:
+    lines = [
+        (f"latency   {phase.messages:,} messages per API over the last {phase.legacy_days} days, legacy list in "
+         f"{phase.legacy_order} order; backfill --since {phase.since} --until {phase.until} "
+         f"--concurrency {phase.concurrency}"),
+        "",
+    ]
+    rows = [["at latency", "serial bound", "pages", "pages x latency", "backfill", "speedup", "records/s",
+             "requests", "peak in flight", "mean"]]
+    for f in phase.runs:
+        b = f.bound
+        rows.append([
+            f"{f.latency_ms} ms", f"{b.seconds:.1f} s", "/".join(str(b.streams[s].pages) for s in models.STREAMS),
+            f"{f.pages_x_latency:.1f} s", f"{f.backfill.span_seconds:.1f} s",
+            "-" if f.speedup is None else f"{f.speedup:.2f}x", _n(f.backfill.rate), _n(f.backfill.requests),
+            "-" if f.peak_in_flight is None else f"{f.peak_in_flight} of {phase.concurrency}",
+            "-" if f.mean_in_flight is None else f"{f.mean_in_flight:.1f}",
+        ])
+    rows.append(["(0 ms, the backfill above)", "-", "-", "-", f"{zero.span_seconds:.1f} s", "-", _n(zero.rate),
+                 _n(zero.requests), "-", "-"])
+    lines += _aligned(rows)
+    lines += [
+        "",
+        (f"serial bound: each list one page at a time ({' / '.join(models.STREAMS)} pages), side by side; "
+         "backfill: first scan start to last scan end; speedup = serial bound / backfill; "
+         "mean in flight = requests x latency / backfill"),
+    ]
+    for f in phase.runs:
+        lines.append(f"at {f.latency_ms} ms: backfill process {f.backfill.exit.seconds:.1f} s "
+                     f"(speedup over it {f.process_speedup or 0:.2f}x), {sum(f.rows.values()):,} rows archived = "
+                     f"{sum(f.bound.rows.values()):,} in the window, serial bound peak in flight "
+                     f"{f.bound.peak_in_flight}")
+    return lines
 
 
 def _limit_rate(limit: Limit, stream: str) -> float | None:

@@ -97,11 +97,12 @@ class Resume:
 class Runner:
     """Runs `python -m sync backfill` over one fixed window, so every run covers the same records."""
 
-    def __init__(self, running: procs.Emulator, since: str, until: str, workdir: Path) -> None:
+    def __init__(self, running: procs.Emulator, since: str, until: str, workdir: Path,
+                 options: tuple[str, ...] = ()) -> None:
         self.running = running
         # A fixed --until also makes the killed run resumable: the worker resumes only a scan
-        # whose window end is the one asked for.
-        self.args = ["backfill", "--since", since, "--until", until]
+        # whose window end is the one asked for. `options`: more flags, e.g. ("--concurrency", "16").
+        self.args = ["backfill", "--since", since, "--until", until, *options]
         self.workdir = workdir
 
     def env(self, dsn: str) -> dict[str, str]:
@@ -194,7 +195,7 @@ async def resume(runner: Runner, dsn: str, clean: Run, clean_dsn: str, fraction:
     return Resume(fraction=at_kill / max(clean.records, 1), killed_after_seconds=killed_after, records_at_kill=at_kill,
                   first=first, second=second, requests=requests, clean_requests=clean_requests,
                   seconds=first.seconds + second.exit.seconds, clean_seconds=clean.exit.seconds,
-                  rows=await _row_counts(dsn), clean_rows=await _row_counts(clean_dsn))
+                  rows=await row_counts(dsn), clean_rows=await row_counts(clean_dsn))
 
 
 @asynccontextmanager
@@ -235,6 +236,6 @@ async def _scans(conn: asyncpg.Connection, after_id: int) -> list[ScanFigure]:
                        r["rows_updated"], r["seconds"] or 0.0) for r in rows]
 
 
-async def _row_counts(dsn: str) -> dict[str, int]:
+async def row_counts(dsn: str) -> dict[str, int]:
     async with _connected(dsn) as conn:
         return {t: await conn.fetchval(f"SELECT count(*) FROM twilio.{t}") for t in models.STREAMS}

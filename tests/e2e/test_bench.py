@@ -1,27 +1,66 @@
 """The benchmark still runs against the code it measures: a small run, checked for what must
-hold whatever the machine (no timing): every record archived, a rescan writing nothing, and a
-resumed run archiving exactly what a clean one does."""
+hold whatever the machine (no timing): every record archived, a rescan writing nothing, a
+resumed run archiving exactly what a clean one does, and under latency a backfill archiving
+what the serial bound finds in its window with no more requests in flight than it was given."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
-import anyio
 import pytest
 
 pytestmark = pytest.mark.timeout(300)
 
+LATENCY_MS, CONCURRENCY, LATENCY_MESSAGES = 20, 2, 5000
 
-async def test_a_small_benchmark_run_reports_consistent_figures(tmp_path):
-    out = tmp_path / "figures.json"
-    result = await anyio.run_process([sys.executable, "-m", "bench", "--messages", "5000", "--json", str(out)],
-                                     check=False)
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """One small run of `python -m bench` with a latency phase: (stdout, the JSON figures)."""
+    out = tmp_path_factory.mktemp("bench") / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--messages", "5000", "--latency-ms", str(LATENCY_MS),
+         "--latency-messages", str(LATENCY_MESSAGES), "--concurrency", str(CONCURRENCY), "--json", str(out)],
+        capture_output=True, check=False, timeout=280,
+    )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
-    assert "backfill" in result.stdout.decode()
-    figures = json.loads(out.read_text())
+    return result.stdout.decode(), json.loads(out.read_text())
+
+
+def test_a_small_benchmark_run_reports_consistent_figures(bench_run):
+    """The zero-latency phases archive every record once, rescan writing nothing, resume exactly."""
+    stdout, figures = bench_run
+    assert "backfill" in stdout
     backfill, rescan, resume = figures["backfill"], figures["rescan"], figures["resume"]
     assert backfill["records"] == figures["fetch_limit"]["records"] == figures["write_limit"]["records"] > 10_000
     assert rescan["records"] == backfill["records"]
     assert rescan["rows_written"] == 0 and rescan["rows_with_new_versions"] == 0
     assert resume["rows"] == resume["clean_rows"]
+
+
+def test_the_latency_phase_reports_the_bound_the_backfill_and_its_peak_in_flight(bench_run):
+    """--latency-ms prints and writes the serial bound and the backfill at that latency, the
+    backfill archiving every record of the window with at most --concurrency requests in flight."""
+    stdout, figures = bench_run
+    phase = figures["latency"]
+    assert phase["concurrency"] == CONCURRENCY and phase["messages"] == LATENCY_MESSAGES
+    assert phase["legacy_order"] == "sent-created"
+    assert phase["zero_latency_backfill_records_per_second"] == figures["backfill"]["records_per_second"]
+    zero, run = phase["runs"]  # the same data set at 0 ms first, then at the latency asked
+    assert zero["latency_ms"] == 0 and zero["backfill"]["rows"] == run["backfill"]["rows"]
+    bound, backfill = run["serial_bound"], run["backfill"]
+    assert run["latency_ms"] == LATENCY_MS
+    # The serial bound reads one page at a time per list, the three lists side by side.
+    assert bound["peak_in_flight"] <= 3
+    assert bound["requests"] == bound["pages"] == sum(s["pages"] for s in bound["streams"].values())
+    assert bound["pages_x_latency_seconds"] == pytest.approx(bound["pages"] * LATENCY_MS / 1000)
+    # Every message of the data set is in the window, on both APIs.
+    assert bound["rows_in_window"]["comms_messages"] == bound["rows_in_window"]["legacy_messages"] == LATENCY_MESSAGES
+    assert backfill["rows"] == bound["rows_in_window"]
+    assert 1 <= backfill["peak_in_flight"] <= CONCURRENCY
+    assert run["speedup"] is not None and run["speedup"] > 0 and run["records_per_second"] > 0
+    table = stdout[stdout.index("at latency"):]
+    assert f"{LATENCY_MS} ms" in table and f"{backfill['peak_in_flight']} of {CONCURRENCY}" in table
+    assert "speedup" in table and "serial bound" in table
