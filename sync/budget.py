@@ -24,7 +24,8 @@ observer (`Observer.budget`) the window after each answer.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -99,8 +100,9 @@ class Slot:
 
 
 class Budget:
-    """Admits an account's requests while fewer than the window are in flight, first come first
-    served; `answered` moves the window. One per TwilioClient, i.e. per account."""
+    """Admits an account's requests while fewer than the window are in flight, the lowest
+    `priority` first, then first come first served; `answered` moves the window. One per
+    TwilioClient, i.e. per account."""
 
     def __init__(self, limit: int, *, account_sid: str = "", observer: Observer = NOBODY) -> None:
         self.window = Window(limit)
@@ -110,7 +112,8 @@ class Budget:
         self.peak_concurrent = 0
         self.lowest = self.window.capacity  # the smallest window so far, for tests and the bench
         self._observer = observer
-        self._waiters: deque[anyio.Event] = deque()
+        self._waiters: list[tuple[float, int, anyio.Event]] = []  # a heap
+        self._arrivals = itertools.count()
 
     @property
     def limit(self) -> int:
@@ -124,9 +127,9 @@ class Budget:
         return f"Budget(window={self.capacity}/{self.limit}, in_flight={self.in_flight})"
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Slot]:
-        """Wait for room, hold it for the block."""
-        await self._acquire()
+    async def slot(self, priority: float = 0.0) -> AsyncIterator[Slot]:
+        """Wait for room (before those of a higher `priority`), hold it for the block."""
+        await self._acquire(priority)
         try:
             yield Slot(self.window.round)
         finally:
@@ -154,25 +157,26 @@ class Budget:
             self._wake()  # the window may have grown by a whole request
         self._observer.budget(self.account_sid, window.capacity, self.in_flight, self.concurrent)
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, priority: float) -> None:
         if not self._waiters and self.in_flight < self.window.capacity:
             self.in_flight += 1
             return
-        event = anyio.Event()
-        self._waiters.append(event)
+        waiter = (priority, next(self._arrivals), anyio.Event())
+        heapq.heappush(self._waiters, waiter)
         try:
-            await event.wait()
+            await waiter[2].wait()
         except BaseException:
-            if event.is_set():  # room was handed over as we were cancelled: pass it on
+            if waiter[2].is_set():  # room was handed over as we were cancelled: pass it on
                 self.in_flight -= 1
                 self._wake()
             else:
-                self._waiters.remove(event)
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
             raise
 
     def _wake(self) -> None:
-        """Hand the room there is to the longest waiting (counted as in flight at once, so that
+        """Hand the room there is to the first waiting (counted as in flight at once, so that
         no newcomer takes it meanwhile)."""
         while self._waiters and self.in_flight < self.window.capacity:
             self.in_flight += 1
-            self._waiters.popleft().set()
+            heapq.heappop(self._waiters)[2].set()

@@ -149,12 +149,12 @@ class TwilioClient:
         return await self.get_page(api, ref, lambda url, body: body)
 
     async def get_page(self, api: str, ref: str, parse: Callable[[str, Any], T], *,
-                       retry_url: Callable[[str, int], str] | None = None) -> T:
+                       retry_url: Callable[[str, int], str] | None = None, priority: float = 0.0) -> T:
         """GET a list page and `parse(url, body)` it, retrying what may succeed later, a page
         whose JSON does not have the documented shape included. Before each retry,
         `retry_url(url, answers 500 in a row)` may change the request (the scan plan asks for a
         smaller page); `url` is the relative URL actually fetched, which the caller pages on
-        from, so that a smaller size sticks."""
+        from, so that a smaller size sticks. `priority`: the account's budget admits lower first."""
         url = pagination.resolve(self.base_url(api), ref)
         failed_500 = 0
 
@@ -164,7 +164,7 @@ class TwilioClient:
                 url, failed_500 = changed, 0
                 log.warning("http.shrink_page", size=pagination.page_size(url), path=pagination.relative(url))
             try:
-                return parse(pagination.relative(url), await self._get_once(url, api))
+                return parse(pagination.relative(url), await self._get_once(url, api, priority))
             except errors.RetryableSourceError as exc:
                 failed_500 = failed_500 + 1 if exc.status == 500 else 0
                 raise
@@ -197,10 +197,10 @@ class TwilioClient:
         while (wait := self._resume_at - time.monotonic()) > 0:
             await anyio.sleep(wait)
 
-    async def _get_once(self, url: str, api: str) -> Any:
+    async def _get_once(self, url: str, api: str, priority: float = 0.0) -> Any:
         assert self._session is not None, "use TwilioClient as an async context manager"
         try:
-            async with self.budget.slot() as slot:
+            async with self.budget.slot(priority) as slot:
                 await self._wait_for_server()
                 headers = {"Authorization": self._authorization.reveal()}
                 async with self._session.get(url, headers=headers, allow_redirects=False) as resp:

@@ -80,6 +80,7 @@ SLICE = "slice"  # a time slice: one query over part of the range, read with oth
 SLICE_PAGES = 4
 MAX_SPLIT = 16
 DAY = 86_400.0
+UNKNOWN_LENGTH = -1e9  # the priority of a chain whose end no page has shown: as if the longest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +133,14 @@ class Chain:
     desc: bool = True  # the key never grew down the pages read so far
     last: float | None = None  # the key of the last record read
     pages: int = 0
+    span: float | None = None  # the key range one page covered, as its first page showed
+
+    @property
+    def pages_left(self) -> float | None:
+        """About how many pages are left to read, once the first page showed the density."""
+        if self.span is None or self.last is None or not self.desc:
+            return None
+        return max(0.0, (self.last - (self.lo if self.floor is None else self.floor)) / self.span)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +169,20 @@ class State:
     @property
     def done(self) -> bool:
         return self.url is None
+
+    @property
+    def priority(self) -> float:
+        """When the account's budget admits this chain's next request, lowest first. A first page
+        first: it may split the chain and put more requests in flight. Then the chains with the
+        most pages left (a head, the list from its top, has no known end), which decide when the
+        scan ends: the longest first keeps the others' requests filling the rest of the budget."""
+        c = self.chain
+        if c is None:  # the legacy head
+            return -math.inf if self.evidence == Evidence() else UNKNOWN_LENGTH
+        if c.pages == 0:
+            return -math.inf
+        left = c.pages_left
+        return UNKNOWN_LENGTH if left is None else -left
 
     def owns(self, created: float | None, sent: float | None) -> bool:
         """Whether a record this chain was served is its own to save, not one that a slice reads
@@ -256,18 +279,21 @@ class Plan:
                 desc = False
             last = key
         after = dataclasses.replace(c, desc=desc, last=last, pages=c.pages + 1)
+        if c.pages == 0 and desc and len(keys) > 1:
+            # The key range one page covers here: the density the rest is estimated by.
+            after = dataclasses.replace(after, span=max(keys[0] - keys[-1], 1.0) * len(keys) / (len(keys) - 1))
         if link is None or (after.floor is not None and desc and last is not None and last < after.floor):
             return Step(State(None, state.phase, state.evidence, after))
         spawn: tuple[State, ...] = ()
-        if c.pages == 0 and desc and len(keys) > 1:
-            after, spawn = self._split(after, keys[0], len(keys), DAY if sent else 1.0)
+        if after.span is not None and c.pages == 0:
+            after, spawn = self._split(after, DAY if sent else 1.0)
         return Step(State(link, state.phase, state.evidence, after), spawn=spawn)
 
-    def _split(self, c: Chain, first: float, n: int, grain: float) -> tuple[Chain, tuple[State, ...]]:
+    def _split(self, c: Chain, grain: float) -> tuple[Chain, tuple[State, ...]]:
         """Keep about SLICE_PAGES pages of the range below the first page; give the rest, cut
         on `grain` (a whole second; a whole day for DateSent), to new slices of about as many."""
-        assert c.last is not None
-        span = max(first - c.last, 1.0) * n / (n - 1)  # the key range one page covers here
+        assert c.last is not None and c.span is not None
+        span = c.span
         if (c.last - c.lo) / span <= SLICE_PAGES:
             return c, ()
         cut = _floor(c.last - (SLICE_PAGES - 1) * span, grain)

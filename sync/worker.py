@@ -2,10 +2,10 @@
 
 A scan is chains of pages read at once: its head (the list from its top) and the time slices
 the scan plan splits off as the pages show where the records are (sync/plan.py); every request
-of the account waits for a place in its one concurrency budget (sync/budget.py). A chain fetches
-a page, then saves it with the position after it and the slices it split off, then fetches the
-next: while one chain saves, the others' requests are in flight, memory holds a page per chain
-whatever the account's size, and no checkpoint ever runs ahead of what is stored."""
+of the account waits for a place in its one concurrency budget (sync/budget.py), the first
+pages and the longest chains first. A chain fetches page N+1 while it saves page N, with the
+position after it and the slices it split off, and no further ahead: memory holds two pages
+per chain whatever the account's size, and no checkpoint ever runs ahead of what is stored."""
 
 from __future__ import annotations
 
@@ -206,43 +206,72 @@ class _Chains:
                             restarts=restarts, cause=str(exc))
 
     async def _pages(self, chain: int | None, saved: _Saved) -> None:
-        """Fetch and save the chain's pages from `saved.state` on, one at a time, until its plan
-        is done or the scan stops; `saved.state` is always what the database holds. One page at a
-        time: the other chains keep the account's requests in flight meanwhile, and a kill loses
-        at most the one page a chain has fetched and not yet saved."""
+        """Fetch and save the chain's pages from `saved.state` on, until its plan is done or the
+        scan stops; `saved.state` is always what the database holds. Page N+1 is fetched while
+        page N is saved and no further ahead: a chain waits on Twilio or on Postgres, not both
+        in turn, holds two pages at most, and a kill loses at most those two."""
+        send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](0)
+        failed: list[Exception] = []
+
+        async def fetch() -> None:
+            async with send:
+                try:
+                    state = saved.state
+                    while not state.done and not self.stopping:
+                        got = await self._fetch(state)
+                        if got is None:
+                            return
+                        await send.send((state, *got))
+                        state = got[0].state
+                except Exception as exc:  # noqa: BLE001 - raised below, once the fetched pages are saved
+                    failed.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetch)
+            async with receive:
+                async for before, step, page in receive:
+                    await self._save(chain, saved, before, step, page)
+        if failed:
+            raise failed[0]
+
+    async def _fetch(self, state: plan.State) -> tuple[plan.Step, Page] | None:
+        """The chain's next page, planned and reduced to the records it owns; None when stopped."""
         source, scan, options = self.source, self.scan, self.options
 
         def parse(fetched: str, body: object) -> tuple[str, Page]:
             return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
 
-        while not saved.state.done and not self.stopping:
-            before = saved.state
-            with anyio.CancelScope() as fetching:  # a stop cancels the fetch, never a save
-                self._fetching.add(fetching)
-                try:
-                    fetched, page = await self.client.get_page(source.api, before.url, parse, retry_url=plan.retry_url)
-                finally:
-                    self._fetching.discard(fetching)
-            if fetching.cancelled_caught:
-                return
-            step = self.plan.advance(before, fetched, page)
-            if step.warning:
-                log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
-                            reason=step.warning)
-            if page.rejected:
-                log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=before.url)
-            page = sources.owned(source, page, step.state.owns)
-            written, slices = await self.store.pages.save(source, scan, chain, before, step.state, page,
-                                                          spawn=step.spawn, seen=options.keep_seen)
-            saved.state = step.state
-            if chain is None:
-                self.head = step.state
-                self.counters.reached = page.reached or self.counters.reached
-            counts = Counts.of_page(page, written)
-            self.counters.counts += counts
-            options.observer.page_saved(scan.account_sid, source.stream, counts)
-            for new, state in slices:
-                self._start(new, state)
+        with anyio.CancelScope() as fetching:  # a stop cancels the fetch, never a save
+            self._fetching.add(fetching)
+            try:
+                fetched, page = await self.client.get_page(source.api, state.url, parse, retry_url=plan.retry_url,
+                                                           priority=state.priority)
+            finally:
+                self._fetching.discard(fetching)
+        if fetching.cancelled_caught:
+            return None
+        step = self.plan.advance(state, fetched, page)
+        if step.warning:
+            log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                        reason=step.warning)
+        if page.rejected:
+            log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
+        return step, sources.owned(source, page, step.state.owns)
+
+    async def _save(self, chain: int | None, saved: _Saved, before: plan.State, step: plan.Step, page: Page) -> None:
+        """One page with its chain's checkpoint and the slices it split off, which start at once."""
+        scan, options = self.scan, self.options
+        written, slices = await self.store.pages.save(self.source, scan, chain, before, step.state, page,
+                                                      spawn=step.spawn, seen=options.keep_seen)
+        saved.state = step.state
+        if chain is None:
+            self.head = step.state
+            self.counters.reached = page.reached or self.counters.reached
+        counts = Counts.of_page(page, written)
+        self.counters.counts += counts
+        options.observer.page_saved(scan.account_sid, self.source.stream, counts)
+        for new, state in slices:
+            self._start(new, state)
 
 
 @dataclass

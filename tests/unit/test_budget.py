@@ -120,6 +120,27 @@ async def test_requests_beyond_the_window_wait_for_room_first_come_first_served(
     assert peak == 2 and budget.in_flight == 0
 
 
+async def test_waiters_of_a_lower_priority_go_first():
+    """The scans' chains ask with a priority (sync/plan.py State.priority): when room opens, the
+    lowest waiting goes first, and arrival order breaks ties."""
+    budget = Budget(1)
+    order: list[str] = []
+    hold = anyio.Event()
+
+    async def request(name: str, priority: float) -> None:
+        async with budget.slot(priority):
+            order.append(name)
+            if name == "first":
+                await hold.wait()
+
+    async with anyio.create_task_group() as tg:
+        for name, priority in (("first", 0), ("late", 5), ("long", -3), ("also long", -3), ("split", float("-inf"))):
+            tg.start_soon(request, name, priority)
+            await anyio.wait_all_tasks_blocked()
+        hold.set()
+    assert order == ["first", "split", "long", "also long", "late"]
+
+
 async def test_a_429_shrinks_admission_and_success_reopens_it(caplog):
     """After a 429 halves the window, only that many are admitted; answers grow it back to the cap,
     logging the decrease and the return to full, and telling the observer each time."""

@@ -6,6 +6,7 @@ tests/integration/test_list_orders.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -365,3 +366,16 @@ def plan_query(url: str) -> str:
     from sync import pagination
 
     return pagination.query_of(url)
+
+
+def test_first_pages_then_the_longest_chains_come_first():
+    """The budget's order: a first page (it may split), then a chain of unknown length, then by
+    pages left, most first."""
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    first = machine.first()
+    step = machine.advance(first, first.url, MemoryList(v1_list(6)).page(first.url))
+    head, slices = step.state, step.spawn
+    assert first.priority == slices[0].priority == float("-inf")
+    assert plan.State("/x", plan.LIST, plan.Evidence(in_sent=True)).priority == plan.UNKNOWN_LENGTH
+    longer = dataclasses.replace(head.chain, last=head.chain.last + 10 * head.chain.span)
+    assert plan.UNKNOWN_LENGTH < dataclasses.replace(head, chain=longer).priority < head.priority < 0
