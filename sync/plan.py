@@ -296,7 +296,9 @@ class Plan:
         span = c.span
         if (c.last - c.lo) / span <= SLICE_PAGES:
             return c, ()
-        cut = _floor(c.last - (SLICE_PAGES - 1) * span, grain)
+        # The cut on a whole grain near where this chain's SLICE_PAGES end, never below that (a
+        # day's grain would leave this chain up to a day more) nor above what it has read.
+        cut = min(_ceil(c.last - (SLICE_PAGES - 1) * span, grain), _floor(c.last, grain))
         if cut - c.lo < grain:
             return c, ()
         parts = min(MAX_SPLIT, math.ceil((cut - c.lo) / span / SLICE_PAGES))
@@ -408,6 +410,10 @@ def first_state(source: Source, account_sid: str, window: Window, page_size: int
 
 def _floor(t: float, grain: float) -> float:
     return math.floor(t / grain) * grain
+
+
+def _ceil(t: float, grain: float) -> float:
+    return math.ceil(t / grain) * grain
 
 
 def _utc(t: float) -> datetime:

@@ -217,7 +217,7 @@ def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:
     typed = source.typed(record, account_sid, problems)
     # The digest lets a rescan recognise an unchanged record by a 16-byte compare (see store.py).
     digest = hashlib.md5(raw if raw_text is None else raw + raw_text.encode(), usedforsecurity=False).digest()
-    return typed + (raw.decode(), raw_text, "\n".join(problems) if problems else None, digest)
+    return typed + (raw.decode(), raw_text, problems or None, digest)
 
 
 def rejected(record: Any, key: str) -> Rejected:

@@ -1,8 +1,9 @@
 """A page's rows, written in one transaction with its checkpoint.
 
-Each page is a few round trips: the stored digests of its records, then one `INSERT ...
-SELECT FROM unnest(...) ON CONFLICT ... DO UPDATE ... WHERE` of only the new and changed ones,
-which never lets an older payload replace a newer one, then the scan's checkpoint. A rescan of
+Each page is a few round trips: the stored digests of its records, then the new and changed
+ones copied (binary COPY, the cheapest way in for the client) into a temporary stage table and
+moved from there by one `INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE`, which
+never lets an older payload replace a newer one, then the scan's checkpoint. A rescan of
 an unchanged window writes nothing, and a crash at any instant leaves either the page and its
 checkpoint, or neither. The statements derive from the stream's column declaration
 (sync/sources/base.py): a row's layout is known there, never here."""
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any
 
 import asyncpg
 
@@ -23,32 +23,36 @@ from sync.sql import deletions, scans
 from sync.sql.edge import ROW_REFUSALS, SCHEMA, Postgres, describe
 
 
+def stage_of(source: Source) -> str:
+    """The stream's stage: a temporary table of the connection, in the table's row layout."""
+    return f"twilio_archive_stage_{source.stream}"
+
+
+@functools.cache
+def stage_sql(source: Source) -> str:
+    columns = ", ".join(f"{name} {kind}" for name, kind in source.all_columns)
+    # A temporary table is the session's own, so concurrent pages never meet in it; created in
+    # the transaction that uses it, it also works behind a pooler that hands out sessions per
+    # transaction. Emptied by each upsert, and at commit whatever happens.
+    return f"CREATE TEMP TABLE IF NOT EXISTS {stage_of(source)} ({columns}) ON COMMIT DELETE ROWS"
+
+
 @functools.cache
 def upsert_sql(source: Source) -> str:
-    columns = source.all_columns
-    names = [name for name, _ in columns]
-    # Arrays of jsonb and text[] do not survive unnest, so they travel as text and are cast here.
-    wire = {"jsonb": "text", "text[]": "text"}
-    params = ", ".join(f"${i}::{wire.get(kind, kind)}[]" for i, (_, kind) in enumerate(columns, 1))
-    selects = []
-    for name, kind in columns:
-        if kind == "jsonb":
-            selects.append(f"u.{name}::jsonb")
-        elif kind == "text[]":
-            selects.append(f"string_to_array(u.{name}, E'\\n')")
-        else:
-            selects.append(f"u.{name}")
-    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != source.key)
+    names = ", ".join(name for name, _ in source.all_columns)
+    updates = ", ".join(f"{n} = excluded.{n}" for n, _ in source.all_columns if n != source.key)
     if source.hydrated:
         # A changed message is fetched again for its content and attempts (see hydrate.py).
         updates += ", hydrated_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN NULL ELSE t.hydrated_at END"
     upd = source.updated_column
     # Rows whose digest matches never get here (see upsert). A differing digest over an
     # equal payload (a row stored before digests existed) only refreshes the digest: the row
-    # keeps its last_changed_at and RETURNING does not count it as changed.
+    # keeps its last_changed_at and RETURNING does not count it as changed. The stage is
+    # emptied as it is read, so the next upsert of the transaction starts from nothing.
     return (
-        f"INSERT INTO {SCHEMA}.{source.stream} AS t ({', '.join(names)})\n"
-        f"SELECT {', '.join(selects)} FROM unnest({params}) AS u({', '.join(names)})\n"
+        f"WITH staged AS (DELETE FROM pg_temp.{stage_of(source)} RETURNING *)\n"
+        f"INSERT INTO {SCHEMA}.{source.stream} AS t ({names})\n"
+        f"SELECT {names} FROM staged\n"
         f"ON CONFLICT ({source.key}) DO UPDATE SET {updates},\n"
         f"  last_changed_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN now() ELSE t.last_changed_at END\n"
         f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
@@ -133,35 +137,37 @@ def _counts(results: list[asyncpg.Record]) -> tuple[int, int]:
     return inserted, sum(1 for r in results if r["changed"] and not r["inserted"])
 
 
-def _columns_of(rows: list[tuple]) -> list[list[Any]]:
-    return [list(col) for col in zip(*rows)]
-
-
 async def upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], keys: list[str],
                  digests: list[bytes], *, one_by_one: bool) -> tuple[list[asyncpg.Record], list[Rejected]]:
     """Upsert the new and changed rows; (RETURNING records, rows Postgres refused)."""
     if rows:
-        # Unchanged records are dropped here, by digest: they are neither sent as parameters
-        # nor touched (no row lock, no WAL), so a rescan costs reads only.
+        # Unchanged records are dropped here, by digest: they are neither sent nor touched (no
+        # row lock, no WAL), so a rescan costs reads only.
         stored = dict(await conn.fetch(digests_sql(source), keys))
         rows = [row for row, key, digest in zip(rows, keys, digests) if stored.get(key) != digest]
     if not rows:
         return [], []
+    await conn.execute(stage_sql(source))
     if one_by_one:
         return await _upsert_each(conn, source, rows)
-    return await conn.fetch(upsert_sql(source), *_columns_of(rows)), []
+    return await _upsert(conn, source, rows), []
+
+
+async def _upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> list[asyncpg.Record]:
+    await conn.copy_records_to_table(stage_of(source), schema_name="pg_temp", records=rows,
+                                     columns=[name for name, _ in source.all_columns])
+    return await conn.fetch(upsert_sql(source))
 
 
 async def _upsert_each(conn: asyncpg.Connection, source: Source,
                        rows: list[tuple]) -> tuple[list[asyncpg.Record], list[Rejected]]:
     """The page's upsert one row at a time, each in a savepoint, keeping the rows Postgres refuses aside."""
-    sql = upsert_sql(source)
     results: list[asyncpg.Record] = []
     refused: list[Rejected] = []
     for row in rows:
         try:
             async with conn.transaction():
-                results += await conn.fetch(sql, *_columns_of([row]))
+                results += await _upsert(conn, source, [row])
         except ROW_REFUSALS as exc:
             refused.append(Rejected(key=source.key_of(row), reason=f"Postgres refused it: {describe(exc)}",
                                     raw_text=source.exact_json(row)))
