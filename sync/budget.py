@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -37,6 +37,8 @@ from sync.observe import NOBODY, Observer
 
 log = logs.get(__name__)
 
+# Pages in hand per request the cap allows: one in flight, one being parsed or saved.
+PAGES_IN_HAND = 2
 # Float sums of 1/window drift below whole numbers (5 x 0.2 = 0.9999...); this absorbs it.
 _EPSILON = 1e-9
 
@@ -99,25 +101,71 @@ class Slot:
     round: int
 
 
+class Admission:
+    """Lets in while fewer than `capacity()` are inside, the lowest `priority` first, then in
+    order of arrival; a waiter cancelled gives its place back."""
+
+    def __init__(self, capacity: Callable[[], int]) -> None:
+        self.capacity = capacity
+        self.inside = 0
+        self._waiters: list[tuple[float, int, anyio.Event]] = []  # a heap
+        self._arrivals = itertools.count()
+
+    async def enter(self, priority: float = 0.0) -> None:
+        if not self._waiters and self.inside < self.capacity():
+            self.inside += 1
+            return
+        waiter = (priority, next(self._arrivals), anyio.Event())
+        heapq.heappush(self._waiters, waiter)
+        try:
+            await waiter[2].wait()
+        except BaseException:
+            if waiter[2].is_set():  # let in as we were cancelled: pass the place on
+                self.leave()
+            else:
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
+            raise
+
+    def leave(self) -> None:
+        self.inside -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Let in as many as there is room for (counted inside at once, so that no newcomer takes
+        the room meanwhile)."""
+        while self._waiters and self.inside < self.capacity():
+            self.inside += 1
+            heapq.heappop(self._waiters)[2].set()
+
+
 class Budget:
     """Admits an account's requests while fewer than the window are in flight, the lowest
     `priority` first, then first come first served; `answered` moves the window. One per
-    TwilioClient, i.e. per account."""
+    TwilioClient, i.e. per account.
+
+    `pages` bounds the account's pages in hand: asked for, or fetched and not yet saved, at most
+    PAGES_IN_HAND times the cap. Requests in flight leave room to parse and save the pages
+    before them, but no more than that: however many slices a scan runs, memory and what a kill
+    loses stay bounded."""
 
     def __init__(self, limit: int, *, account_sid: str = "", observer: Observer = NOBODY) -> None:
         self.window = Window(limit)
         self.account_sid = account_sid
-        self.in_flight = 0
         self.concurrent: int | None = None  # Twilio-Concurrent-Requests, last seen
         self.peak_concurrent = 0
         self.lowest = self.window.capacity  # the smallest window so far, for tests and the bench
         self._observer = observer
-        self._waiters: list[tuple[float, int, anyio.Event]] = []  # a heap
-        self._arrivals = itertools.count()
+        self._requests = Admission(lambda: self.window.capacity)
+        self.pages = Admission(lambda: PAGES_IN_HAND * self.window.limit)
 
     @property
     def limit(self) -> int:
         return self.window.limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._requests.inside
 
     @property
     def capacity(self) -> int:
@@ -129,12 +177,11 @@ class Budget:
     @asynccontextmanager
     async def slot(self, priority: float = 0.0) -> AsyncIterator[Slot]:
         """Wait for room (before those of a higher `priority`), hold it for the block."""
-        await self._acquire(priority)
+        await self._requests.enter(priority)
         try:
             yield Slot(self.window.round)
         finally:
-            self.in_flight -= 1
-            self._wake()
+            self._requests.leave()
 
     def answered(self, slot: Slot, status: int, concurrent_header: str | None = None) -> None:
         """Twilio answered the request of `slot` with `status` (and perhaps Twilio-Concurrent-Requests)."""
@@ -152,31 +199,8 @@ class Budget:
         elif status < 500 and window.grow():
             log.info("budget.full", account=self.account_sid, window=window.capacity,
                      peak_concurrent=self.peak_concurrent)
-            self._wake()
+            self._requests.wake()
         elif status < 500:
-            self._wake()  # the window may have grown by a whole request
+            self._requests.wake()  # the window may have grown by a whole request
         self._observer.budget(self.account_sid, window.capacity, self.in_flight, self.concurrent)
 
-    async def _acquire(self, priority: float) -> None:
-        if not self._waiters and self.in_flight < self.window.capacity:
-            self.in_flight += 1
-            return
-        waiter = (priority, next(self._arrivals), anyio.Event())
-        heapq.heappush(self._waiters, waiter)
-        try:
-            await waiter[2].wait()
-        except BaseException:
-            if waiter[2].is_set():  # room was handed over as we were cancelled: pass it on
-                self.in_flight -= 1
-                self._wake()
-            else:
-                self._waiters.remove(waiter)
-                heapq.heapify(self._waiters)
-            raise
-
-    def _wake(self) -> None:
-        """Hand the room there is to the first waiting (counted as in flight at once, so that
-        no newcomer takes it meanwhile)."""
-        while self._waiters and self.in_flight < self.window.capacity:
-            self.in_flight += 1
-            heapq.heappop(self._waiters)[2].set()

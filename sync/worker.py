@@ -208,8 +208,9 @@ class _Chains:
     async def _pages(self, chain: int | None, saved: _Saved) -> None:
         """Fetch and save the chain's pages from `saved.state` on, until its plan is done or the
         scan stops; `saved.state` is always what the database holds. Page N+1 is fetched while
-        page N is saved and no further ahead: a chain waits on Twilio or on Postgres, not both
-        in turn, holds two pages at most, and a kill loses at most those two."""
+        page N is saved and no further ahead, each within the account's pages in hand
+        (Budget.pages) from before its request until it is saved."""
+        pages = self.client.budget.pages
         send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](0)
         failed: list[Exception] = []
 
@@ -221,7 +222,11 @@ class _Chains:
                         got = await self._fetch(state)
                         if got is None:
                             return
-                        await send.send((state, *got))
+                        try:
+                            await send.send((state, *got))
+                        except BaseException:
+                            pages.leave()  # never handed over
+                            raise
                         state = got[0].state
                 except Exception as exc:  # noqa: BLE001 - raised below, once the fetched pages are saved
                     failed.append(exc)
@@ -230,27 +235,39 @@ class _Chains:
             tg.start_soon(fetch)
             async with receive:
                 async for before, step, page in receive:
-                    await self._save(chain, saved, before, step, page)
+                    try:
+                        await self._save(chain, saved, before, step, page)
+                    finally:
+                        pages.leave()
         if failed:
             raise failed[0]
 
     async def _fetch(self, state: plan.State) -> tuple[plan.Step, Page] | None:
-        """The chain's next page, planned and reduced to the records it owns; None when stopped."""
+        """The chain's next page, planned and reduced to the records it owns, holding a place
+        among the account's pages in hand (the caller's to give back); None when stopped."""
         source, scan, options = self.source, self.scan, self.options
+        pages = self.client.budget.pages
 
         def parse(fetched: str, body: object) -> tuple[str, Page]:
             return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
 
-        with anyio.CancelScope() as fetching:  # a stop cancels the fetch, never a save
+        with anyio.CancelScope() as fetching:  # a stop cancels the wait and the fetch, never a save
             self._fetching.add(fetching)
             try:
-                fetched, page = await self.client.get_page(source.api, state.url, parse, retry_url=plan.retry_url,
-                                                           priority=state.priority)
+                if self.stopping:
+                    return None
+                await pages.enter(state.priority)
+                try:
+                    fetched, page = await self.client.get_page(source.api, state.url, parse,
+                                                               retry_url=plan.retry_url, priority=state.priority)
+                    step = self.plan.advance(state, fetched, page)
+                except BaseException:
+                    pages.leave()
+                    raise
             finally:
                 self._fetching.discard(fetching)
         if fetching.cancelled_caught:
             return None
-        step = self.plan.advance(state, fetched, page)
         if step.warning:
             log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
                         reason=step.warning)
