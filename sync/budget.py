@@ -37,8 +37,11 @@ from sync.observe import NOBODY, Observer
 
 log = logs.get(__name__)
 
-# Pages in hand per request the cap allows: one in flight, one being parsed or saved.
-PAGES_IN_HAND = 2
+# Pages in hand per request the cap allows: in flight, or fetched and waiting to be parsed and
+# saved. Enough of a backlog to keep the CPU busy while the requests are out (at 500 ms a request,
+# twice the cap was measurably slower, bench --latency-ms), and bounded: memory and what a kill
+# loses grow with the cap, not with how many slices a scan has.
+PAGES_IN_HAND = 3
 # Float sums of 1/window drift below whole numbers (5 x 0.2 = 0.9999...); this absorbs it.
 _EPSILON = 1e-9
 

@@ -7,6 +7,7 @@ import logging
 import anyio
 import pytest
 
+from sync import budget as budget_module
 from sync.budget import Budget, Window, parse_concurrent
 from sync.observe import Observer
 
@@ -216,3 +217,28 @@ async def test_the_clients_budget_is_the_accounts_own_unless_given():
         assert client.budget.limit == 3 and client.budget.account_sid == SID
     async with machinery.twilio_client(account, concurrency=2) as client:
         assert client.budget.limit == 2
+
+
+async def test_an_accounts_pages_in_hand_are_bounded_by_its_cap():
+    """However many chains ask, at most PAGES_IN_HAND x the cap pages are asked for or unsaved;
+    a page saved lets the next in, the lowest priority first."""
+    budget = Budget(2)
+    bound = budget_module.PAGES_IN_HAND * 2
+    for _ in range(bound):
+        await budget.pages.enter(0)
+    order: list[str] = []
+
+    async def chain(name: str, priority: float) -> None:
+        await budget.pages.enter(priority)
+        order.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(chain, "later", 1)
+        tg.start_soon(chain, "first page", float("-inf"))
+        await anyio.wait_all_tasks_blocked()
+        assert order == [] and budget.pages.inside == bound
+        budget.pages.leave()
+        await anyio.wait_all_tasks_blocked()
+        assert order == ["first page"]
+        budget.pages.leave()
+    assert order == ["first page", "later"] and budget.pages.inside == bound
