@@ -222,23 +222,26 @@ class _Chains:
                         got = await self._fetch(state)
                         if got is None:
                             return
+                        state, item = got[0].state, (state, *got)
+                        del got  # a page is held in hand only: not while this chain waits for the next
                         try:
-                            await send.send((state, *got))
+                            await send.send(item)
                         except BaseException:
                             pages.leave()  # never handed over
                             raise
-                        state = got[0].state
+                        del item
                 except Exception as exc:  # noqa: BLE001 - raised below, once the fetched pages are saved
                     failed.append(exc)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(fetch)
             async with receive:
-                async for before, step, page in receive:
+                async for item in receive:
                     try:
-                        await self._save(chain, saved, before, step, page)
+                        await self._save(chain, saved, *item)
                     finally:
                         pages.leave()
+                        del item  # saved: let it go while the chain waits for its next page
         if failed:
             raise failed[0]
 
