@@ -66,13 +66,22 @@ class Scans:
     async def restart(self, scan: Scan, chain: int | None, before: State, after: State) -> None:
         """Send one of a running scan's chains (None: its head) back to its first page (its page
         token went stale); rows stay."""
-        async with self._db.transaction() as conn:
-            moved = await conn.execute(
-                "UPDATE twilio.scans SET restarts = restarts + 1, updated_at = now() "
-                "WHERE id = $1 AND status = 'running'", scan.id,
-            ) == "UPDATE 1" and await _move(conn, scan, chain, before, after)
-            if not moved:
-                raise errors.ScanMovedError(f"scan {scan.id} of {scan.stream} was moved by someone else; not restarting it")
+
+        def moved() -> errors.ScanMovedError:
+            return errors.ScanMovedError(f"scan {scan.id} of {scan.stream} was moved by someone else; not restarting it")
+
+        async def once() -> None:
+            async with self._db.transaction() as conn:
+                if not await conn.fetchval("SELECT true FROM twilio.scans WHERE id = $1 AND status = 'running' "
+                                           "FOR UPDATE", scan.id):
+                    raise moved()
+                if await _move(conn, scan, chain, before, after):
+                    await conn.execute("UPDATE twilio.scans SET restarts = restarts + 1, updated_at = now() "
+                                       "WHERE id = $1", scan.id)
+                elif not await committed_before(conn, scan, chain, after):  # else an earlier try committed
+                    raise moved()
+
+        await self._db.retrying(once, f"restart a scan of {scan.stream}")
 
     async def slices(self, scan: Scan) -> list[tuple[int, State]]:
         """The scan's slices still to read: (id, state as last saved)."""
