@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 
 import anyio
+import anyio.abc
 
 from sync import emulator
 
@@ -30,3 +33,23 @@ def cli_env(base_url: str | None, dsn: str | None, **extra: str) -> dict[str, st
 async def sync_cli(*args: str, env: dict[str, str]):
     # Async on purpose: the emulator serves from the test's event loop while the CLI runs.
     return await anyio.run_process([sys.executable, "-m", "sync", *args], env=env, check=False)
+
+
+@contextlib.asynccontextmanager
+async def held_after(emu: emulator.Emulator, answered: int) -> AsyncIterator[None]:
+    """Inside the block the emulator answers `answered` more API requests, then holds the rest
+    unanswered; the gate opens on the way out. A process signalled while one of its requests is
+    held (see `until_held`) surely had work left, however loaded the machine: it cannot race
+    the signal to the end of its work."""
+    emu.faults.hold_after(answered)
+    try:
+        yield
+    finally:
+        emu.faults.release()
+
+
+async def until_held(emu: emulator.Emulator, proc: anyio.abc.Process) -> None:
+    """Wait until the emulator's gate holds a request, the running `proc` being the only client."""
+    while not emu.faults.held:
+        assert proc.returncode is None, "the process ended before the gate held one of its requests"
+        await anyio.sleep(0.01)

@@ -52,6 +52,12 @@ answered (its latency sleep and a refused one included). `in_flight` holds the c
 sends each request's count, this one included, as `Twilio-Concurrent-Requests`, the header
 Twilio documents for seeing how close an account is to its concurrency limit.
 
+The gate (for tests that kill or signal a client): `hold_after(n)` answers the next n API
+requests, then holds every later one unanswered, before anything above, until `release()` or
+another `hold_after`. A held request is not in flight (it has not reached the API yet); `held`
+counts them. A client killed while one of its requests is held surely had work left: it cannot
+have finished first, however loaded the machine.
+
 Selection costs one attribute test per request while the profile is empty, nothing is
 queued and no deadline is pending (`Faults.armed` is false). The emulator runs on one event
 loop, so no locks.
@@ -247,6 +253,9 @@ class Faults:
         self.retry_after_violations = 0
         self.violations: list[dict] = []
         self.armed = False
+        self.held = 0  # requests waiting at the gate
+        self._allowance: int | None = None  # requests the gate still lets through; None: open
+        self._gate_moved = asyncio.Event()
         self.profile = profile
 
     # ------------------------------------------------------------ configuration
@@ -277,6 +286,33 @@ class Faults:
         """
         self._queue.append(_Injection(kind, times, path_contains))
         self._rearm()
+
+    def hold_after(self, n: int) -> None:
+        """Answer the next `n` API requests, then hold every later one until release() or another
+        hold_after(); requests held now count against the new `n`."""
+        if n < 0:
+            raise ValueError(f"hold_after({n}): must be 0 or more")
+        self._allowance = n
+        self._move_gate()
+
+    def release(self) -> None:
+        """Open the gate: every held request goes on, and no later one is held."""
+        self._allowance = None
+        self._move_gate()
+
+    def _move_gate(self) -> None:
+        self._gate_moved.set()
+        self._gate_moved = asyncio.Event()
+
+    async def _through_gate(self) -> None:
+        while self._allowance is not None and self._allowance <= 0:
+            self.held += 1
+            try:
+                await self._gate_moved.wait()
+            finally:
+                self.held -= 1
+        if self._allowance is not None:
+            self._allowance -= 1
 
     def reseed(self, seed: int) -> None:
         """Restart the random draws from `seed`."""
@@ -359,6 +395,8 @@ class Faults:
         over the concurrency limit, else through fault selection when armed. `handler(n)` gives
         the real answer, n being the credential's requests in flight at this one's arrival, this
         one included; an error's answer gets n as CONCURRENT_HEADER here."""
+        if self._allowance is not None:
+            await self._through_gate()
         in_flight = self.in_flight
         in_flight[credential] += 1
         n = in_flight[credential]

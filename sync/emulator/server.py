@@ -297,4 +297,5 @@ async def serve(emu: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncI
         shown = f"[{host}]" if ":" in host else host
         yield f"http://{shown}:{bound_port}"
     finally:
+        emu.faults.release()  # a request held at the gate would keep the shutdown waiting for it
         await runner.cleanup()

@@ -16,7 +16,7 @@ from sync.emulator import FaultProfile
 from sync.store import Store
 from tests import pg
 from tests.archive import assert_archive_equals_emulator, committed_pages
-from tests.cli import cli_env, sync_cli
+from tests.cli import cli_env, held_after, sync_cli, until_held
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,24 +26,21 @@ PROFILE = FaultProfile(p429=0.10, retry_after=1, p503=0.05, drop=0.03, malformed
 LISTS = ("legacy_list", "comms_list", "operations_list")
 
 
-async def killed_backfill(env: dict[str, str], dsn: str, pages: int, *, meanwhile=None) -> None:
-    """A backfill that is killed with SIGKILL once `pages` pages are committed in all; with
-    `meanwhile`, that is awaited first (e.g. a Postgres restart) and 15 more pages are let through."""
-    proc = await anyio.open_process([sys.executable, "-m", "sync", "backfill", "--page-size", PAGE_SIZE], env=env)
-
-    async def until(target: int) -> None:
-        while await committed_pages(dsn) < target:
-            assert proc.returncode is None, "the backfill finished before it could be killed"
-            await anyio.sleep(0.02)
-
-    try:
-        await until(pages)
-        if meanwhile is not None:
-            await meanwhile()
-            await until(await committed_pages(dsn) + 15)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        await proc.wait()
+async def killed_backfill(emu: emulator.Emulator, env: dict[str, str], *, meanwhile=None) -> None:
+    """A backfill killed with SIGKILL once it has had 20 answers and waits for more (of some 250
+    it needs); with `meanwhile`, that is awaited first (e.g. a Postgres restart), and 20 more
+    answers are let through after it, before the kill."""
+    async with held_after(emu, 20):
+        proc = await anyio.open_process([sys.executable, "-m", "sync", "backfill", "--page-size", PAGE_SIZE], env=env)
+        try:
+            await until_held(emu, proc)
+            if meanwhile is not None:
+                await meanwhile()
+                emu.faults.hold_after(20)
+                await until_held(emu, proc)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            await proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
 
@@ -58,8 +55,9 @@ async def test_mixed_faults_kills_and_a_postgres_restart_lose_and_duplicate_noth
 
     async with emulator.serve(emu) as url:
         env = cli_env(url, dsn)
-        await killed_backfill(env, dsn, 15)
-        await killed_backfill(env, dsn, await committed_pages(dsn) + 15, meanwhile=restart_postgres)
+        await killed_backfill(emu, env)
+        await killed_backfill(emu, env, meanwhile=restart_postgres)
+        assert await committed_pages(dsn) > 0
         final = await sync_cli("backfill", "--page-size", PAGE_SIZE, env=env)
         assert final.returncode == 0, final.stderr.decode()[-2000:]
 

@@ -19,7 +19,7 @@ from sync import budget, emulator
 from sync.emulator import FaultProfile
 from sync.store import Store
 from tests.archive import assert_archive_equals_emulator, committed_pages
-from tests.cli import cli_env, sync_cli
+from tests.cli import cli_env, held_after, sync_cli, until_held
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,16 +36,15 @@ async def test_kill_9_mid_backfill_then_rerun_archives_exactly_once(db_dsn, stor
     emu = emulator.Emulator(seed=3, comms_messages=4000, legacy_messages=4000, legacy_days=7)
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
-        for kill_at in (12, 45):
-            proc = await anyio.open_process([sys.executable, "-m", "sync", "backfill", "--page-size", "20"], env=env)
-            while await committed_pages(db_dsn) < kill_at:
-                assert proc.returncode is None, "the backfill finished before it could be killed"
-                await anyio.sleep(0.01)
-            os.kill(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        for answered in (12, 45):  # of some 400 requests
+            async with held_after(emu, answered):
+                proc = await anyio.open_process([sys.executable, "-m", "sync", "backfill", "--page-size", "20"],
+                                                env=env)
+                await until_held(emu, proc)
+                os.kill(proc.pid, signal.SIGKILL)
+                await proc.wait()
             assert proc.returncode == -signal.SIGKILL
-        pages_at_last_kill = await committed_pages(db_dsn)
-        assert pages_at_last_kill >= 45
+        assert await committed_pages(db_dsn) > 0
         final = await sync_cli("backfill", "--page-size", "20", env=env)
         assert final.returncode == 0, final.stderr.decode()
         assert "(resumed)" in final.stdout.decode()
@@ -74,15 +73,16 @@ async def test_kill_9_mid_slices_resumes_each_slice_and_never_reads_a_finished_o
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
         command = ["backfill", "--source", "legacy", "--page-size", "50", "--concurrency", "4"]
-        proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
-        while True:
-            assert proc.returncode is None, "the backfill finished before it could be killed"
-            rows = await slices_of(db_dsn)
-            if any(r["cursor"] is None for r in rows) and any(r["cursor"] and r["pages"] for r in rows):
-                break
-            await anyio.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        await proc.wait()
+        async with held_after(emu, 60):  # of some 130 requests: it cannot finish before the kill
+            proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
+            while True:
+                assert proc.returncode is None, "the backfill ended before it could be killed"
+                rows = await slices_of(db_dsn)
+                if any(r["cursor"] is None for r in rows) and any(r["cursor"] and r["pages"] for r in rows):
+                    break
+                await anyio.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+            await proc.wait()
         rows = await slices_of(db_dsn)
         head = (await store.fetch("SELECT cursor FROM twilio.scans WHERE stream = 'legacy_messages'"))[0][0]
         unread = (head is not None) + sum(r["cursor"] is not None for r in rows)
@@ -195,13 +195,14 @@ async def test_status_shows_an_in_flight_checkpoint(db_dsn, store):
     emu = emulator.Emulator(seed=5, comms_messages=10, legacy_messages=3000, legacy_days=7)
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
-        proc = await anyio.open_process(
-            [sys.executable, "-m", "sync", "backfill", "--source", "legacy", "--page-size", "10"], env=env)
-        while await committed_pages(db_dsn) < 5:
-            assert proc.returncode is None
-            await anyio.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        await proc.wait()
+        async with held_after(emu, 10):  # of some 300 requests
+            proc = await anyio.open_process(
+                [sys.executable, "-m", "sync", "backfill", "--source", "legacy", "--page-size", "10"], env=env)
+            while await committed_pages(db_dsn) < 5:
+                assert proc.returncode is None
+                await anyio.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+            await proc.wait()
         status = await sync_cli("status", env=env)
     out = status.stdout.decode()
     assert status.returncode == 0
@@ -237,12 +238,14 @@ async def test_ctrl_c_stops_with_one_line_and_the_rerun_resumes(db_dsn, store):
     command = ["backfill", "--source", "legacy", "--page-size", "10", "--since", since]
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
-        proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
-        while await committed_pages(db_dsn) < 5:
-            assert proc.returncode is None
-            await anyio.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        await proc.wait()
+        async with held_after(emu, 10):  # of some 130 requests
+            proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
+            while await committed_pages(db_dsn) < 5:
+                assert proc.returncode is None
+                await anyio.sleep(0.01)
+            await until_held(emu, proc)
+            proc.send_signal(signal.SIGINT)
+            await proc.wait()
         err = b"".join([chunk async for chunk in proc.stderr]).decode()
         saved = await committed_pages(db_dsn)
         rerun = await sync_cli(*command, env=env)  # its "now" differs: the window end moved on

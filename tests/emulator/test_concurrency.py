@@ -149,3 +149,16 @@ async def test_bad_latency_or_limit_is_one_line_and_exit_2(args, needle):
     result = await sync_cli("emulator", "--port", "0", *args, env=cli_env(None, None))
     err = result.stderr.decode().strip()
     assert result.returncode == 2 and needle in err and "\n" not in err and "Traceback" not in err
+
+
+async def test_the_gate_answers_n_requests_then_holds_the_rest_until_released(http, emu: Emulator):
+    """hold_after(2): two answers, the third waits unanswered (held, not in flight) until release()."""
+    emu.faults.hold_after(2)
+    assert [(await answer(http, LEGACY_LIST))[0] for _ in range(2)] == [200, 200]
+    third = asyncio.ensure_future(answer(http, LEGACY_LIST))
+    while not emu.faults.held:
+        await asyncio.sleep(0.01)
+    assert not third.done() and emu.faults.held == 1 and not emu.faults.in_flight[DEFAULT_ACCOUNT_SID]
+    emu.faults.release()
+    assert (await third)[0] == 200 and emu.faults.held == 0
+    assert (await answer(http, LEGACY_LIST))[0] == 200  # open: nothing is held any more
