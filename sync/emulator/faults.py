@@ -55,7 +55,7 @@ Twilio documents for seeing how close an account is to its concurrency limit.
 The gate (for tests that kill or signal a client): `hold_after(n)` answers the next n API
 requests, then holds every later one unanswered, before anything above, until `release()` or
 another `hold_after`. A held request is not in flight (it has not reached the API yet); `held`
-counts them. A client killed while one of its requests is held surely had work left: it cannot
+counts them, and one whose client has gone by its release is dropped unanswered. A client killed while one of its requests is held surely had work left: it cannot
 have finished first, however loaded the machine.
 
 Selection costs one attribute test per request while the profile is empty, nothing is
@@ -397,6 +397,10 @@ class Faults:
         one included; an error's answer gets n as CONCURRENT_HEADER here."""
         if self._allowance is not None:
             await self._through_gate()
+            if request.transport is None:
+                # Its client went while it was held (a test killed it): nothing happens to it, so
+                # no injected fault is spent and no Retry-After is recorded for an answer nobody got.
+                return web.Response(status=499)
         in_flight = self.in_flight
         in_flight[credential] += 1
         n = in_flight[credential]

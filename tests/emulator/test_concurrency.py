@@ -162,3 +162,21 @@ async def test_the_gate_answers_n_requests_then_holds_the_rest_until_released(ht
     emu.faults.release()
     assert (await third)[0] == 200 and emu.faults.held == 0
     assert (await answer(http, LEGACY_LIST))[0] == 200  # open: nothing is held any more
+
+
+async def test_a_held_request_whose_client_went_is_dropped_with_no_fault_spent(base_url, http, emu: Emulator):
+    """A client killed while its request is held sees no answer, so none is chosen for it: the
+    queued 429 and its Retry-After go to the next request, not to the one nobody got."""
+    emu.faults.inject("429")
+    emu.faults.hold_after(0)
+    async with aiohttp.ClientSession(base_url, headers=basic_auth(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)) as gone:
+        left = asyncio.ensure_future(answer(gone, LEGACY_LIST))
+        while not emu.faults.held:
+            await asyncio.sleep(0.01)
+        left.cancel()
+    emu.faults.release()
+    while emu.faults.held:
+        await asyncio.sleep(0.01)
+    assert emu.faults.injected == {} and emu.faults.requests == 0
+    assert (await answer(http, LEGACY_LIST))[0] == 429
+    assert emu.faults.retry_after_violations == 0
