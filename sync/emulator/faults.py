@@ -287,6 +287,11 @@ class Faults:
         self._queue.append(_Injection(kind, times, path_contains))
         self._rearm()
 
+    @property
+    def latest_deadline(self) -> float:
+        """When (on `clock`) the last Retry-After given so far ends; -inf when none was given."""
+        return self._latest_deadline
+
     def hold_after(self, n: int) -> None:
         """Answer the next `n` API requests, then hold every later one until release() or another
         hold_after(); requests held now count against the new `n`."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 
 import anyio
 import pytest
@@ -17,6 +19,7 @@ from sync.store import Store
 from tests import pg
 from tests.archive import assert_archive_equals_emulator, committed_pages
 from tests.cli import cli_env, held_after, sync_cli, until_held
+from tests.service import eventually, query
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,7 +29,7 @@ PROFILE = FaultProfile(p429=0.10, retry_after=1, p503=0.05, drop=0.03, malformed
 LISTS = ("legacy_list", "comms_list", "operations_list")
 
 
-async def killed_backfill(emu: emulator.Emulator, env: dict[str, str], *, meanwhile=None) -> None:
+async def killed_backfill(emu: emulator.Emulator, env: dict[str, str], dsn: str, *, meanwhile=None) -> None:
     """A backfill killed with SIGKILL once it has had 20 answers and waits for more (of some 250
     it needs); with `meanwhile`, that is awaited first (e.g. a Postgres restart), and 20 more
     answers are let through after it, before the kill."""
@@ -38,10 +41,24 @@ async def killed_backfill(emu: emulator.Emulator, env: dict[str, str], *, meanwh
                 await meanwhile()
                 emu.faults.hold_after(20)
                 await until_held(emu, proc)
+            # The gate holds the request after the last answer, which may have been a Retry-After
+            # the worker is still writing down: a kill -9 before that commit loses it, which no
+            # process can help. So the kill waits for it.
+            await eventually(lambda: pauses_kept(emu, dsn), what="the worker kept its Retry-After pause")
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             await proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+async def pauses_kept(emu: emulator.Emulator, dsn: str) -> bool:
+    """Whether the account's pause in the database lasts as long as every Retry-After given."""
+    left = emu.faults.latest_deadline - time.monotonic()  # the emulator's clock is monotonic
+    if left <= 0:
+        return True
+    rows = await query(dsn, "SELECT paused_until FROM twilio.accounts WHERE account_sid = $1",
+                       emulator.DEFAULT_ACCOUNT_SID)
+    return bool(rows) and rows[0][0] is not None and rows[0][0] >= datetime.now(timezone.utc) + timedelta(seconds=left)
 
 
 async def test_mixed_faults_kills_and_a_postgres_restart_lose_and_duplicate_nothing(restartable_server):
@@ -55,8 +72,8 @@ async def test_mixed_faults_kills_and_a_postgres_restart_lose_and_duplicate_noth
 
     async with emulator.serve(emu) as url:
         env = cli_env(url, dsn)
-        await killed_backfill(emu, env)
-        await killed_backfill(emu, env, meanwhile=restart_postgres)
+        await killed_backfill(emu, env, dsn)
+        await killed_backfill(emu, env, dsn, meanwhile=restart_postgres)
         assert await committed_pages(dsn) > 0
         final = await sync_cli("backfill", "--page-size", PAGE_SIZE, env=env)
         assert final.returncode == 0, final.stderr.decode()[-2000:]
