@@ -19,6 +19,8 @@ log = logs.get("sync.store")  # the name it had before the split: log filters na
 T = TypeVar("T")
 
 SCHEMA = "twilio"
+# Whether a database holds the archive (a migrated schema): the store's check and the server's.
+SCHEMA_PRESENT = "SELECT to_regclass('twilio.scans') IS NOT NULL"
 # A Postgres restart or failover takes seconds to a minute or two; wait that out, then say so.
 RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 
