@@ -16,7 +16,7 @@ A SyncError reaches the user as one line and a non-zero exit (see cli.main); any
 exception is a bug and keeps its traceback. Errors of the libraries at the two edges are
 turned into ours there, with `raise ... from exc` so the cause stays in the chain: asyncpg's
 at the Postgres edge (sql/edge.py: StoreError, StoreUnavailableError), aiohttp's at the HTTP
-transport (http.AiohttpTransport: RetryableSourceError, or FatalSourceError for a
+transport (transports.AiohttpTransport: RetryableSourceError, or FatalSourceError for a
 certificate), and a server's answers in http.TwilioClient.
 """
 

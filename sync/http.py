@@ -1,33 +1,31 @@
 """The HTTP edge: one client per account over a transport (by default one aiohttp session),
 Basic auth, and what to retry.
 
-The client decides what is asked and what an answer means; the transport (httpx's seam: any
-object with `get` and `close`, see `Transport`) only carries a GET there and back, so a test
-can put a fake of its own at the network edge. Retryable (through sync.retry, never sooner than Retry-After): 429 and 5xx, timeouts,
-dropped connections and bodies that are not JSON. Fatal: every other 4xx, a redirect, a
-certificate that does not verify, or a link to a foreign host.
+The client decides what is asked and what an answer means; the transport (httpx's seam, see
+sync/transports.py) only carries a GET there and back, so a test can put a fake of its own at
+the network edge.
+
+Retryable (through sync.retry, never sooner than Retry-After): 429 and 5xx, timeouts, dropped
+connections and bodies that are not JSON. Fatal: every other 4xx, a redirect, a certificate
+that does not verify, or a link to a foreign host.
 Credentials go only to the configured base URLs (pagination.resolve refuses the rest), TLS is
 always verified (aiohttp's default, never turned off here) and redirects are not followed,
 so an Authorization header cannot be carried anywhere else."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import aiohttp
 import anyio
 import orjson
 
-from sync import errors, logs, pagination
+from sync import errors, logs, pagination, transports
 from sync.budget import Budget
 from sync.config import DEFAULT_CONCURRENCY, Secret, TwilioSettings
 from sync.observe import NOBODY, Observer
@@ -100,56 +98,7 @@ def retry_cause(exc: BaseException) -> str:
     status = getattr(exc, "status", None)
     if status:
         return str(status)
-    return "connection" if isinstance(exc.__cause__, (aiohttp.ClientError, asyncio.TimeoutError, OSError)) else "malformed"
-
-
-class Response(Protocol):
-    """An answer whose status and headers are in and whose body is still to be read: the client
-    acts on the status (a pause, the budget's window) before it reads the body."""
-
-    status: int
-    headers: Mapping[str, str]
-
-    async def read(self) -> bytes: ...
-
-
-class Transport(Protocol):
-    """Carries one GET to the server and its answer back, for the block of `get`; follows no
-    redirect. Raises RetryableSourceError when the server cannot be reached (or stops
-    answering), FatalSourceError when its TLS certificate does not verify."""
-
-    def get(self, url: str, headers: Mapping[str, str]) -> AbstractAsyncContextManager[Response]: ...
-
-    async def close(self) -> None: ...
-
-
-class AiohttpTransport:
-    """The default transport: one aiohttp session with at most 32 connections. TLS is always
-    verified (aiohttp's default, never turned off here) and redirects are not followed.
-    Make it inside the event loop (aiohttp's session needs one)."""
-
-    def __init__(self, timeout: float = 60.0) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=10),
-                                              connector=aiohttp.TCPConnector(limit=32))
-
-    @asynccontextmanager
-    async def get(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[Response]:
-        try:
-            async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
-                yield resp
-        except aiohttp.ClientConnectorCertificateError as exc:
-            origin = urlsplit(url)
-            raise errors.FatalSourceError(
-                f"the TLS certificate of {origin.scheme}://{origin.netloc} could not be verified "
-                f"({exc.certificate_error}); refusing to send credentials there"
-            ) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-            origin = urlsplit(url)
-            raise errors.RetryableSourceError(f"cannot reach {origin.scheme}://{origin.netloc} ({reason})") from exc
-
-    async def close(self) -> None:
-        await self._session.close()
+    return "connection" if isinstance(exc.__cause__, transports.UNREACHABLE) else "malformed"
 
 
 class TwilioClient:
@@ -160,7 +109,7 @@ class TwilioClient:
     fewer after 429s. Twilio's limits are per account, so its 429 is a signal to all of our
     requests, not just the one that received it.
 
-    `transport`: where the GETs go. Without one, the client makes an AiohttpTransport (with
+    `transport`: where the GETs go. Without one, the client makes a transports.AiohttpTransport (with
     `timeout`) when its block opens and closes it when the block ends; a transport given is
     its giver's to close."""
 
@@ -172,7 +121,7 @@ class TwilioClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = 60.0,
         observer: Observer = NOBODY,
-        transport: Transport | None = None,
+        transport: transports.Transport | None = None,
     ) -> None:
         self._settings = settings
         self._retry = retry
@@ -191,7 +140,7 @@ class TwilioClient:
 
     async def __aenter__(self) -> TwilioClient:
         if self._own_transport:
-            self._transport = AiohttpTransport(self._timeout)
+            self._transport = transports.AiohttpTransport(self._timeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,5 +1,5 @@
-"""The Twilio client's decisions over a transport of our own (http.Transport), with no network:
-what it sends, what it asks again, what it refuses, and whose transport it closes."""
+"""The Twilio client's decisions over a transport of our own (transports.Transport), with no
+network: what it sends, what it asks again, what it refuses, and whose transport it closes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ NO_WAIT = Backoff(attempts=3, base=0.0, cap=0.0)  # retries at once: the tests c
 
 
 class Answer:
-    """One canned response, as http.Response: status and headers first, the body on read()."""
+    """One canned response, as transports.Response: status and headers first, the body on read()."""
 
     def __init__(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.status = status
