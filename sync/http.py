@@ -109,9 +109,9 @@ class TwilioClient:
     fewer after 429s. Twilio's limits are per account, so its 429 is a signal to all of our
     requests, not just the one that received it.
 
-    `transport`: where the GETs go. Without one, the client makes a transports.AiohttpTransport (with
-    `timeout`) when its block opens and closes it when the block ends; a transport given is
-    its giver's to close."""
+    `transport`: where the GETs go. Without one, the client makes a
+    transports.AiohttpTransport (with `timeout`) when its block opens and closes it when the
+    block ends; a transport given is its giver's to close."""
 
     def __init__(
         self,
