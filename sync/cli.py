@@ -245,8 +245,7 @@ async def _stop_on_signal(stop: anyio.Event) -> None:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    await report.print_status(await database.choose_archive(settings, demo=args.demo), settings)
+    await report.print_status(Settings.from_env(), demo=args.demo)
     return 0
 
 

@@ -148,7 +148,6 @@ class Choice:
     """The archive `status` shows, and what its reader should be told about it."""
 
     dsn: str
-    demo: bool = False  # it is the demo's archive
     instead: bool = False  # the demo's, because the default one does not exist yet
     demo_too: bool = False  # the default one, and the demo's exists beside it
 
@@ -157,14 +156,14 @@ async def choose_archive(settings: Settings, *, demo: bool) -> Choice:
     """`--demo`: the demo's archive. Else DATABASE_URL's, or the embedded default one; right
     after `demo`, when the embedded default does not exist yet, the demo's instead."""
     if demo:
-        return Choice(await demo_dsn(settings), demo=True)
+        return Choice(await demo_dsn(settings))
     dsn = await resolve_dsn(settings)
     if settings.database_url is not None:
         return Choice(dsn)
     server_dsn = with_database(dsn, "postgres")
     demo_made = await has_archive(server_dsn, DEMO_DATABASE)
     if demo_made and not await has_archive(server_dsn, DATABASE):
-        return Choice(with_database(dsn, DEMO_DATABASE), demo=True, instead=True)
+        return Choice(with_database(dsn, DEMO_DATABASE), instead=True)
     return Choice(dsn, demo_too=demo_made)
 
 

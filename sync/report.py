@@ -20,13 +20,16 @@ def print_results(results: list[worker.ScanResult], seconds: float) -> None:
     print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
 
 
-async def print_status(choice: database.Choice, settings: Settings) -> None:
-    """The status of the archive `database.choose_archive` chose, with what its reader should
-    know about that choice."""
+async def print_status(settings: Settings, *, demo: bool) -> None:
+    """The status of the archive `database.choose_archive` picks, with what its reader should
+    know about that choice. `--demo` says where the demo's archive is first, even when there is
+    none yet (the error follows)."""
+    if demo:
+        print(database.demo_location(settings))
+    choice = await database.choose_archive(settings, demo=demo)
     if choice.instead:
         # Right after `demo`: its archive is the only one there is, so show it, and say so.
         print("no archive yet in the embedded Postgres (`python -m sync migrate`, then `backfill`, make one)")
-    if choice.demo:
         print(database.demo_location(settings))
     await print_streams(choice.dsn)
     if choice.demo_too:

@@ -47,7 +47,7 @@ class Script:
         self.closed = True
 
 
-async def test_the_client_sends_its_credentials_only_in_the_authorization_header():
+async def test_a_get_carries_the_credentials_in_its_authorization_header():
     """A GET goes to the base URL with Basic auth and our User-Agent, and its JSON comes back."""
     script = Script(Answer(200, b'{"messages": []}'))
     async with http.TwilioClient(ACCOUNT, transport=script) as client:
