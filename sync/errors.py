@@ -13,8 +13,11 @@
         └── ScanMovedError          another process moved a scan's checkpoint (its lease was lost)
 
 A SyncError reaches the user as one line and a non-zero exit (see cli.main); any other
-exception is a bug and keeps its traceback. Driver errors are turned into StoreError at
-the edge (store.py) with `raise ... from exc`, so the cause stays in the chain.
+exception is a bug and keeps its traceback. Errors of the libraries at the two edges are
+turned into ours there, with `raise ... from exc` so the cause stays in the chain: asyncpg's
+at the Postgres edge (sql/edge.py: StoreError, StoreUnavailableError), aiohttp's at the HTTP
+transport (transports.AiohttpTransport: RetryableSourceError, or FatalSourceError for a
+certificate), and a server's answers in http.TwilioClient.
 """
 
 

@@ -1,15 +1,19 @@
-"""The HTTP edge: one aiohttp session per account, Basic auth, and what to retry.
+"""The HTTP edge: one client per account over a transport (by default one aiohttp session),
+Basic auth, and what to retry.
 
-Retryable (through sync.retry, never sooner than Retry-After): 429 and 5xx, timeouts,
-dropped connections and bodies that are not JSON. Fatal: every other 4xx, a redirect, a
-certificate that does not verify, or a link to a foreign host.
+The client decides what is asked and what an answer means; the transport (httpx's seam, see
+sync/transports.py) only carries a GET there and back, so a test can put a fake of its own at
+the network edge.
+
+Retryable (through sync.retry, never sooner than Retry-After): 429 and 5xx, timeouts, dropped
+connections and bodies that are not JSON. Fatal: every other 4xx, a redirect, a certificate
+that does not verify, or a link to a foreign host.
 Credentials go only to the configured base URLs (pagination.resolve refuses the rest), TLS is
 always verified (aiohttp's default, never turned off here) and redirects are not followed,
 so an Authorization header cannot be carried anywhere else."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -17,13 +21,11 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
 import orjson
 
-from sync import errors, logs, pagination
+from sync import errors, logs, pagination, transports
 from sync.budget import Budget
 from sync.config import DEFAULT_CONCURRENCY, Secret, TwilioSettings
 from sync.observe import NOBODY, Observer
@@ -39,6 +41,7 @@ RETRY = Backoff(attempts=10, base=0.5, cap=30.0)
 RETRY_AFTER_MARGIN = 0.05
 # Twilio documents it as how close the account is to its concurrency limit.
 CONCURRENT_HEADER = "Twilio-Concurrent-Requests"
+HEADERS = {"User-Agent": "twilio-archive", "Accept": "application/json"}
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -95,7 +98,7 @@ def retry_cause(exc: BaseException) -> str:
     status = getattr(exc, "status", None)
     if status:
         return str(status)
-    return "connection" if isinstance(exc.__cause__, (aiohttp.ClientError, asyncio.TimeoutError, OSError)) else "malformed"
+    return "connection" if isinstance(exc.__cause__, transports.UNREACHABLE) else "malformed"
 
 
 class TwilioClient:
@@ -104,7 +107,11 @@ class TwilioClient:
     Every request of the account waits while the server has asked it to (Retry-After), and
     goes through the account's concurrency budget (budget.py): at most `concurrency` in flight,
     fewer after 429s. Twilio's limits are per account, so its 429 is a signal to all of our
-    requests, not just the one that received it."""
+    requests, not just the one that received it.
+
+    `transport`: where the GETs go. Without one, the client makes a
+    transports.AiohttpTransport (with `timeout`) when its block opens and closes it when the
+    block ends; a transport given is its giver's to close."""
 
     def __init__(
         self,
@@ -114,14 +121,16 @@ class TwilioClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = 60.0,
         observer: Observer = NOBODY,
+        transport: transports.Transport | None = None,
     ) -> None:
         self._settings = settings
         self._retry = retry
         self.budget = Budget(concurrency, account_sid=settings.account_sid, observer=observer)
         self._resume_at = 0.0  # time.monotonic() before which the server asked us not to call
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
+        self._timeout = timeout
         self._authorization = basic_authorization(settings.username, settings.password)
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = transport
+        self._own_transport = transport is None  # one owner: whoever made it closes it
         # Told every answer, every retry, and the wall-clock end of each new pause (which
         # machinery keeps beyond this process).
         self._observer = observer
@@ -130,16 +139,14 @@ class TwilioClient:
         return f"TwilioClient(account_sid={self._settings.account_sid!r})"
 
     async def __aenter__(self) -> TwilioClient:
-        self._session = aiohttp.ClientSession(
-            timeout=self._timeout,
-            headers={"User-Agent": "twilio-archive", "Accept": "application/json"},
-            connector=aiohttp.TCPConnector(limit=32),
-        )
+        if self._own_transport:
+            self._transport = transports.AiohttpTransport(self._timeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._own_transport and self._transport is not None:
+            await self._transport.close()
+            self._transport = None
 
     def base_url(self, api: str) -> str:
         return self._settings.comms_base_url if api == "comms" else self._settings.api_base_url
@@ -198,33 +205,26 @@ class TwilioClient:
             await anyio.sleep(wait)
 
     async def _get_once(self, url: str, api: str, priority: float = 0.0) -> Any:
-        assert self._session is not None, "use TwilioClient as an async context manager"
-        try:
-            async with self.budget.slot(priority) as slot:
-                await self._wait_for_server()
-                headers = {"Authorization": self._authorization.reveal()}
-                async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
-                    status = resp.status
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                    # Pause the account at once: other requests must not go out while we read.
-                    paused = retry_after is not None and self._pause(retry_after + RETRY_AFTER_MARGIN)
-                    # The window moves at once too, before the slot is given back.
-                    self.budget.answered(slot, status, resp.headers.get(CONCURRENT_HEADER))
-                    body = await resp.read()
-            self._observer.response(api, status)
-            if paused:
-                until = datetime.now(timezone.utc) + timedelta(seconds=retry_after + RETRY_AFTER_MARGIN)
-                await self._observer.pause(self._settings.account_sid, until)
-        except aiohttp.ClientConnectorCertificateError as exc:
-            origin = urlsplit(url)
-            raise errors.FatalSourceError(
-                f"the TLS certificate of {origin.scheme}://{origin.netloc} could not be verified "
-                f"({exc.certificate_error}); refusing to send credentials there"
-            ) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-            origin = urlsplit(url)
-            raise errors.RetryableSourceError(f"cannot reach {origin.scheme}://{origin.netloc} ({reason})") from exc
+        assert self._transport is not None, "use TwilioClient as an async context manager"
+        async with self.budget.slot(priority) as slot:
+            await self._wait_for_server()
+            headers = {**HEADERS, "Authorization": self._authorization.reveal()}
+            async with self._transport.get(url, headers) as resp:
+                status = resp.status
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                # Pause the account at once: other requests must not go out while we read.
+                paused = retry_after is not None and self._pause(retry_after + RETRY_AFTER_MARGIN)
+                # The window moves at once too, before the slot is given back.
+                self.budget.answered(slot, status, resp.headers.get(CONCURRENT_HEADER))
+                body = await resp.read()
+        self._observer.response(api, status)
+        if paused:
+            until = datetime.now(timezone.utc) + timedelta(seconds=retry_after + RETRY_AFTER_MARGIN)
+            await self._observer.pause(self._settings.account_sid, until)
+        return self._decode(url, status, retry_after, body)
+
+    def _decode(self, url: str, status: int, retry_after: float | None, body: bytes) -> Any:
+        """A 200's JSON, or the error its status and body say."""
         if status == 200:
             try:
                 return decode_json(body)

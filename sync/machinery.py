@@ -32,7 +32,7 @@ async def twilio_client(account: TwilioSettings, *, store: Store | None = None, 
 
     With `store`: it waits out the pause a previous process of this account was asked for, and
     keeps each new pause there for the next. `observer` is told every response and retry.
-    `options` go to TwilioClient (retry policy, concurrency, timeout); the concurrency budget's
+    `options` go to TwilioClient (retry policy, concurrency, timeout, transport); the concurrency budget's
     cap is the account's own (`account.concurrency`, --concurrency) unless `concurrency` is given."""
     if store is not None:
         observer = Observers(observer, PauseKeeper(store))

@@ -1,5 +1,5 @@
 """The one retry loop: capped exponential backoff with full jitter, never sooner than the
-server asked. Both edges use it: the Twilio client (http.py) and the archive (store.py).
+server asked. Both edges use it: the Twilio client (http.py) and the archive (sql/edge.py).
 
 An operation says a failure is worth another try by raising one of `retry_on` (an error
 may carry the server's `retry_after` in seconds); anything else passes straight through.

@@ -1,4 +1,4 @@
-"""The archive database, for its callers: one `Store` over the Postgres edge, with one
+"""The archive database, for its callers: one `Store` made of the Postgres edge and one
 attribute per concern (the statements live in sync/sql/, the only SQL besides the migrations).
 
     async with await Store.connect(dsn) as store:
@@ -8,18 +8,20 @@ attribute per concern (the statements live in sync/sql/, the only SQL besides th
 `pages` a page's rows with its checkpoint, `scans` the scans' rows, `deletions` what a full
 scan proved gone, `hydration` the v1 messages waiting for their content, `leases` one replica
 per stream, `accounts` an account's Retry-After pause, `status` the archive as a whole, `views`
-the materialized views' refresh. The edge's `fetch`, `fetchval`, `execute` (retried) and `ping`
-serve everything else."""
+the materialized views' refresh. Each concern holds the edge and nothing else, so every
+statement goes through its one retry loop; `fetch`, `fetchrow`, `fetchval`, `execute` (retried)
+and `ping` hand the edge's own to what no concern owns (the tests, the demo's example queries)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import asyncpg
 
 from sync.observe import NOBODY, Observer
-from sync.retry import Backoff
 from sync.sql.accounts import Accounts
 from sync.sql.deletions import Deletions
-from sync.sql.edge import RECONNECT, Postgres
+from sync.sql.edge import Postgres
 from sync.sql.hydration import Hydration
 from sync.sql.leases import Leases
 from sync.sql.pages import Pages
@@ -28,14 +30,46 @@ from sync.sql.status import Status
 from sync.sql.views import Views
 
 
-class Store(Postgres):
-    def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT, observer: Observer = NOBODY) -> None:
-        super().__init__(pool, retry=retry, observer=observer)
-        self.pages = Pages(self)
-        self.scans = Scans(self)
-        self.deletions = Deletions(self)
-        self.hydration = Hydration(self)
-        self.leases = Leases(self)
-        self.accounts = Accounts(self)
-        self.status = Status(self, self.scans)
-        self.views = Views(self)
+class Store:
+    """The concerns of the archive over one edge, which the store owns and closes."""
+
+    def __init__(self, edge: Postgres) -> None:
+        self.edge = edge
+        self.pages = Pages(edge)
+        self.scans = Scans(edge)
+        self.deletions = Deletions(edge)
+        self.hydration = Hydration(edge)
+        self.leases = Leases(edge)
+        self.accounts = Accounts(edge)
+        self.status = Status(edge, self.scans)
+        self.views = Views(edge)
+
+    @classmethod
+    async def connect(cls, dsn: str, *, max_size: int = 8, observer: Observer = NOBODY) -> Store:
+        """The archive at `dsn`, its retries told to `observer` (StoreError if it cannot connect)."""
+        return cls(await Postgres.connect(dsn, max_size=max_size, observer=observer))
+
+    async def close(self) -> None:
+        await self.edge.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.edge.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self.edge.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.edge.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self.edge.execute(query, *args)
+
+    async def ping(self) -> None:
+        """Fails (StoreUnavailableError) unless the database answers now: no retrying."""
+        await self.edge.ping()

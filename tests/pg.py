@@ -1,8 +1,8 @@
 """Test helpers for a real Postgres: start a private server, make and drop databases and roles.
 
 Used by tests/conftest.py for the pg_server_dsn and empty_database_dsn fixtures. The setup
-itself lives in sync/database.py, shared with the CLI and the bench; this module names it the
-way the tests use it and adds what only tests need (roles, restarts)."""
+itself lives in sync/database.py (its statements in sync/sql/server.py), shared with the CLI
+and the bench; this module names it the way the tests use it and adds what only tests need (roles, restarts)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sync import database
+from sync.sql import server
 
 dsn_with_database = database.with_database
 drop_database = database.drop_database
@@ -55,12 +56,12 @@ async def clone_database(dsn: str, name: str, template: str) -> str:
 
 async def create_login_role(dsn: str, name: str, password: str) -> None:
     """Create a plain login role: no superuser, may not create roles or databases (managed Postgres)."""
-    await database.admin(dsn, "CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD %L", name, password)
+    await server.admin(dsn, "CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD %L", name, password)
 
 
 async def drop_role(dsn: str, name: str) -> None:
     """Drop role `name` if it exists (drop the databases it owns first)."""
-    await database.admin(dsn, "DROP ROLE IF EXISTS %I", name)
+    await server.admin(dsn, "DROP ROLE IF EXISTS %I", name)
 
 
 def restart_server(server) -> None:

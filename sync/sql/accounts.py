@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
-from sync.sql.edge import TRANSIENT, Postgres, describe, log
+from sync import errors
+from sync.sql.edge import Postgres, describe, log
 
 
 class Accounts:
@@ -20,11 +19,11 @@ class Accounts:
         """Remember Twilio's Retry-After for the account. One try only: the fetches that are
         waiting on Twilio must not also wait on the database."""
         try:
-            await self._db.pool.execute(
+            await self._db.execute(
                 "INSERT INTO twilio.accounts AS a (account_sid, paused_until) VALUES ($1, $2) "
                 "ON CONFLICT (account_sid) DO UPDATE SET paused_until = excluded.paused_until, updated_at = now() "
                 "WHERE a.paused_until IS NULL OR a.paused_until < excluded.paused_until",
-                account_sid, until,
+                account_sid, until, retry=False,
             )
-        except (*TRANSIENT, asyncpg.PostgresError) as exc:
-            log.warning("store.pause_not_saved", account=account_sid, cause=describe(exc))
+        except errors.StoreError as exc:
+            log.warning("store.pause_not_saved", account=account_sid, cause=describe(exc.__cause__ or exc))

@@ -1,6 +1,8 @@
 """The thin Postgres edge: the pool, the one retry loop, and which driver errors are worth
-another try. Every statement of the archive goes through here; driver errors leave it as our
-own (errors.StoreError, errors.StoreUnavailableError), with `raise ... from`."""
+another try. Every statement of the archive goes through here, and only here is the pool
+touched: the concerns of sync/sql/ ask the edge for a statement, a transaction or a connection.
+Driver errors leave it as our own (errors.StoreError, errors.StoreUnavailableError), with
+`raise ... from`."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ log = logs.get("sync.store")  # the name it had before the split: log filters na
 T = TypeVar("T")
 
 SCHEMA = "twilio"
+# Whether a database holds the archive (a migrated schema): the store's check and the server's.
+SCHEMA_PRESENT = "SELECT to_regclass('twilio.scans') IS NOT NULL"
 # A Postgres restart or failover takes seconds to a minute or two; wait that out, then say so.
 RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 
@@ -60,12 +64,12 @@ class Postgres:
     """A pool, and the statements that run on it, each retried while the database is away."""
 
     def __init__(self, pool: asyncpg.Pool, *, retry: Backoff = RECONNECT, observer: Observer = NOBODY) -> None:
-        self.pool = pool
+        self._pool = pool
         self._retry = retry
         self._observer = observer  # told the cause of each retry
 
     @classmethod
-    async def connect(cls, dsn: str, *, max_size: int = 8, observer: Observer = NOBODY):
+    async def connect(cls, dsn: str, *, max_size: int = 8, observer: Observer = NOBODY) -> Postgres:
         try:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=15, command_timeout=300,
                                              server_settings=SERVER_SETTINGS)
@@ -74,13 +78,7 @@ class Postgres:
         return cls(pool, observer=observer)
 
     async def close(self) -> None:
-        await self.pool.close()
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self._pool.close()
 
     async def retrying(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
         """Run `operation` until it succeeds, retrying while the database is away (restarting,
@@ -89,40 +87,55 @@ class Postgres:
         A transaction retried whole is safe: it either committed or did not, and each
         transaction here checks what an earlier, lost answer may have committed."""
 
-        async def once():
-            try:
-                return await operation()
-            except TRANSIENT as exc:
-                raise errors.StoreUnavailableError(f"cannot {what}: {describe(exc)}") from exc
-            except asyncpg.PostgresError as exc:
-                raise errors.StoreError(f"cannot {what}: {describe(exc)}") from exc
-
         def told(exc: BaseException, attempt: int) -> None:
             self._observer.retry("postgres", type(exc.__cause__ or exc).__name__)
 
-        return await retrying(once, self._retry, errors.StoreUnavailableError, log=log, what=what, on_retry=told)
+        return await retrying(lambda: self.once(operation, what), self._retry, errors.StoreUnavailableError,
+                              log=log, what=what, on_retry=told)
+
+    async def once(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        """Run `operation` one time, its driver errors turned into ours: StoreUnavailableError
+        while the database is away, StoreError for anything else it refused."""
+        try:
+            return await operation()
+        except TRANSIENT as exc:
+            raise errors.StoreUnavailableError(f"cannot {what}: {describe(exc)}") from exc
+        except asyncpg.PostgresError as exc:
+            raise errors.StoreError(f"cannot {what}: {describe(exc)}") from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection in a transaction, for the block (run it inside `retrying`)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection outside any transaction, for the block (run it inside `retrying`): for a
+        statement Postgres refuses in a transaction block (REFRESH ... CONCURRENTLY)."""
+        async with self._pool.acquire() as conn:
             yield conn
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        return await self.retrying(lambda: self.pool.fetch(query, *args), "read from the database")
+        return await self.retrying(lambda: self._pool.fetch(query, *args), "read from the database")
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        return await self.retrying(lambda: self.pool.fetchrow(query, *args), "read from the database")
+        return await self.retrying(lambda: self._pool.fetchrow(query, *args), "read from the database")
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        return await self.retrying(lambda: self.pool.fetchval(query, *args), "read from the database")
+        return await self.retrying(lambda: self._pool.fetchval(query, *args), "read from the database")
 
-    async def execute(self, query: str, *args: Any) -> str:
-        return await self.retrying(lambda: self.pool.execute(query, *args), "write to the database")
+    async def execute(self, query: str, *args: Any, retry: bool = True) -> str:
+        """`retry=False`: one try, for a caller that must not wait on the database."""
+        run = self.retrying if retry else self.once
+        return await run(lambda: self._pool.execute(query, *args), "write to the database")
+
+    async def executemany(self, query: str, args: list[tuple], *, what: str = "write to the database") -> None:
+        await self.retrying(lambda: self._pool.executemany(query, args), what)
 
     async def ping(self) -> None:
         """Fails (StoreUnavailableError) unless the database answers now: no retrying."""
         try:
-            await self.pool.fetchval("SELECT 1", timeout=5)
+            await self._pool.fetchval("SELECT 1", timeout=5)
         except (*TRANSIENT, asyncpg.PostgresError) as exc:
             raise errors.StoreUnavailableError(f"the database does not answer: {describe(exc)}") from exc

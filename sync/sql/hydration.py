@@ -23,8 +23,8 @@ class Hydration:
     async def save(self, hydrated: list[tuple[str, datetime, object, str | None, str | None]]) -> None:
         """Store (id, last_changed_at, body, content json, attempts json) for messages that did
         not change since they were read; a message that did waits for the next fetch."""
-        await self._db.retrying(lambda: self._db.pool.executemany(
+        await self._db.executemany(
             "UPDATE twilio.comms_messages SET body = $3, content = $4::jsonb, attempts = $5::jsonb, hydrated_at = now() "
             "WHERE id = $1 AND last_changed_at = $2 AND hydrated_at IS NULL",
-            hydrated,
-        ), "save message content")
+            hydrated, what="save message content",
+        )

@@ -9,7 +9,7 @@ from sync import errors
 from sync.models import STREAMS, Scan
 from sync.sources import BY_STREAM
 from sync.sql.scans import Scans
-from sync.sql.edge import SCHEMA, Postgres
+from sync.sql.edge import SCHEMA, SCHEMA_PRESENT, Postgres
 
 
 class Status:
@@ -18,7 +18,7 @@ class Status:
         self._scans = scans
 
     async def check_schema(self) -> None:
-        exists = await self._db.fetchval("SELECT to_regclass('twilio.scans') IS NOT NULL")
+        exists = await self._db.fetchval(SCHEMA_PRESENT)
         if not exists:
             raise errors.StoreError("the archive schema is missing: run `python -m sync migrate` first")
 

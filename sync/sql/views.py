@@ -20,7 +20,7 @@ class Views:
             raise ValueError(view)
 
         async def once() -> None:
-            async with self._db.pool.acquire() as conn:
+            async with self._db.connection() as conn:
                 populated = await conn.fetchval(
                     "SELECT ispopulated FROM pg_matviews WHERE schemaname = $1 AND matviewname = $2", SCHEMA, view)
                 if populated is None:

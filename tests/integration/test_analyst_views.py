@@ -22,7 +22,7 @@ import anyio
 import asyncpg
 import pytest
 
-from sync import cli, models, privacy, service
+from sync import backfill, models, privacy, service
 from sync.config import Secret, TwilioSettings
 from sync.emulator import DEFAULT_ACCOUNT_SID, Emulator, serve
 from sync.emulator import generate
@@ -43,8 +43,8 @@ async def _backfill(dsn: str, twilio: TwilioSettings) -> None:
     """A backfill of every stream as the `backfill` command runs it (which refreshes the
     materialized overview at its end), with small pages."""
     now = utcnow()
-    await cli._backfill(dsn, twilio, models.STREAMS, default_window(now, None, None), fixed_end=False, now=now,
-                        page_size=50)
+    await backfill.run(dsn, twilio, models.STREAMS, default_window(now, None, None), fixed_end=False, now=now,
+                       page_size=50)
 
 
 async def _first_full_cycle(store: Store, twilio: TwilioSettings) -> None:
