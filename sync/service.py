@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 import anyio
 
-from sync import analytics, deletions, errors, hydrate, logs, machinery, pagination, sources, worker
+from sync import analytics, deletions, errors, hydrate, logs, machinery, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.metrics import Metrics
@@ -139,7 +139,7 @@ class Service:
         Credentials Twilio refuses end the service (one line, non-zero exit): no scan could
         ever succeed. Twilio being unreachable does not: the scans retry it."""
         try:
-            await client.get_json("api", pagination.legacy_first_url(account.account_sid, 1))
+            await client.get_json("api", sources.legacy.list_url(account.account_sid, 1))
         except errors.FatalSourceError as exc:
             raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
                                           code=exc.code) from exc

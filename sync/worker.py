@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import TaskGroup
 
-from sync import errors, logs, plan, sources
+from sync import errors, logs, pagination, plan, sources
 from sync.http import TwilioClient
 from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Counts, Page, Scan, Window
 from sync.observe import NOBODY, Observer
@@ -144,6 +144,7 @@ class _Chains:
         self.store, self.client, self.source, self.scan, self.plan = store, client, source, scan, scan_plan
         self.counters, self.options = counters, options
         self.head = plan.State.from_json(scan.cursor, scan.plan)  # as last committed
+        self.guard = pagination.LoopGuard()  # the positions the scan's chains have followed
         self.restarts = 0
         self.stopping = False  # no chain fetches another page
         self.failed: list[Exception] = []
@@ -199,6 +200,7 @@ class _Chains:
                 if restarts > MAX_RESTARTS:
                     raise errors.SourceError(f"{self.source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
                 again = self.plan.restart(saved.state)
+                self.guard.forget()
                 await self.store.scans.restart(self.scan, chain, saved.state, again)
                 saved.state = again
                 self.restarts += 1
@@ -264,6 +266,7 @@ class _Chains:
                     fetched, page = await self.client.get_page(source.api, state.url, parse,
                                                                retry_url=plan.retry_url, priority=state.priority)
                     step = self.plan.advance(state, fetched, page)
+                    self.guard.follow(step.state.phase, step.state.url, page.next_url)
                 except BaseException:
                     pages.leave()
                     raise
