@@ -17,7 +17,7 @@ from anyio.abc import TaskGroup
 
 from sync import errors, logs, pagination, plan, sources
 from sync.http import TwilioClient
-from sync.models import COMMS_RETENTION, LEGACY_RETENTION, Counts, Page, Scan, Window
+from sync.models import Counts, Page, Scan, Window
 from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress, StreamProgress
@@ -68,9 +68,8 @@ class ScanResult:
 
 
 def stream_window(stream: str, window: Window, now) -> Window:
-    """The v1 lists keep 7 days and the legacy list 400: never ask for more than is kept."""
-    retention = LEGACY_RETENTION if stream == "legacy_messages" else COMMS_RETENTION
-    return window.clamped(retention, now)
+    """Never ask for more than the stream's list keeps (`Source.retention`: v1 7 days, legacy 400)."""
+    return window.clamped(sources.BY_STREAM[stream].retention, now)
 
 
 def resumable(running: Window, requested: Window, *, fixed_end: bool) -> bool:
