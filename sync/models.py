@@ -190,3 +190,21 @@ class PageWrite:
     inserted: int
     updated: int
     rejected: int = 0  # records kept aside in twilio.rejected_records
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A scan's head chain, the list from its top: its checkpoint is its twilio.scans row's
+    `cursor` and `plan`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+    """One of a scan's time slices: its checkpoint is its row of twilio.scan_slices."""
+
+    id: int
+
+
+HEAD = Head()
+# Which of a scan's chains a checkpoint belongs to.
+ChainId = Head | Slice

@@ -1,7 +1,7 @@
 """Scans: page through a Twilio list and archive it, resumably. Backfill runs one per stream.
 
 A scan is chains of pages read at once: its head (the list from its top) and the time slices
-the scan plan splits off as the pages show where the records are (sync/plan.py); every request
+the scan plan splits off as the pages show where the records are (sync/plan/); every request
 of the account waits for a place in its one concurrency budget (sync/budget.py), the first
 pages and the longest chains first. A chain fetches page N+1 while it saves page N, with the
 position after it and the slices it split off, and no further ahead: memory holds two pages
@@ -10,14 +10,16 @@ per chain whatever the account's size, and no checkpoint ever runs ahead of what
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskGroup
 
-from sync import errors, logs, pagination, plan, sources
+from sync import budget, errors, logs, pagination, plan, sources
 from sync.http import TwilioClient
-from sync.models import Counts, Page, Scan, Window
+from sync.models import HEAD, ChainId, Counts, Head, Page, Scan, Slice, Window
 from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress, StreamProgress
@@ -114,7 +116,7 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
     chains = _Chains(store, client, source, scan, scan_plan, counters, options)
     log.info("scan.start", account=scan.account_sid, stream=source.stream, kind=scan.kind, scan=scan.id,
              window=scan.window, cursor=scan.cursor, phase=chains.head.phase)
-    pending = [] if chains.head.done else [(None, chains.head)]
+    pending: list[tuple[ChainId, plan.State]] = [] if chains.head.done else [(HEAD, chains.head)]
     while True:
         pending += await store.scans.slices(scan)
         if not pending or chains.stopping:
@@ -136,7 +138,13 @@ async def run_scan(store: Store, client: TwilioClient, source: sources.Source, s
 
 class _Chains:
     """A scan's chains of pages, read at once: each from its checkpoint until its plan is done or
-    `options.stop` is set, each slice a page splits off started as soon as it is saved."""
+    `options.stop` is set, each slice a page splits off started as soon as it is saved.
+
+    Each page in hand is one task (`_page`) that holds the page's `budget.Ticket` from before its
+    request until its save, and gives it back when it ends, however it ends. It starts the
+    chain's next page as its own save starts: page N+1 is fetched while page N is saved, and no
+    further ahead. The task groups carry the errors: a failing chain stops the others' requests,
+    waits until they have saved the pages they hold, and ends the scan with its error."""
 
     def __init__(self, store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
                  counters: StreamProgress, options: ScanOptions) -> None:
@@ -146,24 +154,25 @@ class _Chains:
         self.guard = pagination.LoopGuard()  # the positions the scan's chains have followed
         self.restarts = 0
         self.stopping = False  # no chain fetches another page
-        self.failed: list[Exception] = []
         self._fetching: set[anyio.CancelScope] = set()
+        self._running: set[anyio.Event] = set()  # one per chain not yet ended
         self._group: TaskGroup | None = None
 
-    async def run(self, pending: list[tuple[int | None, plan.State]]) -> None:
-        async with anyio.create_task_group() as outer:
-            if self.options.stop is not None:
-                outer.start_soon(self._stop_when_told, self.options.stop)
-            async with anyio.create_task_group() as self._group:
-                for chain, state in pending:
-                    self._start(chain, state)
-            outer.cancel_scope.cancel()  # every chain is over: the stop watcher is not needed
-        if self.failed:
-            raise self.failed[0]
+    async def run(self, pending: list[tuple[ChainId, plan.State]]) -> None:
+        try:
+            async with anyio.create_task_group() as outer:
+                if self.options.stop is not None:
+                    outer.start_soon(self._stop_when_told, self.options.stop)
+                async with anyio.create_task_group() as self._group:
+                    for chain, state in pending:
+                        self._start(chain, state)
+                outer.cancel_scope.cancel()  # every chain is over: the stop watcher is not needed
+        except ExceptionGroup as group:
+            raise first_error(group)  # noqa: B904 - the group is its context
 
-    def _start(self, chain: int | None, state: plan.State) -> None:
+    def _start(self, chain: ChainId, state: plan.State) -> None:
         assert self._group is not None
-        if chain is not None:
+        if isinstance(chain, Slice):
             self.counters.running += 1
         self._group.start_soon(self._chain, chain, state)
 
@@ -174,19 +183,31 @@ class _Chains:
         for scope in self._fetching:
             scope.cancel()
 
-    async def _chain(self, chain: int | None, state: plan.State) -> None:
+    async def _chain(self, chain: ChainId, state: plan.State) -> None:
         saved = _Saved(state)
+        ended = anyio.Event()
+        self._running.add(ended)
         try:
             await self._read(chain, saved)
-        except Exception as exc:  # noqa: BLE001 - raised by run() once the other chains have saved what they fetched
-            self.failed.append(exc)
+        except Exception:
+            # Raised once the other chains have saved the pages they hold (raising at once would
+            # cancel them mid-save); they fetch no more.
             self.stopping = True
+            self._end(ended)
+            while self._running:
+                await next(iter(self._running)).wait()
+            raise
         finally:
-            if chain is not None:
+            self._end(ended)
+            if isinstance(chain, Slice):
                 self.counters.running -= 1
                 self.counters.slices_done += int(saved.state.done)
 
-    async def _read(self, chain: int | None, saved: _Saved) -> None:
+    def _end(self, ended: anyio.Event) -> None:
+        self._running.discard(ended)
+        ended.set()
+
+    async def _read(self, chain: ChainId, saved: _Saved) -> None:
         restarts = 0
         while True:
             try:
@@ -199,94 +220,94 @@ class _Chains:
                 if restarts > MAX_RESTARTS:
                     raise errors.SourceError(f"{self.source.stream}: gave up after {MAX_RESTARTS} restarts: {exc}") from exc
                 again = self.plan.restart(saved.state)
-                self.guard.forget()
                 await self.store.scans.restart(self.scan, chain, saved.state, again)
+                self.guard.forget()
                 saved.state = again
                 self.restarts += 1
-                log.warning("scan.restart", stream=self.source.stream, scan=self.scan.id, slice=chain,
+                log.warning("scan.restart", stream=self.source.stream, scan=self.scan.id, slice=_slice_id(chain),
                             restarts=restarts, cause=str(exc))
 
-    async def _pages(self, chain: int | None, saved: _Saved) -> None:
+    async def _pages(self, chain: ChainId, saved: _Saved) -> None:
         """Fetch and save the chain's pages from `saved.state` on, until its plan is done or the
-        scan stops; `saved.state` is always what the database holds. Page N+1 is fetched while
-        page N is saved and no further ahead, each within the account's pages in hand
-        (Budget.pages) from before its request until it is saved."""
-        pages = self.client.budget.pages
-        send, receive = anyio.create_memory_object_stream[tuple[plan.State, plan.Step, Page]](0)
-        failed: list[Exception] = []
+        scan stops; `saved.state` is always what the database holds."""
+        if saved.state.done:
+            return
+        try:
+            async with anyio.create_task_group() as pages:
+                pages.start_soon(self._page, pages, chain, saved, saved.state, None)
+        except ExceptionGroup as group:
+            raise first_error(group)  # noqa: B904 - the group is its context
 
-        async def fetch() -> None:
-            async with send:
-                try:
-                    state = saved.state
-                    while not state.done and not self.stopping:
-                        got = await self._fetch(state)
-                        if got is None:
-                            return
-                        state, item = got[0].state, (state, *got)
-                        del got  # a page is held in hand only: not while this chain waits for the next
-                        try:
-                            await send.send(item)
-                        except BaseException:
-                            pages.leave()  # never handed over
-                            raise
-                        del item
-                except Exception as exc:  # noqa: BLE001 - raised below, once the fetched pages are saved
-                    failed.append(exc)
+    async def _page(self, pages: TaskGroup, chain: ChainId, saved: _Saved, state: plan.State,
+                    previous: anyio.Event | None) -> None:
+        """One page of the chain, from its request to its save, holding its ticket all along;
+        `previous` is set once the page before it is saved: the saves, and the errors, go in order."""
+        ticket = await self._ticket(state)
+        if ticket is None:
+            return  # stopped
+        with ticket:
+            try:
+                got = await self._fetch(state)
+            except Exception:
+                if previous is not None:
+                    await previous.wait()  # the page before is saved first, then the chain ends
+                raise
+            if got is None:
+                return  # stopped
+            if previous is not None:
+                await previous.wait()
+            step, page = got
+            saved_here = anyio.Event()
+            if not step.state.done and not self.stopping:
+                pages.start_soon(self._page, pages, chain, saved, step.state, saved_here)
+            await self._save(chain, saved, state, step, page)
+            saved_here.set()
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(fetch)
-            async with receive:
-                async for item in receive:
-                    try:
-                        await self._save(chain, saved, *item)
-                    finally:
-                        pages.leave()
-                        del item  # saved: let it go while the chain waits for its next page
-        if failed:
-            raise failed[0]
+    async def _ticket(self, state: plan.State) -> budget.Ticket | None:
+        """A place among the account's pages in hand for the chain's next page; None when stopped."""
+        with self._stoppable():
+            if not self.stopping:
+                return await self.client.budget.pages.take(state.priority)
+        return None
 
     async def _fetch(self, state: plan.State) -> tuple[plan.Step, Page] | None:
-        """The chain's next page, planned and reduced to the records it owns, holding a place
-        among the account's pages in hand (the caller's to give back); None when stopped."""
+        """The chain's next page, planned and reduced to the records it owns; None when stopped."""
         source, scan, options = self.source, self.scan, self.options
-        pages = self.client.budget.pages
 
         def parse(fetched: str, body: object) -> tuple[str, Page]:
             return fetched, sources.parse_page(source, body, scan.account_sid, scan.window, fetched, options.bodies)
 
-        with anyio.CancelScope() as fetching:  # a stop cancels the wait and the fetch, never a save
-            self._fetching.add(fetching)
-            try:
-                if self.stopping:
-                    return None
-                await pages.enter(state.priority)
-                try:
-                    fetched, page = await self.client.get_page(source.api, state.url, parse,
-                                                               retry_url=plan.retry_url, priority=state.priority)
-                    step = self.plan.advance(state, fetched, page)
-                    self.guard.follow(step.state.phase, step.state.url, page.next_url)
-                except BaseException:
-                    pages.leave()
-                    raise
-            finally:
-                self._fetching.discard(fetching)
-        if fetching.cancelled_caught:
-            return None
-        if step.warning:
-            log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
-                        reason=step.warning)
-        if page.rejected:
-            log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
-        return step, sources.owned(source, page, step.state.owns)
+        with self._stoppable():
+            fetched, page = await self.client.get_page(source.api, state.url, parse, retry_url=plan.retry_url,
+                                                       priority=state.priority)
+            step = self.plan.advance(state, fetched, page)
+            self.guard.follow(step.state.phase, step.state.url, page.next_url)
+            if step.warning:
+                log.warning("scan.unbounded", account=scan.account_sid, stream=source.stream, scan=scan.id,
+                            reason=step.warning)
+            if page.rejected:
+                log.warning("scan.rejected", stream=source.stream, count=len(page.rejected), cursor=state.url)
+            return step, sources.owned(source, page, step.state.owns)
+        return None
 
-    async def _save(self, chain: int | None, saved: _Saved, before: plan.State, step: plan.Step, page: Page) -> None:
+    @contextmanager
+    def _stoppable(self) -> Iterator[None]:
+        """A block a stop cancels at once, even mid-retry: a request or the wait for its place,
+        never a save."""
+        with anyio.CancelScope() as scope:
+            self._fetching.add(scope)
+            try:
+                yield
+            finally:
+                self._fetching.discard(scope)
+
+    async def _save(self, chain: ChainId, saved: _Saved, before: plan.State, step: plan.Step, page: Page) -> None:
         """One page with its chain's checkpoint and the slices it split off, which start at once."""
         scan, options = self.scan, self.options
         written, slices = await self.store.pages.save(self.source, scan, chain, before, step.state, page,
                                                       spawn=step.spawn, seen=options.keep_seen)
         saved.state = step.state
-        if chain is None:
+        if isinstance(chain, Head):
             self.head = step.state
             self.counters.reached = page.reached or self.counters.reached
         counts = Counts.of_page(page, written)
@@ -294,6 +315,11 @@ class _Chains:
         options.observer.page_saved(scan.account_sid, self.source.stream, counts)
         for new, state in slices:
             self._start(new, state)
+
+
+def _slice_id(chain: ChainId) -> int | None:
+    """What the logs call a chain: its slice's id, or none for the head."""
+    return chain.id if isinstance(chain, Slice) else None
 
 
 @dataclass
