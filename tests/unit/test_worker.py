@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import anyio
 import pytest
 
-from sync import errors, sources, worker
+from sync import chains, errors, sources, worker
 from sync.models import HEAD, Slice, Window
 from sync.progress import Progress
 from tests import fakes
@@ -90,7 +90,7 @@ async def test_a_chain_that_keeps_going_stale_gives_up():
     twilio.before_answer = lambda url: twilio.stale.add(f"PA{P}")  # the second page never answers
     with pytest.raises(errors.SourceError, match="gave up after"):
         await scan(store, client, LEGACY)
-    assert len(store.scans.restarts) == worker.MAX_RESTARTS
+    assert len(store.scans.restarts) == chains.MAX_RESTARTS
     assert client.budget.pages.held == 0
 
 
