@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from sync import errors, pagination, plan, sources
+from sync.plan import order as plan_order
 from sync.models import Page, Window
 
 LEGACY = sources.BY_STREAM["legacy_messages"]
@@ -412,3 +413,24 @@ def test_first_pages_then_the_longest_chains_come_first():
     assert plan.State("/x", plan.Phase.LIST, plan.Evidence(in_sent=True)).priority == plan.UNKNOWN_LENGTH
     longer = dataclasses.replace(head.chain, last=head.chain.last + 10 * head.chain.span)
     assert plan.UNKNOWN_LENGTH < dataclasses.replace(head, chain=longer).priority < head.priority < 0
+
+
+# ---- the legacy order's decisions, one by one --------------------------------------------------
+
+E = plan.Evidence
+D = plan_order.Decision
+OLD, NEW = START - 10, START + 10
+
+
+@pytest.mark.parametrize(("evidence", "decision"), [
+    (E(created_desc=False, nulls_first=False), D.NO_ORDER),
+    (E(last_created=NEW), D.FOLLOW),
+    (E(nulls_first=False, last_created=OLD, in_sent=True, sent_after_null=True), D.DONE),
+    (E(nulls_first=False, last_created=OLD, in_sent=True, last_sent=OLD), D.NULLS_MAY_BE_LAST),
+    (E(created_desc=False, last_null_created=OLD), D.BLOCK_PASSED),
+    (E(created_desc=False, null_block_desc=False, last_null_created=NEW), D.READ_BLOCK),
+    (E(created_desc=False, sliced_from=OLD, in_sent=True, null_seen=True, sent_after_null=True), D.DONE),
+])
+def test_the_evidence_decides_what_the_unfiltered_list_allows(evidence, decision):
+    """Each decision of the legacy order, from the evidence alone."""
+    assert plan_order.decide(evidence, START) == decision
