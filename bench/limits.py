@@ -77,7 +77,7 @@ class Planned:
 
 class Pager:
     """One stream's pages, fetched, parsed and planned the way the worker's producer does: the
-    head chain and every slice a page splits off (sync/plan.py), each a chain of its own.
+    head chain and every slice a page splits off (sync/plan/), each a chain of its own.
 
     `read(chain, state)` fetches a chain's next page; `open` holds the chains not yet done,
     for a caller that reads them one at a time."""

@@ -160,7 +160,7 @@ class Source:
     body_field: str | None = None  # the message text, which the privacy policy may hash or drop
     hydrated: bool = False  # its rows are completed by a fetch of each record after a scan (hydrate.py)
     # The list cannot be filtered by creation time (legacy): the scan plan reads its order from
-    # each record's creation and send times (Page.times, sync/plan.py), and slices it by this.
+    # each record's creation and send times (Page.times, sync/plan/), and slices it by this.
     sent_column: str | None = None
     # Lays a record out for its columns; checks a nested object once, however many columns read it.
     parts: Callable[[dict[str, Any], str, list[str]], Parts] = record_parts

@@ -122,7 +122,7 @@ async def test_requests_beyond_the_window_wait_for_room_first_come_first_served(
 
 
 async def test_waiters_of_a_lower_priority_go_first():
-    """The scans' chains ask with a priority (sync/plan.py State.priority): when room opens, the
+    """The scans' chains ask with a priority (sync/plan/ State.priority): when room opens, the
     lowest waiting goes first, and arrival order breaks ties."""
     budget = Budget(1)
     order: list[str] = []
