@@ -22,7 +22,7 @@ from sync.http import TwilioClient
 from sync.models import HEAD, ChainId, Counts, Scan, Window
 from sync.observe import NOBODY, Observer
 from sync.privacy import KEEP, Bodies
-from sync.progress import Progress, StreamProgress
+from sync.progress import Progress
 from sync.store import Store
 
 log = logs.get(__name__)

@@ -165,6 +165,21 @@ def _day(value: str) -> float:
     return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
 
 
+def filtered(records: list[dict], query: dict[str, str]) -> list[dict]:
+    """The records a list query's filters let through: legacy DateSent days (`<`, `>` inclusive),
+    v1 startDate/endDate on the creation time."""
+    rows = records
+    low = max((_day(query[k]) for k in ("DateSent>", "DateSent") if k in query), default=None)
+    high = min((_day(query[k]) + DAY for k in ("DateSent<", "DateSent") if k in query), default=None)
+    if low is not None or high is not None:
+        rows = [r for r in rows if r["sent"] is not None and (low is None or r["sent"] >= low)
+                and (high is None or r["sent"] < high)]
+    if "startDate" in query:  # v1: created after startDate, before endDate
+        low, high = (datetime.fromisoformat(query[k]).timestamp() for k in ("startDate", "endDate"))
+        rows = [r for r in rows if low <= r["created"] < high]
+    return rows
+
+
 class Twilio:
     """Both lists in memory, with their filters (legacy DateSent days, v1 startDate/endDate),
     paged by offset tokens. `records` are {"sid", "created", "sent"} in the order served."""
@@ -186,7 +201,7 @@ class Twilio:
             self.stale.discard(token)
             raise errors.StalePageTokenError(f"page token {token} expired", status=400)
         legacy = "PageSize" in query
-        rows = self._filtered(query)
+        rows = filtered(self.records, query)
         size = int(query["PageSize" if legacy else "pageSize"])
         offset = int(token[2:]) if token else 0
         chunk = rows[offset:offset + size]
@@ -196,18 +211,6 @@ class Twilio:
             nxt = f"{parts.path}?{urlencode({**kept, 'PageToken': f'PA{offset + size}'})}" if more else None
             return {"messages": [self._legacy(r) for r in chunk], "next_page_uri": nxt}
         return {"messages": [self._comms(r) for r in chunk], "pagination": {"next": f"PA{offset + size}" if more else None}}
-
-    def _filtered(self, query: dict[str, str]) -> list[dict]:
-        rows = self.records
-        low = max((_day(query[k]) for k in ("DateSent>", "DateSent") if k in query), default=None)
-        high = min((_day(query[k]) + DAY for k in ("DateSent<", "DateSent") if k in query), default=None)
-        if low is not None or high is not None:
-            rows = [r for r in rows if r["sent"] is not None and (low is None or r["sent"] >= low)
-                    and (high is None or r["sent"] < high)]
-        if "startDate" in query:
-            low, high = (datetime.fromisoformat(query[k]).timestamp() for k in ("startDate", "endDate"))
-            rows = [r for r in rows if low <= r["created"] < high]
-        return rows
 
     def _legacy(self, r: dict) -> dict[str, Any]:
         def rfc2822(t: float | None) -> str | None:

@@ -18,6 +18,7 @@ import pytest
 
 from sync import errors, pagination, plan, sources
 from sync.plan import order as plan_order
+from tests import fakes
 from sync.models import Page, Window
 
 LEGACY = sources.BY_STREAM["legacy_messages"]
@@ -60,10 +61,6 @@ def ordered(records: list[dict], order: str) -> list[dict]:
     raise ValueError(order)
 
 
-def _day(value: str) -> float:
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
-
-
 class MemoryList:
     """A list and its filters (legacy DateSent days, v1 startDate/endDate), paged by offset
     tokens; counts requests."""
@@ -75,15 +72,7 @@ class MemoryList:
     def page(self, url: str) -> Page:
         self.requests.append(url)
         query = dict(parse_qsl(urlsplit(url).query))
-        rows = self.records
-        low = max((_day(query[k]) for k in ("DateSent>", "DateSent") if k in query), default=None)
-        high = min((_day(query[k]) + DAY for k in ("DateSent<", "DateSent") if k in query), default=None)
-        if low is not None or high is not None:
-            rows = [r for r in rows if r["sent"] is not None and (low is None or r["sent"] >= low)
-                    and (high is None or r["sent"] < high)]
-        if "startDate" in query:  # v1: created after startDate, before endDate
-            low, high = (datetime.fromisoformat(query[k]).timestamp() for k in ("startDate", "endDate"))
-            rows = [r for r in rows if low <= r["created"] < high]
+        rows = fakes.filtered(self.records, query)
         size = int(query.get("PageSize") or query["pageSize"])
         token = query.get("PageToken") or query.get("pageToken") or "PA0"
         offset = int(token[2:])
