@@ -24,7 +24,7 @@ from bench.procs import Emulator
 from sync import machinery, models, plan, sources, worker
 from sync.config import Secret, TwilioSettings
 from sync.http import TwilioClient
-from sync.models import Page, Scan, Window
+from sync.models import HEAD, ChainId, Page, Scan, Window
 from sync.store import Store
 
 CHUNK_PAGES = 20  # pages per stream held in memory between timed writes (~20,000 records)
@@ -77,7 +77,7 @@ class Planned:
 
 class Pager:
     """One stream's pages, fetched, parsed and planned the way the worker's producer does: the
-    head chain and every slice a page splits off (sync/plan.py), each a chain of its own.
+    head chain and every slice a page splits off (sync/plan/), each a chain of its own.
 
     `read(chain, state)` fetches a chain's next page; `open` holds the chains not yet done,
     for a caller that reads them one at a time."""
@@ -162,7 +162,7 @@ async def write_limit(running: Emulator, window: Window, dsn: str, kind: str,
         scans = {s: await store.scans.start(running.account_sid, s, kind, p.window, p.first)
                  for s, p in pagers.items()}
         # The Pager's chain numbers -> the ids of their rows in twilio.scan_slices (None: the scan's head).
-        slice_ids: dict[str, dict[int, int | None]] = {s: {0: None} for s in pagers}
+        slice_ids: dict[str, dict[int, ChainId]] = {s: {0: HEAD} for s in pagers}
         conn = await asyncpg.connect(dsn)
         try:
             await procs.checkpoint(conn)  # as before each CLI run, so that the figures compare
@@ -196,7 +196,7 @@ async def _fetch_chunk(pagers: dict[str, Pager]) -> dict[str, list[Planned]]:
 
 
 async def _write(store: Store, stream: str, scan: Scan, pages: list[Planned], figure: StreamFigure,
-                 slice_ids: dict[int, int | None]) -> None:
+                 slice_ids: dict[int, ChainId]) -> None:
     source = sources.BY_STREAM[stream]
     started = time.perf_counter()
     for item in pages:

@@ -6,7 +6,7 @@ emulator over HTTP, and runs into an embedded Postgres (or DATABASE_URL's server
 its own) the scans `run` makes: a full scan of the 7-day window and a look-back of an hour. It
 prints their list requests and the records they read outside the window, and what an hour of
 `run` at its defaults (one full scan, 59 look-backs) asks of the legacy list, beside the whole
-list that every pass read before the scan plan (sync/plan.py)."""
+list that every pass read before the scan plan (sync/plan/)."""
 
 from __future__ import annotations
 

@@ -20,6 +20,12 @@ A Retry-After is a separate floor, kept by the client (http.py) for the whole ac
 is the arithmetic, without I/O or a clock; `Budget` admits requests through it, logs the
 decreases (`budget.decrease`) and the return to the cap (`budget.full`), and tells the
 observer (`Observer.budget`) the window after each answer.
+
+A second, separate bound: `PagesInHand` holds an account's pages asked for, or fetched and not
+yet saved, to PAGES_IN_HAND times the cap. Each such page holds a `Ticket` from before its
+request until it is saved (or dropped), given back once, when the `with` block that holds it
+ends. The client's `Budget` carries its account's `PagesInHand` (`budget.pages`), since the bound
+follows the cap; the scans' chains (worker.py) take the tickets, the client never does.
 """
 
 from __future__ import annotations
@@ -142,15 +148,44 @@ class Admission:
             heapq.heappop(self._waiters)[2].set()
 
 
+class Ticket:
+    """One page's place among its account's pages in hand, from before its request until it is
+    saved or dropped. Given back in one place: the end of the `with` block that holds it."""
+
+    def __init__(self, places: Admission) -> None:
+        self._places: Admission | None = places
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        places, self._places = self._places, None
+        if places is not None:  # once, whatever ends the block
+            places.leave()
+
+
+class PagesInHand:
+    """Bounds an account's pages in hand: asked for, or fetched and not yet saved, at most
+    `limit`. Requests in flight leave room to parse and save the pages before them, but no more
+    than that: however many slices a scan runs, memory and what a kill loses stay bounded."""
+
+    def __init__(self, limit: int) -> None:
+        self._places = Admission(lambda: limit)
+
+    @property
+    def held(self) -> int:
+        return self._places.inside
+
+    async def take(self, priority: float = 0.0) -> Ticket:
+        """Wait for a place (before those of a higher `priority`); hold it with `with ticket:`."""
+        await self._places.enter(priority)
+        return Ticket(self._places)
+
+
 class Budget:
     """Admits an account's requests while fewer than the window are in flight, the lowest
     `priority` first, then first come first served; `answered` moves the window. One per
-    TwilioClient, i.e. per account.
-
-    `pages` bounds the account's pages in hand: asked for, or fetched and not yet saved, at most
-    PAGES_IN_HAND times the cap. Requests in flight leave room to parse and save the pages
-    before them, but no more than that: however many slices a scan runs, memory and what a kill
-    loses stay bounded."""
+    TwilioClient, i.e. per account, with the account's `pages` in hand (PAGES_IN_HAND x the cap)."""
 
     def __init__(self, limit: int, *, account_sid: str = "", observer: Observer = NOBODY) -> None:
         self.window = Window(limit)
@@ -160,7 +195,7 @@ class Budget:
         self.lowest = self.window.capacity  # the smallest window so far, for tests and the bench
         self._observer = observer
         self._requests = Admission(lambda: self.window.capacity)
-        self.pages = Admission(lambda: PAGES_IN_HAND * self.window.limit)
+        self.pages = PagesInHand(PAGES_IN_HAND * self.window.limit)
 
     @property
     def limit(self) -> int:

@@ -114,7 +114,7 @@ class Counts:
 @dataclasses.dataclass(frozen=True)
 class Scan:
     """One pass over one stream; while running, `cursor` and `plan` are its checkpoint: the next
-    request, and the rest of its scan plan's state (sync/plan.py, State.to_json)."""
+    request, and the rest of its scan plan's state (sync/plan/, State.to_json)."""
 
     id: int
     account_sid: str
@@ -169,7 +169,7 @@ class Page:
     rejected: list[Rejected]  # records that could not be keyed: kept in twilio.rejected_records
     reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
     # Each served record's (date_created, date_sent) in epoch seconds, None where absent (v1: no
-    # date_sent), in the order served: the scan plan's evidence of the list's order (sync/plan.py).
+    # date_sent), in the order served: the scan plan's evidence of the list's order (sync/plan/).
     times: list[tuple[float | None, float | None]] = dataclasses.field(default_factory=list)
     # Each row's key and digest, in the rows' order: what the store compares and keeps.
     keys: list[str] = dataclasses.field(default_factory=list)
@@ -190,3 +190,21 @@ class PageWrite:
     inserted: int
     updated: int
     rejected: int = 0  # records kept aside in twilio.rejected_records
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A scan's head chain, the list from its top: its checkpoint is its twilio.scans row's
+    `cursor` and `plan`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+    """One of a scan's time slices: its checkpoint is its row of twilio.scan_slices."""
+
+    id: int
+
+
+HEAD = Head()
+# Which of a scan's chains a checkpoint belongs to.
+ChainId = Head | Slice

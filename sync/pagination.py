@@ -4,7 +4,11 @@ A position is stored as a URL relative to the API's base URL (path and query). T
 API hands out `next_page_uri` ready-made and we follow it verbatim; the v1 API hands out a
 `pagination.next` token that goes into the `pageToken` query parameter, as its docs say.
 Either way a link is only ever resolved against the configured base URL, so credentials
-never travel to a host the operator did not name."""
+never travel to a host the operator did not name. A `LoopGuard` turns a position handed out
+twice into an error instead of a scan that never ends.
+
+The first request of each list is built by its source (`first_url`, `range_url` in
+sync/sources/); this module only reads and follows the links the API hands out."""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from sync import errors
-from sync.models import Window
 
 
 def resolve(base_url: str, ref: str) -> str:
@@ -38,23 +41,6 @@ def relative(url: str) -> str:
     return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
-def _rfc3339(when) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def comms_first_url(path: str, window: Window, page_size: int) -> str:
-    # startDate/endDate are documented as "after" and "before" without saying whether the
-    # bounds are inclusive; asking one second wider and filtering locally cannot miss a record.
-    from datetime import timedelta
-
-    query = {
-        "startDate": _rfc3339(window.start - timedelta(seconds=1)),
-        "endDate": _rfc3339(window.end + timedelta(seconds=1)),
-        "pageSize": str(page_size),
-    }
-    return f"{path}?{urlencode(query)}"
-
-
 def comms_next_url(current: str, body: dict[str, Any]) -> str | None:
     """The URL of the page after `current`, from the envelope's `pagination.next`."""
     pagination = body.get("pagination")
@@ -72,12 +58,6 @@ def comms_next_url(current: str, body: dict[str, Any]) -> str | None:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "pageToken"]
     query.append(("pageToken", token))
     return urlunsplit(("", "", parts.path, urlencode(query), ""))
-
-
-def legacy_first_url(account_sid: str, page_size: int) -> str:
-    # No DateSent filter on purpose: messages never sent have a null date_sent, and whether a
-    # DateSent filter matches them is undocumented. The window is applied to date_created locally.
-    return f"/2010-04-01/Accounts/{account_sid}/Messages.json?{urlencode({'PageSize': page_size})}"
 
 
 def legacy_next_url(body: dict[str, Any]) -> str | None:
@@ -127,3 +107,30 @@ def with_page_size(url: str, size: int) -> str:
     parts = urlsplit(url)
     query = [(k, str(size) if k in _PAGE_SIZE_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+class LoopGuard:
+    """The positions a scan's chains have followed in this process: the same one twice is a
+    loop, not progress. The one mutable part of a scan's paging, kept apart from the scan plan
+    (sync/plan/), which stays a pure function of a chain's saved state and its page."""
+
+    def __init__(self) -> None:
+        self._followed: set[tuple[str, str, str]] = set()
+
+    def follow(self, phase: str, url: str | None, link: str | None) -> None:
+        """A chain of `phase` goes on to `url` after a page whose link was `link`. The token names
+        a position in its query: a legacy next_page_uri also carries `Page`, which grows even when
+        the token repeats, so whole URLs would hide a loop; and the same token may well come back
+        in another query (a slice, the list read again from its top)."""
+        if url is None or url != link:
+            return  # not the link verbatim: a new query, or done
+        token = page_token(link)
+        position = (phase, query_of(link), token or link)
+        if position in self._followed:
+            raise errors.PaginationLoopError(f"the API handed out the same page token twice ({token or link}): "
+                                             "a loop, not progress")
+        self._followed.add(position)
+
+    def forget(self) -> None:
+        """A chain starts again from its top (its token went stale): its positions come back."""
+        self._followed.clear()

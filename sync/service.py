@@ -5,13 +5,14 @@ Per (account, stream) one loop, and only while this replica holds the stream's l
 dead replica's streams when their leases lapse. Each turn of a loop runs one scan:
 
 - `full` when the last complete full scan is older than `full_interval` (or one is in
-  flight): the whole retention window, for late changes; on the legacy list it also proves
-  deletions (deletions.py);
+  flight): the whole retention window, for late changes; on a list whose deletions are
+  proved by 404 (`Source.proves_deletions`: the legacy list) it also proves them (deletions.py);
 - `recent` otherwise: the last `lookback` seconds, for new messages and fast status changes.
 
-Both are checkpointed like a backfill, so a restart resumes the scan in flight. After the
-v1 Messages scan, new and changed messages are fetched for their content (hydrate.py)
-until the next scan is due. Once every stream the replica holds has completed a full scan (a
+Both are checkpointed like a backfill, so a restart resumes the scan in flight. After the scan
+of a list whose records are completed one by one (`Source.hydrated`: v1 Messages), new and
+changed messages are fetched for their content (hydrate.py) until the next scan is due. What a
+turn does is decided up front, as a `Turn`, from the stream's `Source`, never from its name. Once every stream the replica holds has completed a full scan (a
 full cycle), the analysts' materialized views are refreshed (analytics.py). Stopping (SIGTERM, Ctrl-C) stops the fetching at once, lets the
 pages already fetched commit for up to STOP_GRACE seconds, then abandons whatever is still
 in flight: a page and its checkpoint commit together or not at all."""
@@ -28,11 +29,11 @@ from datetime import datetime, timedelta, timezone
 
 import anyio
 
-from sync import analytics, deletions, errors, hydrate, logs, machinery, pagination, sources, worker
+from sync import analytics, deletions, errors, hydrate, logs, machinery, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.metrics import Metrics
-from sync.models import COMMS_MESSAGES, LEGACY_MESSAGES, STREAMS, Window, default_window
+from sync.models import STREAMS, Window, default_window
 from sync.privacy import KEEP, Bodies
 from sync.progress import Progress
 from sync.store import Store
@@ -52,6 +53,32 @@ class Schedule:
     def __post_init__(self) -> None:
         if not (self.interval > 0 and self.full_interval > 0 and self.lookback > 0):
             raise errors.ConfigError("--interval, --full-interval and --lookback must be positive")
+
+
+def scan_kind(last_full: datetime | None, now: datetime, schedule: Schedule) -> str:
+    """`full` when no full scan completed within `full_interval` (none is in flight); else `recent`."""
+    due = last_full is None or (now - last_full).total_seconds() >= schedule.full_interval
+    return "full" if due else "recent"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one turn of a stream's loop does, decided before it scans; what a stream does
+    differently is the `Source`'s to say, never its name."""
+
+    kind: str  # "full" (the whole retention window) or "recent" (the last `lookback` seconds)
+    window: Window
+    # A full scan of a list whose deletions are proved by 404 (Source.proves_deletions): it keeps
+    # the keys it sees, and its archived records it did not see are checked (deletions.py).
+    prove_deletions: bool
+    hydrate: bool  # after the scan, fetch the new and changed records for their content (hydrate.py)
+
+    @classmethod
+    def of(cls, source: sources.Source, kind: str, now: datetime, schedule: Schedule, *, hydrate: bool) -> Turn:
+        window = default_window(now, None, None) if kind == "full" else \
+            Window(now - timedelta(seconds=schedule.lookback), now)
+        return cls(kind, window, prove_deletions=kind == "full" and source.proves_deletions,
+                   hydrate=hydrate and source.hydrated)
 
 
 @dataclass
@@ -139,7 +166,7 @@ class Service:
         Credentials Twilio refuses end the service (one line, non-zero exit): no scan could
         ever succeed. Twilio being unreachable does not: the scans retry it."""
         try:
-            await client.get_json("api", pagination.legacy_first_url(account.account_sid, 1))
+            await client.get_json("api", sources.legacy.list_url(account.account_sid, 1))
         except errors.FatalSourceError as exc:
             raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
                                           code=exc.code) from exc
@@ -253,17 +280,15 @@ class Service:
         source = sources.BY_STREAM[stream]
         account_sid = account.account_sid
         now = datetime.now(timezone.utc)
-        kind = await self._kind(account_sid, stream, now)
-        window = default_window(now, None, None) if kind == "full" else \
-            Window(now - timedelta(seconds=self.schedule.lookback), now)
-        scan, resumed = await worker.open_scan(self.store, source, account_sid, kind, window, fixed_end=False,
+        turn = Turn.of(source, await self._kind(account_sid, stream, now), now, self.schedule, hydrate=self.hydrate)
+        kind = turn.kind
+        scan, resumed = await worker.open_scan(self.store, source, account_sid, kind, turn.window, fixed_end=False,
                                                page_size=self.page_size, now=now)
-        full_legacy = kind == "full" and stream == LEGACY_MESSAGES
-        if full_legacy and not resumed:
+        if turn.prove_deletions and not resumed:
             await self.store.deletions.clear_seen(account_sid, stream)
         options = worker.ScanOptions(
             page_size=self.page_size, bodies=self.bodies, stop=self.stop,
-            keep_seen=full_legacy,
+            keep_seen=turn.prove_deletions,
             observer=self.metrics,
         )
         try:
@@ -274,7 +299,7 @@ class Service:
             raise
         if not result.complete:
             return  # stopped: the scan stays running and the next start resumes it
-        if full_legacy:
+        if turn.prove_deletions:
             marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
             self.metrics.deleted(account_sid, stream, marked)
         self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds, order=result.order)
@@ -283,7 +308,7 @@ class Service:
             health.last_success, health.last_error = time.monotonic(), None
         if kind == "full":
             await self._full_scan_done((account_sid, stream))
-        if stream == COMMS_MESSAGES and self.hydrate and not self.stop.is_set():
+        if turn.hydrate and not self.stop.is_set():
             await self._hydrate(account_sid, client)
 
     async def _full_scan_done(self, key: tuple[str, str]) -> None:
@@ -306,10 +331,8 @@ class Service:
 
     async def _kind(self, account_sid: str, stream: str, now: datetime) -> str:
         if await self.store.scans.running(account_sid, stream, "full") is not None:
-            return "full"
-        last = await self.store.scans.last_complete(account_sid, stream, "full")
-        due = last is None or (now - last).total_seconds() >= self.schedule.full_interval
-        return "full" if due else "recent"
+            return "full"  # resume it
+        return scan_kind(await self.store.scans.last_complete(account_sid, stream, "full"), now, self.schedule)
 
     async def _hydrate(self, account_sid: str, client: TwilioClient) -> None:
         """Until the queue is empty or the next scan is due (scans keep the archive current)."""

@@ -14,13 +14,13 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from sync import errors, parsing
-from sync.models import Page, Rejected, Window
+from sync.models import COMMS_RETENTION, Page, Rejected, Window
 from sync.privacy import KEEP, Bodies
 
 # Every table ends with these, in this order (see docs/schema-contract.md); to_row fills them.
@@ -151,16 +151,23 @@ class Source:
     created_column: str  # the window applies to this column
     updated_column: str  # the newer payload wins on this column
     columns: tuple[Column, ...]  # the typed columns, key first (the tail columns follow)
-    first_url: Callable[[str, Window, int], str]
+    first_url: Callable[[str, Window, int], str]  # (account, window, page size) -> where a scan starts
     next_url: Callable[[str, dict[str, Any]], str | None]
+    # (account, lo, hi, page size) -> the query over one range of the key the list is sliced by,
+    # in epoch seconds (v1: created in [lo, hi); legacy: sent on the days [lo, hi), hi None: on from lo)
+    range_url: Callable[[str, float, float | None, int], str]
     record_url: Callable[[str, str], str] | None = None  # (account, key) -> the one record's URL
     body_field: str | None = None  # the message text, which the privacy policy may hash or drop
-    hydrated: bool = False  # its rows are completed by a fetch of each record (hydrate.py)
+    hydrated: bool = False  # its rows are completed by a fetch of each record after a scan (hydrate.py)
     # The list cannot be filtered by creation time (legacy): the scan plan reads its order from
-    # each record's creation and send times (Page.times, sync/plan.py), and slices it by this.
+    # each record's creation and send times (Page.times, sync/plan/), and slices it by this.
     sent_column: str | None = None
     # Lays a record out for its columns; checks a nested object once, however many columns read it.
     parts: Callable[[dict[str, Any], str, list[str]], Parts] = record_parts
+    retention: timedelta = COMMS_RETENTION  # how far back the list keeps records: a scan asks no further
+    # A record deleted from the list is proved gone by a 404 to `record_url`, after a full scan that
+    # did not see it (deletions.py); the v1 lists say so in the record itself (deletedAt).
+    proves_deletions: bool = False
 
     @functools.cached_property
     def typed(self) -> Callable[[dict[str, Any], str, list[str]], tuple]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sync import pagination, parsing
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, Window
@@ -98,11 +99,37 @@ OPERATION_COLUMNS = (
 )
 
 
+def window_url(path: str, window: Window, page_size: int) -> str:
+    """The list at `path` created inside `window`."""
+    # startDate/endDate are documented as "after" and "before" without saying whether the
+    # bounds are inclusive; asking one second wider and filtering locally cannot miss a record.
+    query = {
+        "startDate": _rfc3339(window.start - timedelta(seconds=1)),
+        "endDate": _rfc3339(window.end + timedelta(seconds=1)),
+        "pageSize": str(page_size),
+    }
+    return f"{path}?{urlencode(query)}"
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _first(path: str):
     def first_url(account_sid: str, window: Window, page_size: int) -> str:
-        return pagination.comms_first_url(path, window, page_size)
+        return window_url(path, window, page_size)
 
     return first_url
+
+
+def _range(path: str):
+    def range_url(account_sid: str, lo: float, hi: float | None, page_size: int) -> str:
+        """The list created in [lo, hi) (epoch seconds): a v1 slice."""
+        assert hi is not None  # a v1 range always has its end: the window's
+        window = Window(datetime.fromtimestamp(lo, timezone.utc), datetime.fromtimestamp(hi, timezone.utc))
+        return window_url(path, window, page_size)
+
+    return range_url
 
 
 def message_url(account_sid: str, message_id: str) -> str:
@@ -120,6 +147,7 @@ MESSAGES = Source(
     parts=_message_parts,
     first_url=_first("/v1/Messages"),
     next_url=pagination.comms_next_url,
+    range_url=_range("/v1/Messages"),
     record_url=message_url,
     hydrated=True,
 )
@@ -135,4 +163,5 @@ OPERATIONS = Source(
     parts=_operation_parts,
     first_url=_first("/v1/Messages/Operations"),
     next_url=pagination.comms_next_url,
+    range_url=_range("/v1/Messages/Operations"),
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sync import pagination, parsing
-from sync.models import LEGACY_MESSAGES, Window
+from sync.models import LEGACY_MESSAGES, LEGACY_RETENTION, Window
 from sync.sources.base import Column, Parts, Source, column, json_column, key_column, reader
 
 # The documented values (doc 001); others are kept as sent and listed in parse_problems.
@@ -47,8 +48,31 @@ COLUMNS = (
 )
 
 
+DAY = 86_400.0
+
+
+def list_url(account_sid: str, page_size: int, filters: tuple[tuple[str, str], ...] = ()) -> str:
+    """The one place the legacy list's URLs are built: its filters, then its page size."""
+    query = urlencode([*filters, ("PageSize", str(page_size))])
+    return f"/2010-04-01/Accounts/{account_sid}/Messages.json?{query}"
+
+
 def first_url(account_sid: str, window: Window, page_size: int) -> str:
-    return pagination.legacy_first_url(account_sid, page_size)
+    # No DateSent filter on purpose: messages never sent have a null date_sent, and whether a
+    # DateSent filter matches them is undocumented. The window is applied to date_created locally.
+    return list_url(account_sid, page_size)
+
+
+def range_url(account_sid: str, lo: float, hi: float | None, page_size: int) -> str:
+    """The list sent on the days [lo, hi) (epoch seconds of whole UTC days; hi None: from lo on).
+    The DateSent filters take GMT days, the `<` and `>` forms inclusive ("on or before/after")."""
+    first = datetime.fromtimestamp(lo, timezone.utc).date()
+    if hi is None:
+        return list_url(account_sid, page_size, (("DateSent>", first.isoformat()),))
+    last = datetime.fromtimestamp(hi - DAY, timezone.utc).date()
+    if last == first:
+        return list_url(account_sid, page_size, (("DateSent", first.isoformat()),))
+    return list_url(account_sid, page_size, (("DateSent<", last.isoformat()), ("DateSent>", first.isoformat())))
 
 
 def next_url(current: str, body: dict[str, Any]) -> str | None:
@@ -69,7 +93,10 @@ SOURCE = Source(
     columns=COLUMNS,
     first_url=first_url,
     next_url=next_url,
+    range_url=range_url,
     record_url=record_url,
     body_field="body",
     sent_column="date_sent",
+    retention=LEGACY_RETENTION,
+    proves_deletions=True,
 )

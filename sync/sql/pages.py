@@ -16,7 +16,7 @@ import hashlib
 import asyncpg
 
 from sync import errors
-from sync.models import Counts, Page, PageWrite, Rejected, Scan
+from sync.models import ChainId, Counts, Head, Page, PageWrite, Rejected, Scan, Slice
 from sync.plan import State
 from sync.sources import Source
 from sync.sql import deletions, scans
@@ -70,9 +70,9 @@ class Pages:
     def __init__(self, db: Postgres) -> None:
         self._db = db
 
-    async def save(self, source: Source, scan: Scan, chain: int | None, before: State, after: State, page: Page, *,
-                   spawn: tuple[State, ...] = (), seen: bool = False) -> tuple[PageWrite, list[tuple[int, State]]]:
-        """Upsert a page's rows, move its chain's checkpoint (None: the scan's head) from `before`
+    async def save(self, source: Source, scan: Scan, chain: ChainId, before: State, after: State, page: Page, *,
+                   spawn: tuple[State, ...] = (), seen: bool = False) -> tuple[PageWrite, list[tuple[Slice, State]]]:
+        """Upsert a page's rows, move its chain's checkpoint from `before`
         to `after` and create the slices it split off, atomically; (what was written, the new
         slices as (id, state)).
 
@@ -81,7 +81,7 @@ class Pages:
         slices are then found by `Scans.slices`). With `seen`, the page's keys are kept for the
         scan's deletion check."""
 
-        async def once() -> tuple[PageWrite, list[tuple[int, State]]]:
+        async def once() -> tuple[PageWrite, list[tuple[Slice, State]]]:
             try:
                 return await self._write(source, scan, chain, before, after, page, spawn, seen=seen, one_by_one=False)
             except ROW_REFUSALS:
@@ -90,8 +90,8 @@ class Pages:
 
         return await self._db.retrying(once, f"save a page of {source.stream}")
 
-    async def _write(self, source: Source, scan: Scan, chain: int | None, before: State, after: State, page: Page,
-                     spawn: tuple[State, ...], *, seen: bool, one_by_one: bool) -> tuple[PageWrite, list[tuple[int, State]]]:
+    async def _write(self, source: Source, scan: Scan, chain: ChainId, before: State, after: State, page: Page,
+                     spawn: tuple[State, ...], *, seen: bool, one_by_one: bool) -> tuple[PageWrite, list[tuple[Slice, State]]]:
         async with self._db.transaction() as conn:
             results, refused = await upsert(conn, source, page.rows, page.keys, page.digests, one_by_one=one_by_one)
             rejected = page.rejected + refused
@@ -101,7 +101,7 @@ class Pages:
             inserted, updated = _counts(results)
             written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
             # The list's order is what the head reads; a slice reads a filtered query.
-            order = after.order if source.sent_column is not None and chain is None else None
+            order = after.order if source.sent_column is not None and isinstance(chain, Head) else None
             if not await scans.move_checkpoint(conn, scan, chain, before, after, Counts.of_page(page, written), order):
                 if await scans.committed_before(conn, scan, chain, after):
                     return PageWrite(inserted=0, updated=0, rejected=0), []  # an earlier try committed; we missed the answer

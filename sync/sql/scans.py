@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 
 from sync import errors
-from sync.models import Counts, Scan, Window
+from sync.models import ChainId, Counts, Head, Scan, Slice, Window
 from sync.plan import State
 from sync.sql.edge import Postgres
 
@@ -63,8 +63,8 @@ class Scans:
             scan_id, status, error,
         )
 
-    async def restart(self, scan: Scan, chain: int | None, before: State, after: State) -> None:
-        """Send one of a running scan's chains (None: its head) back to its first page (its page
+    async def restart(self, scan: Scan, chain: ChainId, before: State, after: State) -> None:
+        """Send one of a running scan's chains back to its first page (its page
         token went stale); rows stay."""
 
         def moved() -> errors.ScanMovedError:
@@ -83,13 +83,13 @@ class Scans:
 
         await self._db.retrying(once, f"restart a scan of {scan.stream}")
 
-    async def slices(self, scan: Scan) -> list[tuple[int, State]]:
+    async def slices(self, scan: Scan) -> list[tuple[Slice, State]]:
         """The scan's slices still to read: (id, state as last saved)."""
         rows = await self._db.fetch(
             "SELECT id, cursor, plan::text FROM twilio.scan_slices WHERE scan_id = $1 AND cursor IS NOT NULL ORDER BY id",
             scan.id,
         )
-        return [(row["id"], State.from_json(row["cursor"], orjson.loads(row["plan"]))) for row in rows]
+        return [(Slice(row["id"]), State.from_json(row["cursor"], orjson.loads(row["plan"]))) for row in rows]
 
     async def finish(self, scan: Scan) -> bool:
         """Mark the scan complete if its head and every slice are read; whether it now is."""
@@ -109,9 +109,9 @@ class Scans:
         )
 
 
-async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, chain: int | None, before: State, after: State,
+async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, chain: ChainId, before: State, after: State,
                           counts: Counts, order: str | None) -> bool:
-    """Move one chain's checkpoint (None: the head's) from `before` to `after` and add a page's
+    """Move one chain's checkpoint from `before` to `after` and add a page's
     counts to the scan, in the page's transaction; False when the chain is not where `before`
     says, or the scan is no longer running (moved, or ended)."""
     counted = await conn.execute(
@@ -126,9 +126,9 @@ async def move_checkpoint(conn: asyncpg.Connection, scan: Scan, chain: int | Non
     return counted == "UPDATE 1" and await _move(conn, scan, chain, before, after, counts.seen)
 
 
-async def _move(conn: asyncpg.Connection, scan: Scan, chain: int | None, before: State, after: State,
+async def _move(conn: asyncpg.Connection, scan: Scan, chain: ChainId, before: State, after: State,
                 seen: int | None = None) -> bool:
-    if chain is None:
+    if isinstance(chain, Head):
         moved = await conn.execute(
             "UPDATE twilio.scans SET cursor = $3, plan = $4::jsonb WHERE id = $1 AND cursor IS NOT DISTINCT FROM $2",
             scan.id, before.url, after.url, plan_json(after),
@@ -138,12 +138,12 @@ async def _move(conn: asyncpg.Connection, scan: Scan, chain: int | None, before:
             "UPDATE twilio.scan_slices SET cursor = $3, plan = $4::jsonb, pages = pages + $5, "
             "records_seen = records_seen + $6, finished_at = CASE WHEN $3::text IS NULL THEN now() END "
             "WHERE id = $1 AND scan_id = $7 AND cursor IS NOT DISTINCT FROM $2",
-            chain, before.url, after.url, plan_json(after), 0 if seen is None else 1, seen or 0, scan.id,
+            chain.id, before.url, after.url, plan_json(after), 0 if seen is None else 1, seen or 0, scan.id,
         )
     return moved == "UPDATE 1"
 
 
-async def add_slices(conn: asyncpg.Connection, scan: Scan, states: tuple[State, ...]) -> list[tuple[int, State]]:
+async def add_slices(conn: asyncpg.Connection, scan: Scan, states: tuple[State, ...]) -> list[tuple[Slice, State]]:
     """Create slices of the scan, in the transaction of the page that split them off."""
     if not states:
         return []
@@ -153,14 +153,14 @@ async def add_slices(conn: asyncpg.Connection, scan: Scan, states: tuple[State, 
         "RETURNING id, cursor, plan::text",
         scan.id, [s.url for s in states], [plan_json(s) for s in states],
     )
-    return [(row["id"], State.from_json(row["cursor"], orjson.loads(row["plan"]))) for row in rows]
+    return [(Slice(row["id"]), State.from_json(row["cursor"], orjson.loads(row["plan"]))) for row in rows]
 
 
-async def committed_before(conn: asyncpg.Connection, scan: Scan, chain: int | None, after: State) -> bool:
+async def committed_before(conn: asyncpg.Connection, scan: Scan, chain: ChainId, after: State) -> bool:
     """Whether the chain's checkpoint already is `after`: an earlier try committed and its
     answer was lost. The plan's state holds the chain's last position, so it tells the pages apart."""
-    if chain is None:
+    if isinstance(chain, Head):
         row = await conn.fetchrow("SELECT cursor, plan::text FROM twilio.scans WHERE id = $1", scan.id)
     else:
-        row = await conn.fetchrow("SELECT cursor, plan::text FROM twilio.scan_slices WHERE id = $1", chain)
+        row = await conn.fetchrow("SELECT cursor, plan::text FROM twilio.scan_slices WHERE id = $1", chain.id)
     return row is not None and row["cursor"] == after.url and orjson.loads(row["plan"] or "null") == after.to_json()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from sync import errors, worker
+from sync import chains, errors, worker
 from sync.emulator import FaultProfile
 from sync.http import TwilioClient
 from sync.retry import Backoff
@@ -86,9 +86,9 @@ async def test_a_page_token_that_never_works_stops_the_scan_with_a_clear_error(s
     after MAX_RESTARTS restarts of the chain it kept failing (others may have restarted too)."""
     emu.faults.inject("stale_token", times=100, path_contains="/Messages.json")
     error = await backfill_error(run_backfill(store, twilio, streams=("legacy_messages",)))
-    assert isinstance(error, errors.SourceError) and f"after {worker.MAX_RESTARTS} restarts" in str(error)
+    assert isinstance(error, errors.SourceError) and f"after {chains.MAX_RESTARTS} restarts" in str(error)
     restarts = await store.fetchval("SELECT restarts FROM twilio.scans")
-    assert worker.MAX_RESTARTS <= restarts < emu.faults.injected["stale_token"] < 100
+    assert chains.MAX_RESTARTS <= restarts < emu.faults.injected["stale_token"] < 100
 
 
 async def test_when_retries_run_out_the_scan_resumes_from_its_checkpoints(store, emu, twilio):

@@ -122,7 +122,7 @@ async def test_requests_beyond_the_window_wait_for_room_first_come_first_served(
 
 
 async def test_waiters_of_a_lower_priority_go_first():
-    """The scans' chains ask with a priority (sync/plan.py State.priority): when room opens, the
+    """The scans' chains ask with a priority (sync/plan/ State.priority): when room opens, the
     lowest waiting goes first, and arrival order breaks ties."""
     budget = Budget(1)
     order: list[str] = []
@@ -224,21 +224,38 @@ async def test_an_accounts_pages_in_hand_are_bounded_by_its_cap():
     a page saved lets the next in, the lowest priority first."""
     budget = Budget(2)
     bound = budget_module.PAGES_IN_HAND * 2
-    for _ in range(bound):
-        await budget.pages.enter(0)
+    held = [await budget.pages.take(0) for _ in range(bound)]
     order: list[str] = []
 
     async def chain(name: str, priority: float) -> None:
-        await budget.pages.enter(priority)
+        await budget.pages.take(priority)
         order.append(name)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(chain, "later", 1)
         tg.start_soon(chain, "first page", float("-inf"))
         await anyio.wait_all_tasks_blocked()
-        assert order == [] and budget.pages.inside == bound
-        budget.pages.leave()
+        assert order == [] and budget.pages.held == bound
+        with held.pop():
+            pass
         await anyio.wait_all_tasks_blocked()
         assert order == ["first page"]
-        budget.pages.leave()
-    assert order == ["first page", "later"] and budget.pages.inside == bound
+        with held.pop():
+            pass
+    assert order == ["first page", "later"] and budget.pages.held == bound
+
+
+async def test_a_ticket_is_given_back_once_however_its_block_ends():
+    """Leaving a ticket's block frees its place, on an error too; leaving again frees nothing more."""
+    pages = budget_module.PagesInHand(2)
+    ticket = await pages.take()
+    with pytest.raises(RuntimeError), ticket:
+        raise RuntimeError("a failed request")
+    assert pages.held == 0
+    other = await pages.take()
+    with ticket:
+        pass
+    assert pages.held == 1
+    with other:
+        pass
+    assert pages.held == 0

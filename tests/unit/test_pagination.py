@@ -7,6 +7,7 @@ import pytest
 
 from sync import errors, pagination
 from sync.models import Window
+from sync.sources import comms
 
 BASE = "https://api.twilio.com"
 LEGACY_NEXT = (
@@ -58,7 +59,7 @@ def test_legacy_page_without_next_page_uri_is_malformed():
 def test_comms_next_url_puts_the_token_in_page_token_and_keeps_filters():
     """v1 paging supplies pagination.next as pageToken, keeping the window and page size."""
     window = Window(datetime(2025, 6, 18, 12, tzinfo=timezone.utc), datetime(2025, 6, 19, tzinfo=timezone.utc))
-    first = pagination.comms_first_url("/v1/Messages", window, 1000)
+    first = comms.window_url("/v1/Messages", window, 1000)
     second = pagination.comms_next_url(first, {"pagination": {"next": "tok1", "self": "t0"}})
     third = pagination.comms_next_url(second, {"pagination": {"next": "tok2", "self": "tok1"}})
     query = parse_qs(urlsplit(third).query)

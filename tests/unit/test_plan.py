@@ -7,14 +7,18 @@ tests/integration/test_list_orders.py."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import orjson
 import pytest
 
-from sync import errors, plan, sources
+from sync import errors, pagination, plan, sources
+from sync.plan import order as plan_order
+from tests import fakes
 from sync.models import Page, Window
 
 LEGACY = sources.BY_STREAM["legacy_messages"]
@@ -57,10 +61,6 @@ def ordered(records: list[dict], order: str) -> list[dict]:
     raise ValueError(order)
 
 
-def _day(value: str) -> float:
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
-
-
 class MemoryList:
     """A list and its filters (legacy DateSent days, v1 startDate/endDate), paged by offset
     tokens; counts requests."""
@@ -72,15 +72,7 @@ class MemoryList:
     def page(self, url: str) -> Page:
         self.requests.append(url)
         query = dict(parse_qsl(urlsplit(url).query))
-        rows = self.records
-        low = max((_day(query[k]) for k in ("DateSent>", "DateSent") if k in query), default=None)
-        high = min((_day(query[k]) + DAY for k in ("DateSent<", "DateSent") if k in query), default=None)
-        if low is not None or high is not None:
-            rows = [r for r in rows if r["sent"] is not None and (low is None or r["sent"] >= low)
-                    and (high is None or r["sent"] < high)]
-        if "startDate" in query:  # v1: created after startDate, before endDate
-            low, high = (datetime.fromisoformat(query[k]).timestamp() for k in ("startDate", "endDate"))
-            rows = [r for r in rows if low <= r["created"] < high]
+        rows = fakes.filtered(self.records, query)
         size = int(query.get("PageSize") or query["pageSize"])
         token = query.get("PageToken") or query.get("pageToken") or "PA0"
         offset = int(token[2:])
@@ -159,7 +151,7 @@ def test_a_window_costs_what_it_holds_in_the_two_likely_orders(order):
     assert len(served.requests) <= needed_pages(listed) + 3
     assert len(served.requests) < 20
     assert warnings == []
-    assert state.order == {"created": plan.CREATED, "sent-created": plan.SENT_CREATED}[order]
+    assert state.order == {"created": plan.Order.CREATED, "sent-created": plan.Order.SENT_CREATED}[order]
 
 
 def test_the_never_sent_block_in_creation_order_is_left_through_a_date_sent_filter():
@@ -180,7 +172,7 @@ def test_a_never_sent_block_in_no_creation_order_is_read_whole_and_said_once():
     assert len(served.requests) >= nulls // P
     assert len(served.requests) < len(listed) // P  # the sent part's older end was not read
     assert len(warnings) == 1 and "null date_sent block" in warnings[0]
-    assert state.order == plan.SENT_NULLS
+    assert state.order == plan.Order.SENT_NULLS
 
 
 @pytest.mark.parametrize("order", ["sent-nulls-last", "shuffled"])
@@ -190,7 +182,7 @@ def test_a_list_in_no_known_order_is_read_to_its_end_and_said_once(order):
     _, served, warnings, state = scan(listed)
     assert len(served.requests) == -(-len(listed) // P)
     assert len(warnings) == 1 and "reading the whole list" in warnings[0]
-    assert state.order == plan.UNORDERED
+    assert state.order == plan.Order.UNORDERED
 
 
 def test_an_older_window_is_read_exactly_and_stops_past_it():
@@ -207,22 +199,22 @@ def test_an_older_window_is_read_exactly_and_stops_past_it():
 def test_a_filtered_list_that_breaks_its_order_sends_the_scan_back_to_the_top():
     """Evidence against the order that justified skipping: the whole list, from the top."""
     machine = plan.Plan(LEGACY, ACCOUNT, WINDOW, P, BASE)
-    state = plan.State("/2010-04-01/Accounts/x/Messages.json?DateSent%3E=2026-11-20&PageSize=50", plan.SENT)
+    state = plan.State("/2010-04-01/Accounts/x/Messages.json?DateSent%3E=2026-11-20&PageSize=50", plan.Phase.SENT)
     page = Page(rows=[], next_url="/2010-04-01/Accounts/x/Messages.json?PageSize=50&PageToken=PA2", seen=2,
                 outside_window=0, problems=0, rejected=[], times=[(NOW.timestamp() - 10, NOW.timestamp() - 5),
                                                                    (NOW.timestamp() - 5, None)])
     step = machine.advance(state, state.url, page)
-    assert (step.state.phase, step.state.url) == (plan.ALL, machine.first().url)
+    assert (step.state.phase, step.state.url) == (plan.Phase.ALL, machine.first().url)
     assert step.warning is not None
 
 
 def test_restart_goes_back_to_the_top_of_the_phase_and_keeps_what_was_learned():
     machine = plan.Plan(LEGACY, ACCOUNT, WINDOW, P, BASE)
     learned = plan.Evidence(created_desc=False, in_sent=True, last_sent=START)
-    again = machine.restart(plan.State("/x?PageToken=PA9", plan.SENT, learned))
-    assert again.phase == plan.SENT and "DateSent%3E=" in again.url and "PageToken" not in again.url
+    again = machine.restart(plan.State("/x?PageToken=PA9", plan.Phase.SENT, learned))
+    assert again.phase == plan.Phase.SENT and "DateSent%3E=" in again.url and "PageToken" not in again.url
     assert again.evidence.created_desc is False and again.evidence.last_sent is None
-    assert machine.restart(plan.State("/x?PageToken=PA9", plan.LIST, learned)).url == machine.first().url
+    assert machine.restart(plan.State("/x?PageToken=PA9", plan.Phase.LIST, learned)).url == machine.first().url
 
 
 def _page(next_url: str | None) -> Page:
@@ -231,11 +223,23 @@ def _page(next_url: str | None) -> Page:
 
 def test_a_repeated_page_token_is_a_loop_even_when_page_grows():
     """The same PageToken handed out twice is a loop, though the Page number differs."""
-    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
-    machine.advance(plan.State("/a"), "/a", _page("/m.json?PageSize=2&Page=1&PageToken=PAx"))
-    machine.advance(plan.State("/b"), "/b", _page("/m.json?PageSize=2&Page=2&PageToken=PAy"))
+    machine, guard = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE), pagination.LoopGuard()
+
+    def follow(url: str, link: str) -> None:
+        step = machine.advance(plan.State(url), url, _page(link))
+        guard.follow(step.state.phase, step.state.url, link)
+
+    follow("/a", "/m.json?PageSize=2&Page=1&PageToken=PAx")
+    follow("/b", "/m.json?PageSize=2&Page=2&PageToken=PAy")
     with pytest.raises(errors.PaginationLoopError):
-        machine.advance(plan.State("/c"), "/c", _page("/m.json?PageSize=2&Page=3&PageToken=PAx"))
+        follow("/c", "/m.json?PageSize=2&Page=3&PageToken=PAx")
+
+
+def test_the_plan_itself_keeps_no_positions():
+    """Pure: the same state and page give the same step, however often (the guard is the worker's)."""
+    machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
+    steps = [machine.advance(plan.State("/a"), "/a", _page("/m.json?PageToken=PAx")) for _ in range(2)]
+    assert steps[0] == steps[1]
 
 
 def test_a_link_to_another_host_never_becomes_a_checkpoint():
@@ -255,7 +259,28 @@ def test_a_v1_list_follows_its_links_to_the_end():
 
 
 def test_a_checkpoint_from_before_plans_resumes_as_a_plain_position():
+    """A cursor saved with no plan at all loads as the list's top phase at that position."""
     assert plan.State.from_json("/x?PageToken=PA1", None) == plan.State("/x?PageToken=PA1")
+
+
+# Checkpoints as the release before the plan's split wrote them (twilio.scans.plan, scan_slices.plan).
+SAVED_HEAD = ('{"phase":"sent","evidence":{"created_desc":false,"nulls_first":true,"null_block_desc":true,'
+              '"sent_desc":true,"in_sent":false,"null_seen":false,"sent_after_null":false,"last_created":null,'
+              '"last_null_created":null,"last_sent":1500000000.0,"skew":0.0,"warned":false,'
+              '"sliced_from":1400000000.0}}')
+SAVED_SLICE = ('{"phase":"slice","evidence":{"created_desc":true,"nulls_first":true,"null_block_desc":true,'
+               '"sent_desc":true,"in_sent":false,"null_seen":false,"sent_after_null":false,"last_created":null,'
+               '"last_null_created":null,"last_sent":null,"skew":0.0,"warned":false,"sliced_from":null},'
+               '"chain":{"lo":1000000000.0,"hi":1100000000.0,"by_sent":false,"floor":1050000000.0,"desc":true,'
+               '"last":1060000000.0,"pages":2,"span":100.0}}')
+
+
+@pytest.mark.parametrize("saved", [SAVED_HEAD, SAVED_SLICE])
+def test_a_checkpoint_of_the_earlier_release_loads_and_saves_back_the_same(saved):
+    """The stored form did not change: an earlier release's checkpoint resumes after an upgrade."""
+    state = plan.State.from_json("/x?PageToken=PA1", json.loads(saved))
+    assert json.loads(orjson.dumps(state.to_json())) == json.loads(saved)
+    assert state.phase in (plan.Phase.SENT, plan.Phase.SLICE)
 
 
 def test_never_sent_messages_last_are_found_even_when_the_sent_part_looks_like_creation_order():
@@ -331,13 +356,13 @@ def test_the_legacy_sent_part_is_read_by_date_sent_day_slices(order):
     days = [dict(parse_qsl(urlsplit(url).query)) for url in served.requests]
     assert any("DateSent" in q for q in days), "no single-day slice"
     assert any("DateSent<" in q and "DateSent>" in q for q in days) or sum("DateSent" in q for q in days) > 1
-    assert head.evidence.sliced_from is not None and head.order in (plan.SENT_CREATED, plan.SENT_NULLS)
+    assert head.evidence.sliced_from is not None and head.order in (plan.Order.SENT_CREATED, plan.Order.SENT_NULLS)
 
 
 def test_a_slice_stops_past_its_floor_only_while_newest_first():
     machine = plan.Plan(COMMS, ACCOUNT, WINDOW, P, BASE)
     chain = plan.Chain(lo=START, hi=NOW.timestamp(), floor=START + DAY, pages=1, last=START + 2 * DAY)
-    state = plan.State("/v1/Messages?pageToken=PA50", plan.LIST, plan.Evidence(), chain)
+    state = plan.State("/v1/Messages?pageToken=PA50", plan.Phase.LIST, plan.Evidence(), chain)
 
     def page(*created: float) -> Page:
         return Page(rows=[], next_url="/v1/Messages?pageToken=PA100", seen=len(created), outside_window=0,
@@ -363,8 +388,6 @@ def test_a_split_is_saved_with_its_page_and_resumes_as_it_was():
 
 
 def plan_query(url: str) -> str:
-    from sync import pagination
-
     return pagination.query_of(url)
 
 
@@ -376,6 +399,27 @@ def test_first_pages_then_the_longest_chains_come_first():
     step = machine.advance(first, first.url, MemoryList(v1_list(6)).page(first.url))
     head, slices = step.state, step.spawn
     assert first.priority == slices[0].priority == float("-inf")
-    assert plan.State("/x", plan.LIST, plan.Evidence(in_sent=True)).priority == plan.UNKNOWN_LENGTH
+    assert plan.State("/x", plan.Phase.LIST, plan.Evidence(in_sent=True)).priority == plan.UNKNOWN_LENGTH
     longer = dataclasses.replace(head.chain, last=head.chain.last + 10 * head.chain.span)
     assert plan.UNKNOWN_LENGTH < dataclasses.replace(head, chain=longer).priority < head.priority < 0
+
+
+# ---- the legacy order's decisions, one by one --------------------------------------------------
+
+E = plan.Evidence
+D = plan_order.Decision
+OLD, NEW = START - 10, START + 10
+
+
+@pytest.mark.parametrize(("evidence", "decision"), [
+    (E(created_desc=False, nulls_first=False), D.NO_ORDER),
+    (E(last_created=NEW), D.FOLLOW),
+    (E(nulls_first=False, last_created=OLD, in_sent=True, sent_after_null=True), D.DONE),
+    (E(nulls_first=False, last_created=OLD, in_sent=True, last_sent=OLD), D.NULLS_MAY_BE_LAST),
+    (E(created_desc=False, last_null_created=OLD), D.BLOCK_PASSED),
+    (E(created_desc=False, null_block_desc=False, last_null_created=NEW), D.READ_BLOCK),
+    (E(created_desc=False, sliced_from=OLD, in_sent=True, null_seen=True, sent_after_null=True), D.DONE),
+])
+def test_the_evidence_decides_what_the_unfiltered_list_allows(evidence, decision):
+    """Each decision of the legacy order, from the evidence alone."""
+    assert plan_order.decide(evidence, START) == decision

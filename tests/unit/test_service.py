@@ -1,0 +1,106 @@
+"""The service's decisions, against in-memory stand-ins of our own store and client
+(tests/fakes.py): which kind of scan a turn runs, over which window, what a stream does
+before and after it (deletions, hydration), and when the replica is ready. The service runs
+against Postgres and the emulator in tests/integration/test_service_scans.py and tests/e2e/."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sync import plan, sources
+from sync.config import Secret, TwilioSettings
+from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, LEGACY_MESSAGES, STREAMS
+from sync.service import Schedule, Service, StreamHealth, Turn, scan_kind
+from tests import fakes
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+SCHEDULE = Schedule(interval=60, full_interval=3_600, lookback=900)
+ACCOUNT = TwilioSettings(account_sid=fakes.ACCOUNT, username=fakes.ACCOUNT, password=Secret("t"),
+                         comms_base_url="https://comms.twilio.com", api_base_url="https://api.twilio.com")
+
+
+@pytest.mark.parametrize(("stream", "kind", "proves", "hydrates"), [
+    (LEGACY_MESSAGES, "full", True, False),
+    (LEGACY_MESSAGES, "recent", False, False),
+    (COMMS_MESSAGES, "full", False, True),
+    (COMMS_MESSAGES, "recent", False, True),
+    (COMMS_OPERATIONS, "full", False, False),
+])
+def test_what_a_turn_does_is_the_sources_to_say(stream, kind, proves, hydrates):
+    """Deletions are proved on a full scan of a list that proves them; hydration follows a hydrated list."""
+    turn = Turn.of(sources.BY_STREAM[stream], kind, NOW, SCHEDULE, hydrate=True)
+    assert (turn.prove_deletions, turn.hydrate) == (proves, hydrates)
+
+
+def test_hydration_switched_off_is_off_for_every_stream():
+    """--no-hydrate: no turn fetches content, whatever its source."""
+    assert not any(Turn.of(sources.BY_STREAM[s], "full", NOW, SCHEDULE, hydrate=False).hydrate for s in STREAMS)
+
+
+@pytest.mark.parametrize(("kind", "reach"), [("full", timedelta(days=7)), ("recent", timedelta(seconds=900))])
+def test_a_full_turn_reads_the_retention_window_and_a_recent_one_the_lookback(kind, reach):
+    """A full scan reaches back the retention window; a recent one the schedule's look-back."""
+    turn = Turn.of(sources.BY_STREAM[COMMS_MESSAGES], kind, NOW, SCHEDULE, hydrate=True)
+    assert (turn.window.end, NOW - turn.window.start) == (NOW, reach)
+
+
+@pytest.mark.parametrize(("last_full", "kind"), [
+    (None, "full"),
+    (NOW - timedelta(hours=2), "full"),
+    (NOW - timedelta(hours=1), "full"),
+    (NOW - timedelta(minutes=59), "recent"),
+])
+def test_a_full_scan_is_due_once_the_last_is_older_than_full_interval(last_full, kind):
+    """A stream never fully scanned, or not within full_interval, gets a full scan; else a recent one."""
+    assert scan_kind(last_full, NOW, SCHEDULE) == kind
+
+
+async def test_a_full_scan_in_flight_is_resumed_before_any_recent_one():
+    """A running full scan makes the turn full, however recent the last complete one."""
+    store = fakes.Store()
+    store.scans.finished[(fakes.ACCOUNT, LEGACY_MESSAGES, "full")] = NOW
+    service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE)
+    assert await service._kind(fakes.ACCOUNT, LEGACY_MESSAGES, NOW) == "recent"
+    window = Turn.of(sources.BY_STREAM[LEGACY_MESSAGES], "full", NOW, SCHEDULE, hydrate=True).window
+    await store.scans.start(fakes.ACCOUNT, LEGACY_MESSAGES, "full", window, plan.State(None))
+    assert await service._kind(fakes.ACCOUNT, LEGACY_MESSAGES, NOW) == "full"
+
+
+async def test_a_full_legacy_turn_starts_its_seen_set_afresh_and_checks_deletions():
+    """Its seen keys are cleared before a new full scan, kept while it runs, and checked after it."""
+    store = fakes.Store()
+    twilio = fakes.Twilio([{"sid": f"SM{i:032x}", "created": time.time() - 60 * i - 60,
+                            "sent": time.time() - 60 * i - 59} for i in range(30)])
+    service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE, page_size=10)
+    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
+    await service._turn(ACCOUNT, fakes.Client(twilio), LEGACY_MESSAGES)
+    assert store.deletions.cleared == [(fakes.ACCOUNT, LEGACY_MESSAGES)]
+    assert len(store.pages.seen) == 30
+    assert service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success is not None
+    assert store.hydration.asked == []
+
+
+async def test_a_v1_messages_turn_hydrates_and_keeps_no_seen_set():
+    """After its scan the v1 Messages list is hydrated; nothing of deletions is touched."""
+    store = fakes.Store()
+    service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE, page_size=10)
+    await service._turn(ACCOUNT, fakes.Client(fakes.Twilio([])), COMMS_MESSAGES)
+    assert store.hydration.asked == [fakes.ACCOUNT]
+    assert store.deletions.cleared == [] and store.pages.seen == set()
+
+
+async def test_a_replica_is_not_ready_until_every_held_stream_has_completed_a_scan():
+    """Not ready while starting, nor while a held stream has no complete scan, nor without its database."""
+    store = fakes.Store()
+    service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE)
+    assert any("starting" in p for p in await service.ready())
+    service._asked.update((fakes.ACCOUNT, s) for s in STREAMS)
+    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
+    assert [p for p in await service.ready() if "no scan has completed yet" in p]
+    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success = time.monotonic()
+    assert await service.ready() == []
+    store.reachable = False
+    assert await service.ready() == ["the database is away"]

@@ -1,0 +1,176 @@
+"""The worker's decisions, against in-memory stand-ins of our own store and client
+(tests/fakes.py): which chains run, what each saves, restarts, stops, errors and the pages in
+hand. The same scans run against Postgres and the emulator in tests/integration/."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import anyio
+import pytest
+
+from sync import chains, errors, sources, worker
+from sync.models import HEAD, Slice, Window
+from sync.progress import Progress
+from tests import fakes
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+WINDOW = Window(NOW - timedelta(days=7), NOW)
+COMMS = sources.BY_STREAM["comms_messages"]
+LEGACY = sources.BY_STREAM["legacy_messages"]
+P = 50
+
+
+def v1_records(count: int = 1_000, seed: int = 1) -> list[dict]:
+    """A v1 list over the window, newest first, created on whole seconds."""
+    rng = random.Random(seed)
+    now = NOW.timestamp()
+    records = [{"sid": f"c{i:08d}", "created": float(int(now - rng.uniform(10, 7 * 86_400 - 10))), "sent": None}
+               for i in range(count)]
+    return sorted(records, key=lambda r: -r["created"])
+
+
+def legacy_records(count: int = 300) -> list[dict]:
+    """A legacy list in creation order, every message sent a second after it was created."""
+    now = NOW.timestamp()
+    return [{"sid": f"SM{i:032x}", "created": now - 1_000 * i - 60, "sent": now - 1_000 * i - 59} for i in range(count)]
+
+
+def in_window(records: list[dict]) -> set[str]:
+    start, end = WINDOW.start.timestamp(), WINDOW.end.timestamp()
+    return {r["sid"] for r in records if start <= r["created"] < end}
+
+
+async def scan(store: fakes.Store, client: fakes.Client, source=COMMS, stop: anyio.Event | None = None
+               ) -> worker.ScanResult:
+    """One scan of the source's window, opened (or resumed) and run as backfill runs it."""
+    opened, resumed = await worker.open_scan(store, source, fakes.ACCOUNT, "backfill", WINDOW, fixed_end=True,
+                                             page_size=P, now=NOW)
+    options = worker.ScanOptions(page_size=P, stop=stop)
+    return await worker.run_scan(store, client, source, opened, Progress(), resumed=resumed, options=options)
+
+
+async def test_a_dense_window_is_read_in_slices_each_record_saved_once():
+    """The head splits off slices; every record of the window is saved, by one chain only."""
+    records = v1_records()
+    store, client = fakes.Store(), fakes.Client(fakes.Twilio(records))
+    result = await scan(store, client)
+    saved = Counter(key for _, keys in store.pages.saved for key in keys)
+    assert result.complete and set(saved) == in_window(records)
+    assert max(saved.values()) == 1
+    assert {type(chain) for chain, _ in store.pages.saved} == {type(HEAD), Slice}
+    assert result.inserted == len(in_window(records))
+
+
+async def test_every_ticket_is_given_back_when_the_scan_ends():
+    """Pages in hand are bounded while the scan runs and all given back after it."""
+    store, client = fakes.Store(), fakes.Client(fakes.Twilio(v1_records()), concurrency=1)
+    await scan(store, client)
+    assert client.budget.pages.held == 0
+
+
+async def test_a_stale_token_sends_the_chain_back_to_the_top_of_its_query():
+    """The chain starts its query again, its checkpoint moved back with it, and the scan completes."""
+    records = legacy_records()
+    twilio = fakes.Twilio(records)
+    twilio.stale.add(f"PA{2 * P}")
+    store, client = fakes.Store(), fakes.Client(twilio)
+    result = await scan(store, client, LEGACY)
+    assert result.complete and store.scans.restarts == [(1, HEAD)]
+    assert sum(1 for url in twilio.requests if "PageToken" not in url) == 2  # the top, twice
+    assert set(store.pages.rows["legacy_messages"]) == in_window(records)
+
+
+async def test_a_chain_that_keeps_going_stale_gives_up():
+    """After MAX_RESTARTS restarts in one run the scan fails with a SourceError, not a restart loop."""
+    twilio = fakes.Twilio(legacy_records())
+    store, client = fakes.Store(), fakes.Client(twilio)
+    twilio.before_answer = lambda url: twilio.stale.add(f"PA{P}")  # the second page never answers
+    with pytest.raises(errors.SourceError, match="gave up after"):
+        await scan(store, client, LEGACY)
+    assert len(store.scans.restarts) == chains.MAX_RESTARTS
+    assert client.budget.pages.held == 0
+
+
+async def test_a_failed_save_ends_the_scan_with_its_own_error():
+    """A save's error reaches the caller as itself (not wrapped in a group), the tickets given back."""
+    store, client = fakes.Store(), fakes.Client(fakes.Twilio(v1_records()))
+    store.pages.fail = errors.ScanMovedError("moved by someone else")
+    with pytest.raises(errors.ScanMovedError):
+        await scan(store, client)
+    assert client.budget.pages.held == 0
+
+
+async def test_a_fetch_error_is_raised_after_the_page_before_it_is_saved():
+    """A chain's failed request ends the scan only once the page fetched before it is saved."""
+    records = legacy_records()
+    twilio = fakes.Twilio(records)
+
+    def fail_third(url: str) -> None:
+        if f"PageToken=PA{2 * P}" in url:
+            raise errors.FatalSourceError("HTTP 403", status=403)
+
+    twilio.before_answer = fail_third
+    store, client = fakes.Store(), fakes.Client(twilio)
+    with pytest.raises(errors.FatalSourceError):
+        await scan(store, client, LEGACY)
+    assert [len(keys) for _, keys in store.pages.saved] == [P, P]
+    assert store.scans.head(next(iter(store.scans.rows.values()))).url.endswith(f"PageToken=PA{2 * P}")
+
+
+async def test_a_repeated_page_token_fails_the_scan_as_a_loop():
+    """The worker's loop guard: a list handing out the same token twice fails, never spins."""
+    twilio = fakes.Twilio(legacy_records())
+    real = twilio.body
+
+    def looping(url: str) -> dict:
+        body = real(url)
+        if body["next_page_uri"] is not None:
+            body["next_page_uri"] = body["next_page_uri"].replace(f"PA{2 * P}", f"PA{P}")
+        return body
+
+    twilio.body = looping
+    with pytest.raises(errors.PaginationLoopError):
+        await scan(fakes.Store(), fakes.Client(twilio), LEGACY)
+
+
+async def test_a_stop_fetches_nothing_more_saves_what_came_and_resumes_later():
+    """Stopped mid-scan: no request after the stop, the scan stays running, and a new run finishes it."""
+    records = legacy_records()
+    twilio = fakes.Twilio(records)
+    stop = anyio.Event()
+    twilio.before_answer = lambda url: stop.set() if f"PageToken=PA{P}" in url else None
+    store, client = fakes.Store(), fakes.Client(twilio)
+    stopped = await scan(store, client, LEGACY, stop=stop)
+    assert not stopped.complete and len(twilio.requests) == 2
+    assert client.budget.pages.held == 0
+    twilio.before_answer = lambda url: None
+    resumed = await scan(store, client, LEGACY)
+    assert resumed.complete and resumed.resumed
+    assert set(store.pages.rows["legacy_messages"]) == in_window(records)
+
+
+async def test_an_interrupted_scan_is_resumed_unless_asked_to_reach_further_back():
+    """open_scan resumes a running scan over the same window; one reaching further back replaces it."""
+    store = fakes.Store()
+    narrow = Window(WINDOW.start + timedelta(days=1), WINDOW.end)
+
+    async def open_(window: Window):
+        return await worker.open_scan(store, COMMS, fakes.ACCOUNT, "backfill", window, fixed_end=True,
+                                      page_size=P, now=NOW)
+
+    first, resumed = await open_(narrow)
+    same, again = await open_(narrow)
+    wider, replaced = await open_(WINDOW)
+    assert (resumed, again, same.id) == (False, True, first.id)
+    assert replaced is False and wider.id != first.id and store.scans.rows[first.id].status == "abandoned"
+
+
+@pytest.mark.parametrize(("source", "days"), [(COMMS, 7), (LEGACY, 400)])
+def test_a_streams_window_is_clamped_to_what_its_source_keeps(source, days):
+    """Never ask for more than the list keeps: the Source's retention, not its name."""
+    asked = Window(NOW - timedelta(days=1_000), NOW)
+    clamped = worker.stream_window(source.stream, asked, NOW)
+    assert timedelta(days=days - 1) < NOW - clamped.start <= timedelta(days=days)
