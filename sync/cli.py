@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from sync import (__version__, backfill, database, demo, errors, flags, logs, machinery, models, privacy, psql,
+from sync import (__version__, backfill, chains, database, demo, errors, flags, logs, machinery, models, privacy, psql,
                   report, service, worker)
 from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         print("twilio-archive: interrupted; the next run resumes from the last saved page", file=sys.stderr)
         sys.exit(130)
     except BaseException as exc:  # noqa: BLE001 - sorted below: ours become one line, bugs keep their traceback
-        shown = worker.first_error(exc)
+        shown = chains.first_error(exc)
         if isinstance(shown, errors.SyncError):
             print(f"twilio-archive: error: {shown}", file=sys.stderr)
             sys.exit(2 if isinstance(shown, errors.ConfigError) else 1)

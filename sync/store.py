@@ -3,7 +3,7 @@ attribute per concern (the statements live in sync/sql/, the only SQL besides th
 
     async with await Store.connect(dsn) as store:
         await store.status.check_schema()
-        written, slices = await store.pages.save(source, scan, None, before, after, page, spawn=step.spawn)
+        written, slices = await store.pages.save(source, scan, models.HEAD, before, after, page, spawn=step.spawn)
 
 `pages` a page's rows with its checkpoint, `scans` the scans' rows, `deletions` what a full
 scan proved gone, `hydration` the v1 messages waiting for their content, `leases` one replica

@@ -154,7 +154,3 @@ async def backfill(store: Store, client: TwilioClient, account_sid: str, streams
         for source, scan, resumed in opened:
             tg.start_soon(one, source, scan, resumed)
     return sorted(results, key=lambda r: streams.index(r.stream))
-
-
-# cli.py and the tests show a scan's error through it; it lives with the task groups it unwraps.
-first_error = chains.first_error

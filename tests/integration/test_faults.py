@@ -8,7 +8,7 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from sync import chains, errors, worker
+from sync import chains, errors
 from sync.emulator import FaultProfile
 from sync.http import TwilioClient
 from sync.retry import Backoff
@@ -25,7 +25,7 @@ async def backfill_error(coro) -> BaseException:
     """The error a failed backfill shows the user (task groups wrap it)."""
     with pytest.raises(BaseException) as info:
         await coro
-    return worker.first_error(info.value)
+    return chains.first_error(info.value)
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "503", "drop", "malformed"])

@@ -12,7 +12,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from sync import emulator, errors, worker
+from sync import chains, emulator, errors
 from sync.emulator import FaultProfile, create_app
 from tests import pg, servers
 from tests.cli import cli_env, sync_cli
@@ -24,7 +24,7 @@ LEGACY = ("legacy_messages",)
 async def backfill_error(coro) -> BaseException:
     with pytest.raises(BaseException) as info:
         await coro
-    return worker.first_error(info.value)
+    return chains.first_error(info.value)
 
 
 @pytest.mark.parametrize("stream", ["legacy_messages", "comms_messages"])
