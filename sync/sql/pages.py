@@ -38,7 +38,9 @@ def stage_sql(source: Source) -> str:
 
 
 @functools.cache
-def upsert_sql(source: Source) -> str:
+def upsert_sql(source: Source, *, drain: bool) -> str:
+    """The move from the stage into the table, counting (inserted, updated). With `drain`, the
+    stage is emptied as it is read, for a transaction that upserts more than once (row by row)."""
     names = ", ".join(name for name, _ in source.all_columns)
     updates = ", ".join(f"{n} = excluded.{n}" for n, _ in source.all_columns if n != source.key)
     if source.hydrated:
@@ -47,17 +49,22 @@ def upsert_sql(source: Source) -> str:
     upd = source.updated_column
     # Rows whose digest matches never get here (see upsert). A differing digest over an
     # equal payload (a row stored before digests existed) only refreshes the digest: the row
-    # keeps its last_changed_at and RETURNING does not count it as changed. The stage is
-    # emptied as it is read, so the next upsert of the transaction starts from nothing.
+    # keeps its last_changed_at and is not counted as changed. A page's one upsert reads the
+    # stage as is (ON COMMIT DELETE ROWS empties it): deleting its rows one by one and keeping
+    # them in the CTE cost Postgres more than writing them. Counted here, not by one
+    # RETURNING record per row, which the client would have to decode.
+    stage = f"pg_temp.{stage_of(source)}"
     return (
-        f"WITH staged AS (DELETE FROM pg_temp.{stage_of(source)} RETURNING *)\n"
+        (f"WITH staged AS (DELETE FROM {stage} RETURNING *),\n" if drain else "WITH ")
+        + f"written AS (\n"
         f"INSERT INTO {SCHEMA}.{source.stream} AS t ({names})\n"
-        f"SELECT {names} FROM staged\n"
+        f"SELECT {names} FROM {'staged' if drain else stage}\n"
         f"ON CONFLICT ({source.key}) DO UPDATE SET {updates},\n"
         f"  last_changed_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN now() ELSE t.last_changed_at END\n"
         f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
         f"  AND (excluded.{upd} IS NULL OR t.{upd} IS NULL OR excluded.{upd} >= t.{upd})\n"
-        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed"
+        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed)\n"
+        f"SELECT count(*) FILTER (WHERE inserted)::int, count(*) FILTER (WHERE changed AND NOT inserted)::int FROM written"
     )
 
 
@@ -93,12 +100,12 @@ class Pages:
     async def _write(self, source: Source, scan: Scan, chain: int | None, before: State, after: State, page: Page,
                      spawn: tuple[State, ...], *, seen: bool, one_by_one: bool) -> tuple[PageWrite, list[tuple[int, State]]]:
         async with self._db.transaction() as conn:
-            results, refused = await upsert(conn, source, page.rows, page.keys, page.digests, one_by_one=one_by_one)
+            (inserted, updated), refused = await upsert(conn, source, page.rows, page.keys, page.digests,
+                                                        one_by_one=one_by_one)
             rejected = page.rejected + refused
             await keep_rejected(conn, source, scan.account_sid, rejected, scan.id)
             if seen:
                 await deletions.keep_seen(conn, scan, page.keys + [r.key for r in page.rejected if r.key is not None])
-            inserted, updated = _counts(results)
             written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
             # The list's order is what the head reads; a slice reads a filtered query.
             order = after.order if source.sent_column is not None and chain is None else None
@@ -117,9 +124,8 @@ class Pages:
 
         async def write(one_by_one: bool) -> PageWrite:
             async with self._db.transaction() as conn:
-                results, refused = await upsert(conn, source, rows, keys, digests, one_by_one=one_by_one)
+                (inserted, updated), refused = await upsert(conn, source, rows, keys, digests, one_by_one=one_by_one)
                 await keep_rejected(conn, source, account_sid, refused, None)
-            inserted, updated = _counts(results)
             return PageWrite(inserted=inserted, updated=updated, rejected=len(refused))
 
         async def once() -> PageWrite:
@@ -131,47 +137,44 @@ class Pages:
         return await self._db.retrying(once, f"save records of {source.stream}")
 
 
-def _counts(results: list[asyncpg.Record]) -> tuple[int, int]:
-    """(inserted, updated) from the upsert's RETURNING records."""
-    inserted = sum(1 for r in results if r["inserted"])
-    return inserted, sum(1 for r in results if r["changed"] and not r["inserted"])
-
-
 async def upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], keys: list[str],
-                 digests: list[bytes], *, one_by_one: bool) -> tuple[list[asyncpg.Record], list[Rejected]]:
-    """Upsert the new and changed rows; (RETURNING records, rows Postgres refused)."""
+                 digests: list[bytes], *, one_by_one: bool) -> tuple[tuple[int, int], list[Rejected]]:
+    """Upsert the new and changed rows; ((inserted, updated), rows Postgres refused)."""
     if rows:
         # Unchanged records are dropped here, by digest: they are neither sent nor touched (no
         # row lock, no WAL), so a rescan costs reads only.
         stored = dict(await conn.fetch(digests_sql(source), keys))
         rows = [row for row, key, digest in zip(rows, keys, digests) if stored.get(key) != digest]
     if not rows:
-        return [], []
+        return (0, 0), []
     await conn.execute(stage_sql(source))
     if one_by_one:
         return await _upsert_each(conn, source, rows)
-    return await _upsert(conn, source, rows), []
+    return await _upsert(conn, source, rows, drain=False), []
 
 
-async def _upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> list[asyncpg.Record]:
+async def _upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], *, drain: bool) -> tuple[int, int]:
     await conn.copy_records_to_table(stage_of(source), schema_name="pg_temp", records=rows,
                                      columns=[name for name, _ in source.all_columns])
-    return await conn.fetch(upsert_sql(source))
+    inserted, updated = await conn.fetchrow(upsert_sql(source, drain=drain))
+    return inserted, updated
 
 
 async def _upsert_each(conn: asyncpg.Connection, source: Source,
-                       rows: list[tuple]) -> tuple[list[asyncpg.Record], list[Rejected]]:
+                       rows: list[tuple]) -> tuple[tuple[int, int], list[Rejected]]:
     """The page's upsert one row at a time, each in a savepoint, keeping the rows Postgres refuses aside."""
-    results: list[asyncpg.Record] = []
+    inserted = updated = 0
     refused: list[Rejected] = []
     for row in rows:
         try:
             async with conn.transaction():
-                results += await _upsert(conn, source, [row])
+                one_inserted, one_updated = await _upsert(conn, source, [row], drain=True)
         except ROW_REFUSALS as exc:
             refused.append(Rejected(key=source.key_of(row), reason=f"Postgres refused it: {describe(exc)}",
                                     raw_text=source.exact_json(row)))
-    return results, refused
+            continue
+        inserted, updated = inserted + one_inserted, updated + one_updated
+    return (inserted, updated), refused
 
 
 async def keep_rejected(conn: asyncpg.Connection, source: Source, account_sid: str, rejected: list[Rejected],
