@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"the release to compare with (default {DEFAULT_BASELINE})")
     compare.add_argument("--no-baseline", dest="baseline", action="store_const", const=None,
                          help="skip the comparison")
+    compare.add_argument("--dlt", action="store_true",
+                         help="also load the legacy list with dlt's rest_api source into Postgres, beside our "
+                              "`backfill --source legacy` (needs the extra: pip install -e '.[bench-dlt]')")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
                         help="where to write every figure as JSON (default bench/results/latest.json)")
     return parser
@@ -250,6 +253,18 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
         with timed("baseline"):
             compared = await baseline.run(args.baseline, runner, databases, meter)
 
+    dlt_compared = None
+    if args.dlt:
+        from bench import dlt_rest
+
+        if not dlt_rest.available():
+            say("dlt: skipped: not installed (pip install -e '.[bench-dlt]')")
+        else:
+            with timed("dlt rest_api, legacy list"):
+                dlt_compared = await dlt_rest.measure(runner, databases, meter)
+            say(f"dlt: {dlt_compared.dlt_rows:,} rows at {dlt_compared.dlt_rate:,.0f}/s; ours (legacy only) "
+                f"{dlt_compared.ours_rows:,} rows at {dlt_compared.ours_rate:,.0f}/s")
+
     resume_dsn = await databases.fresh("resume")
     with timed("resume"):
         before = meter.sample()
@@ -274,7 +289,7 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
     return report.Results(config=config, machine={}, fetch=fetch, write_new=write_new,
                           write_unchanged=write_same, backfill=backfill, rescan=rescan, resume=resume, cpu=cpu,
                           phase_seconds=phase_seconds, requests_source=source, latency=latency_phase,
-                          baseline=compared)
+                          baseline=compared, dlt=dlt_compared)
 
 
 def _rfc3339(when: datetime) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import Measured, Skipped
+from bench.dlt_rest import Compared
 from bench.latency import AtLatency, Phase
 from bench.limits import Limit
 from bench.runs import Resume, Run
@@ -59,6 +60,7 @@ class Results:
     requests_source: str  # "emulator" or "pages in twilio.scans"
     latency: Phase | None = None  # with --latency-ms: the serial bound and a backfill at each latency
     baseline: Measured | Skipped | None = None  # with --baseline (the default): the release to beat
+    dlt: Compared | None = None  # with --dlt: dlt's rest_api source and ours on the legacy list alone
 
     @property
     def limit(self) -> float:
@@ -126,6 +128,22 @@ def to_json(r: Results) -> dict[str, Any]:
         "phase_seconds": {k: round(v, 3) for k, v in r.phase_seconds.items()},
         **({"latency": _latency_json(r.latency, r.backfill)} if r.latency is not None else {}),
         **({"baseline": _baseline_json(r)} if r.baseline is not None else {}),
+        **({"dlt": _dlt_json(r.dlt)} if r.dlt is not None else {}),
+    }
+
+
+def _per_row(cpu: PhaseCpu, rows: int) -> dict[str, float | None]:
+    return {"client_us": round(cpu.client / max(rows, 1) * 1e6, 1),
+            "postgres_us": None if cpu.postgres is None else round(cpu.postgres / max(rows, 1) * 1e6, 1)}
+
+
+def _dlt_json(d: Compared) -> dict[str, Any]:
+    return {
+        "dlt": {"rows": d.dlt_rows, "seconds": round(d.dlt_seconds, 3), "rows_per_second": round(d.dlt_rate),
+                "cpu_per_row": _per_row(d.dlt_cpu, d.dlt_rows)},
+        "ours_legacy_only": {"rows": d.ours_rows, "seconds": round(d.ours.exit.seconds, 3),
+                             "rows_per_second": round(d.ours_rate), "cpu_per_row": _per_row(d.ours_cpu, d.ours_rows)},
+        "speed_ratio": _ratio(d.ours_rate, d.dlt_rate),
     }
 
 
@@ -254,6 +272,8 @@ def table(r: Results) -> str:
     lines += ["", *_aligned(cpu_rows)]
     if r.baseline is not None:
         lines += ["", *_baseline_lines(r)]
+    if r.dlt is not None:
+        lines += ["", *_dlt_lines(r.dlt)]
     total = sum(r.phase_seconds.values())
     lines += ["", f"took {total:.0f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.phase_seconds.items())]
     return "\n".join(lines)
@@ -310,6 +330,18 @@ def _baseline_lines(r: Results) -> list[str]:
     rows.append(["rescan: rows written", _n(r.rescan.rows_written), _n(b.rescan.rows_written), ""])
     return [*_aligned(rows), "(CPU of the whole `python -m sync backfill` process, startup included, and of every "
                                "Postgres process meanwhile, over the records it archived)"]
+
+
+def _dlt_lines(d: Compared) -> list[str]:
+    ours, theirs = _per_row(d.ours_cpu, d.ours_rows), _per_row(d.dlt_cpu, d.dlt_rows)
+    rows = [["legacy list alone (whole process)", "ours", "dlt rest_api", "ratio"],
+            ["rows archived", _n(d.ours_rows), _n(d.dlt_rows), ""],
+            ["rows/s", _n(d.ours_rate), _n(d.dlt_rate), _x(d.ours_rate, d.dlt_rate)],
+            ["CPU us/row, client", _us(ours["client_us"]), _us(theirs["client_us"]),
+             _x(ours["client_us"], theirs["client_us"])],
+            ["CPU us/row, Postgres", _us(ours["postgres_us"]), _us(theirs["postgres_us"]),
+             _x(ours["postgres_us"], theirs["postgres_us"])]]
+    return _aligned(rows)
 
 
 def _us(value: float | None) -> str:

@@ -11,6 +11,7 @@ which cannot see a page fetched but never saved (so a crash looks cheaper than i
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -119,8 +120,14 @@ class Runner:
 
     def with_python(self, python: str | Path, cwd: Path) -> Runner:
         """The same runs with another release's interpreter, from its tree."""
-        other = Runner(self.running, "", "", self.workdir, python=python, cwd=cwd)
-        other.args, other.label_prefix = list(self.args), "baseline-"
+        other = copy.copy(self)
+        other.python, other.cwd, other.label_prefix = python, cwd, "baseline-"
+        return other
+
+    def with_options(self, *options: str) -> Runner:
+        """The same runs with more flags, e.g. ("--source", "legacy")."""
+        other = copy.copy(self)
+        other.args = [*self.args, *options]
         return other
 
     def child(self, dsn: str, label: str) -> Child:
