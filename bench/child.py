@@ -48,7 +48,11 @@ def _high_water_mark(pid: int) -> int | None:
 class Child:
     """`python -m sync ARGS` with a given environment; output kept in files under workdir."""
 
-    def __init__(self, args: list[str], env: dict[str, str], workdir: Path, label: str) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], workdir: Path, label: str, *,
+                 python: str | Path = sys.executable, cwd: Path | None = None) -> None:
+        # Another release (bench/baseline.py) runs from its own tree with its own interpreter:
+        # from our working directory, `-m sync` would find our package first.
+        self.python, self.cwd = str(python), cwd
         self.args = args
         self.env = env
         self.stdout_path = workdir / f"{label}.out"
@@ -61,7 +65,7 @@ class Child:
     def __enter__(self) -> Self:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.started = time.perf_counter()
-            self.proc = subprocess.Popen([sys.executable, "-m", "sync", *self.args], env=self.env,
+            self.proc = subprocess.Popen([self.python, "-m", "sync", *self.args], env=self.env, cwd=self.cwd,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         return self
 

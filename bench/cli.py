@@ -25,6 +25,7 @@ MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kil
 LATENCY_MESSAGES = 50_000  # the issue's target: a 7-day backfill of 50,000 + 50,000
 MIN_LATENCY_MESSAGES = 1_000
 DEFAULT_CONCURRENCY = 16  # the issue's target: at most 16 requests in flight
+DEFAULT_BASELINE = "37c0a68"  # bench/baseline.py: the release before issue 19
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -65,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--latency-messages", type=_at_least(MIN_LATENCY_MESSAGES), default=LATENCY_MESSAGES,
                          metavar="N", help=f"messages per API in the latency phase (default {LATENCY_MESSAGES:,}, "
                                            f"the issue's target; at least {MIN_LATENCY_MESSAGES:,})")
+    compare = parser.add_argument_group(
+        "baseline (issue 19)",
+        "After the change's rescan, the baseline release's own `python -m sync backfill` and rescan run against the "
+        "same emulator and Postgres, for CPU seconds per record (client and Postgres) side by side. The baseline is "
+        "built from this repository's git history (git archive, then a venv with it installed editable), cached "
+        "under bench/results/baseline/; without git or the commit it is skipped with one line.")
+    compare.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="COMMIT",
+                         help=f"the release to compare with (default {DEFAULT_BASELINE})")
+    compare.add_argument("--no-baseline", dest="baseline", action="store_const", const=None,
+                         help="skip the comparison")
+    compare.add_argument("--dlt", action="store_true",
+                         help="also load the legacy list with dlt's rest_api source into Postgres, beside our "
+                              "`backfill --source legacy` (needs the extra: pip install -e '.[bench-dlt]')")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
                         help="where to write every figure as JSON (default bench/results/latest.json)")
     return parser
@@ -228,6 +242,25 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
     say(f"rescan: {rescan.records:,} records in {rescan.span_seconds:.1f} s = {rescan.rate:,.0f}/s, "
         f"{rescan.rows_written:,} rows written")
 
+    compared = None
+    if args.baseline:
+        from bench import baseline
+
+        with timed("baseline"):
+            compared = await baseline.run(args.baseline, runner, databases, meter)
+
+    dlt_compared = None
+    if args.dlt:
+        from bench import dlt_rest
+
+        if not dlt_rest.available():
+            say("dlt: skipped: not installed (pip install -e '.[bench-dlt]')")
+        else:
+            with timed("dlt rest_api, legacy list"):
+                dlt_compared = await dlt_rest.measure(runner, databases, meter)
+            say(f"dlt: {dlt_compared.dlt_rows:,} rows at {dlt_compared.dlt_rate:,.0f}/s; ours (legacy only) "
+                f"{dlt_compared.ours_rows:,} rows at {dlt_compared.ours_rate:,.0f}/s")
+
     resume_dsn = await databases.fresh("resume")
     with timed("resume"):
         before = meter.sample()
@@ -251,7 +284,8 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
               "page_size": worker.PAGE_SIZE, "resume_at": args.resume_at}
     return report.Results(config=config, machine={}, fetch=fetch, write_new=write_new,
                           write_unchanged=write_same, backfill=backfill, rescan=rescan, resume=resume, cpu=cpu,
-                          phase_seconds=phase_seconds, requests_source=source, latency=latency_phase)
+                          phase_seconds=phase_seconds, requests_source=source, latency=latency_phase,
+                          baseline=compared, dlt=dlt_compared)
 
 
 def _rfc3339(when: datetime) -> str:

@@ -219,6 +219,10 @@ class Databases:
     async def fresh(self, label: str) -> str:
         return await self._create(f"{self.prefix}_{label}", template=f"{self.prefix}_template")
 
+    async def empty(self, label: str) -> str:
+        """A database with no schema: for another release to migrate with its own revisions."""
+        return await self._create(f"{self.prefix}_{label}")
+
     async def server_version(self) -> str:
         conn = await self._admin()
         try:

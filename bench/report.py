@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.baseline import Measured, Skipped
+from bench.dlt_rest import Compared
 from bench.latency import AtLatency, Phase
 from bench.limits import Limit
 from bench.runs import Resume, Run
@@ -57,6 +59,8 @@ class Results:
     phase_seconds: dict[str, float]  # wall time of each step, setup included
     requests_source: str  # "emulator" or "pages in twilio.scans"
     latency: Phase | None = None  # with --latency-ms: the serial bound and a backfill at each latency
+    baseline: Measured | Skipped | None = None  # with --baseline (the default): the release to beat
+    dlt: Compared | None = None  # with --dlt: dlt's rest_api source and ours on the legacy list alone
 
     @property
     def limit(self) -> float:
@@ -123,6 +127,49 @@ def to_json(r: Results) -> dict[str, Any]:
                         for phase, c in r.cpu.items()},
         "phase_seconds": {k: round(v, 3) for k, v in r.phase_seconds.items()},
         **({"latency": _latency_json(r.latency, r.backfill)} if r.latency is not None else {}),
+        **({"baseline": _baseline_json(r)} if r.baseline is not None else {}),
+        **({"dlt": _dlt_json(r.dlt)} if r.dlt is not None else {}),
+    }
+
+
+def _per_row(cpu: PhaseCpu, rows: int) -> dict[str, float | None]:
+    return {"client_us": round(cpu.client / max(rows, 1) * 1e6, 1),
+            "postgres_us": None if cpu.postgres is None else round(cpu.postgres / max(rows, 1) * 1e6, 1)}
+
+
+def _dlt_json(d: Compared) -> dict[str, Any]:
+    return {
+        "dlt": {"rows": d.dlt_rows, "seconds": round(d.dlt_seconds, 3), "rows_per_second": round(d.dlt_rate),
+                "cpu_per_row": _per_row(d.dlt_cpu, d.dlt_rows)},
+        "ours_legacy_only": {"rows": d.ours_rows, "seconds": round(d.ours.exit.seconds, 3),
+                             "rows_per_second": round(d.ours_rate), "cpu_per_row": _per_row(d.ours_cpu, d.ours_rows)},
+        "speed_ratio": _ratio(d.ours_rate, d.dlt_rate),
+    }
+
+
+def per_record(cpu: PhaseCpu, run: Run) -> dict[str, float | None]:
+    """CPU microseconds per archived record: the CLI process (startup included) and Postgres."""
+    records = max(run.records, 1)
+    client = cpu.client / records * 1e6
+    postgres = None if cpu.postgres is None else cpu.postgres / records * 1e6
+    return {"client_us": round(client, 1), "postgres_us": None if postgres is None else round(postgres, 1),
+            "total_us": None if postgres is None else round(client + postgres, 1)}
+
+
+def _baseline_json(r: Results) -> dict[str, Any]:
+    b = r.baseline
+    if isinstance(b, Skipped):
+        return {"commit": b.commit, "skipped": b.reason}
+    change = {"backfill": per_record(r.cpu["backfill"], r.backfill), "rescan": per_record(r.cpu["rescan"], r.rescan)}
+    theirs = {"backfill": per_record(b.backfill_cpu, b.backfill), "rescan": per_record(b.rescan_cpu, b.rescan)}
+    return {
+        "commit": b.commit,
+        "cpu_per_record": {"change": change, "baseline": theirs},
+        "ratios": {phase: {k: _ratio(change[phase][k] or 0, theirs[phase][k] or 0) for k in change[phase]}
+                   for phase in change},
+        "backfill": _run_json(b.backfill), "rescan": _run_json(b.rescan),
+        "records_per_second": {"backfill": {"change": round(r.backfill.rate), "baseline": round(b.backfill.rate)},
+                               "rescan": {"change": round(r.rescan.rate), "baseline": round(b.rescan.rate)}},
     }
 
 
@@ -223,6 +270,10 @@ def table(r: Results) -> str:
     if r.latency is not None:
         lines += ["", *_latency_lines(r.latency, r.backfill)]
     lines += ["", *_aligned(cpu_rows)]
+    if r.baseline is not None:
+        lines += ["", *_baseline_lines(r)]
+    if r.dlt is not None:
+        lines += ["", *_dlt_lines(r.dlt)]
     total = sum(r.phase_seconds.values())
     lines += ["", f"took {total:.0f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.phase_seconds.items())]
     return "\n".join(lines)
@@ -261,6 +312,44 @@ def _latency_lines(phase: Phase, zero: Run) -> list[str]:
                      f"{sum(f.bound.rows.values()):,} in the window, serial bound peak in flight "
                      f"{f.bound.peak_in_flight}")
     return lines
+
+
+def _baseline_lines(r: Results) -> list[str]:
+    b = r.baseline
+    if isinstance(b, Skipped):
+        return [f"baseline {b.commit}: skipped: {b.reason}"]
+    rows = [[f"change vs baseline {b.commit[:12]} (same run)", "change", "baseline", "ratio"]]
+    for phase, ours, ours_cpu, theirs, theirs_cpu in (
+            ("backfill", r.backfill, r.cpu["backfill"], b.backfill, b.backfill_cpu),
+            ("rescan", r.rescan, r.cpu["rescan"], b.rescan, b.rescan_cpu)):
+        mine, base = per_record(ours_cpu, ours), per_record(theirs_cpu, theirs)
+        for key, what in (("client_us", "client"), ("postgres_us", "Postgres"), ("total_us", "total")):
+            rows.append([f"{phase}: CPU us/record, {what}", _us(mine[key]), _us(base[key]),
+                         _x(mine[key], base[key])])
+        rows.append([f"{phase}: records/s", _n(ours.rate), _n(theirs.rate), _x(ours.rate, theirs.rate)])
+    rows.append(["rescan: rows written", _n(r.rescan.rows_written), _n(b.rescan.rows_written), ""])
+    return [*_aligned(rows), "(CPU of the whole `python -m sync backfill` process, startup included, and of every "
+                               "Postgres process meanwhile, over the records it archived)"]
+
+
+def _dlt_lines(d: Compared) -> list[str]:
+    ours, theirs = _per_row(d.ours_cpu, d.ours_rows), _per_row(d.dlt_cpu, d.dlt_rows)
+    rows = [["legacy list alone (whole process)", "ours", "dlt rest_api", "ratio"],
+            ["rows archived", _n(d.ours_rows), _n(d.dlt_rows), ""],
+            ["rows/s", _n(d.ours_rate), _n(d.dlt_rate), _x(d.ours_rate, d.dlt_rate)],
+            ["CPU us/row, client", _us(ours["client_us"]), _us(theirs["client_us"]),
+             _x(ours["client_us"], theirs["client_us"])],
+            ["CPU us/row, Postgres", _us(ours["postgres_us"]), _us(theirs["postgres_us"]),
+             _x(ours["postgres_us"], theirs["postgres_us"])]]
+    return _aligned(rows)
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _x(value: float | None, base: float | None) -> str:
+    return "-" if value is None or not base else f"{value / base:.2f}x"
 
 
 def _limit_rate(limit: Limit, stream: str) -> float | None:

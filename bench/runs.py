@@ -11,7 +11,9 @@ which cannot see a page fetched but never saved (so a crash looks cheaper than i
 
 from __future__ import annotations
 
+import copy
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -98,8 +100,10 @@ class Runner:
     """Runs `python -m sync backfill` over one fixed window, so every run covers the same records."""
 
     def __init__(self, running: procs.Emulator, since: str, until: str, workdir: Path,
-                 options: tuple[str, ...] = ()) -> None:
+                 options: tuple[str, ...] = (), *, python: str | Path = sys.executable, cwd: Path | None = None) -> None:
         self.running = running
+        self.python, self.cwd = python, cwd  # whose `python -m sync`: ours, or a baseline's (bench/baseline.py)
+        self.label_prefix = ""  # of its output files under workdir
         # A fixed --until also makes the killed run resumable: the worker resumes only a scan
         # whose window end is the one asked for. `options`: more flags, e.g. ("--concurrency", "16").
         self.args = ["backfill", "--since", since, "--until", until, *options]
@@ -107,13 +111,27 @@ class Runner:
 
     def env(self, dsn: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_") and k != "DATABASE_URL"}
+        if self.cwd is not None:  # another release's tree: nothing of ours on its path
+            env.pop("PYTHONPATH", None)
         env.update(DATABASE_URL=dsn, TWILIO_ACCOUNT_SID=self.running.account_sid,
                    TWILIO_AUTH_TOKEN=self.running.auth_token, TWILIO_COMMS_BASE_URL=self.running.base_url,
                    TWILIO_API_BASE_URL=self.running.base_url)
         return env
 
+    def with_python(self, python: str | Path, cwd: Path) -> Runner:
+        """The same runs with another release's interpreter, from its tree."""
+        other = copy.copy(self)
+        other.python, other.cwd, other.label_prefix = python, cwd, "baseline-"
+        return other
+
+    def with_options(self, *options: str) -> Runner:
+        """The same runs with more flags, e.g. ("--source", "legacy")."""
+        other = copy.copy(self)
+        other.args = [*self.args, *options]
+        return other
+
     def child(self, dsn: str, label: str) -> Child:
-        return Child(self.args, self.env(dsn), self.workdir, label)
+        return Child(self.args, self.env(dsn), self.workdir, self.label_prefix + label, python=self.python, cwd=self.cwd)
 
     async def requests_so_far(self) -> int | None:
         return await anyio.to_thread.run_sync(procs.request_count, self.running)

@@ -1,9 +1,10 @@
 """A page's rows, written in one transaction with its checkpoint.
 
-Each page is a few round trips: the stored digests of its records, then the new and changed
-ones copied (binary COPY, the cheapest way in for the client) into a temporary stage table and
-moved from there by one `INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE`, which
-never lets an older payload replace a newer one, then the scan's checkpoint. A rescan of
+Each page is a few round trips: the stored digests of its records, then the records the table
+does not hold copied straight into it (binary COPY, the cheapest way in for both sides), the
+changed ones copied into a temporary stage table and moved from there by one
+`INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE`, which never lets an older payload
+replace a newer one, then the scan's checkpoint. A rescan of
 an unchanged window writes nothing, and a crash at any instant leaves either the page and its
 checkpoint, or neither. The statements derive from the stream's column declaration
 (sync/sources/base.py): a row's layout is known there, never here."""
@@ -38,7 +39,9 @@ def stage_sql(source: Source) -> str:
 
 
 @functools.cache
-def upsert_sql(source: Source) -> str:
+def upsert_sql(source: Source, *, drain: bool) -> str:
+    """The move from the stage into the table, counting (inserted, updated). With `drain`, the
+    stage is emptied as it is read, for a transaction that upserts more than once (row by row)."""
     names = ", ".join(name for name, _ in source.all_columns)
     updates = ", ".join(f"{n} = excluded.{n}" for n, _ in source.all_columns if n != source.key)
     if source.hydrated:
@@ -47,17 +50,22 @@ def upsert_sql(source: Source) -> str:
     upd = source.updated_column
     # Rows whose digest matches never get here (see upsert). A differing digest over an
     # equal payload (a row stored before digests existed) only refreshes the digest: the row
-    # keeps its last_changed_at and RETURNING does not count it as changed. The stage is
-    # emptied as it is read, so the next upsert of the transaction starts from nothing.
+    # keeps its last_changed_at and is not counted as changed. A page's one upsert reads the
+    # stage as is (ON COMMIT DELETE ROWS empties it): deleting its rows one by one and keeping
+    # them in the CTE cost Postgres more than writing them. Counted here, not by one
+    # RETURNING record per row, which the client would have to decode.
+    stage = f"pg_temp.{stage_of(source)}"
     return (
-        f"WITH staged AS (DELETE FROM pg_temp.{stage_of(source)} RETURNING *)\n"
+        (f"WITH staged AS (DELETE FROM {stage} RETURNING *),\n" if drain else "WITH ")
+        + f"written AS (\n"
         f"INSERT INTO {SCHEMA}.{source.stream} AS t ({names})\n"
-        f"SELECT {names} FROM staged\n"
+        f"SELECT {names} FROM {'staged' if drain else stage}\n"
         f"ON CONFLICT ({source.key}) DO UPDATE SET {updates},\n"
         f"  last_changed_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN now() ELSE t.last_changed_at END\n"
         f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
         f"  AND (excluded.{upd} IS NULL OR t.{upd} IS NULL OR excluded.{upd} >= t.{upd})\n"
-        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed"
+        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed)\n"
+        f"SELECT count(*) FILTER (WHERE inserted)::int, count(*) FILTER (WHERE changed AND NOT inserted)::int FROM written"
     )
 
 
@@ -93,12 +101,12 @@ class Pages:
     async def _write(self, source: Source, scan: Scan, chain: ChainId, before: State, after: State, page: Page,
                      spawn: tuple[State, ...], *, seen: bool, one_by_one: bool) -> tuple[PageWrite, list[tuple[Slice, State]]]:
         async with self._db.transaction() as conn:
-            results, refused = await upsert(conn, source, page.rows, page.keys, page.digests, one_by_one=one_by_one)
+            (inserted, updated), refused = await upsert(conn, source, page.rows, page.keys, page.digests,
+                                                        one_by_one=one_by_one)
             rejected = page.rejected + refused
             await keep_rejected(conn, source, scan.account_sid, rejected, scan.id)
             if seen:
                 await deletions.keep_seen(conn, scan, page.keys + [r.key for r in page.rejected if r.key is not None])
-            inserted, updated = _counts(results)
             written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
             # The list's order is what the head reads; a slice reads a filtered query.
             order = after.order if source.sent_column is not None and isinstance(chain, Head) else None
@@ -117,9 +125,8 @@ class Pages:
 
         async def write(one_by_one: bool) -> PageWrite:
             async with self._db.transaction() as conn:
-                results, refused = await upsert(conn, source, rows, keys, digests, one_by_one=one_by_one)
+                (inserted, updated), refused = await upsert(conn, source, rows, keys, digests, one_by_one=one_by_one)
                 await keep_rejected(conn, source, account_sid, refused, None)
-            inserted, updated = _counts(results)
             return PageWrite(inserted=inserted, updated=updated, rejected=len(refused))
 
         async def once() -> PageWrite:
@@ -131,47 +138,63 @@ class Pages:
         return await self._db.retrying(once, f"save records of {source.stream}")
 
 
-def _counts(results: list[asyncpg.Record]) -> tuple[int, int]:
-    """(inserted, updated) from the upsert's RETURNING records."""
-    inserted = sum(1 for r in results if r["inserted"])
-    return inserted, sum(1 for r in results if r["changed"] and not r["inserted"])
-
-
 async def upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], keys: list[str],
-                 digests: list[bytes], *, one_by_one: bool) -> tuple[list[asyncpg.Record], list[Rejected]]:
-    """Upsert the new and changed rows; (RETURNING records, rows Postgres refused)."""
-    if rows:
-        # Unchanged records are dropped here, by digest: they are neither sent nor touched (no
-        # row lock, no WAL), so a rescan costs reads only.
-        stored = dict(await conn.fetch(digests_sql(source), keys))
-        rows = [row for row, key, digest in zip(rows, keys, digests) if stored.get(key) != digest]
+                 digests: list[bytes], *, one_by_one: bool) -> tuple[tuple[int, int], list[Rejected]]:
+    """Upsert the new and changed rows; ((inserted, updated), rows Postgres refused)."""
     if not rows:
-        return [], []
-    await conn.execute(stage_sql(source))
+        return (0, 0), []
+    # Unchanged records are dropped here, by digest: they are neither sent nor touched (no row
+    # lock, no WAL), so a rescan costs reads only.
+    stored = dict(await conn.fetch(digests_sql(source), keys))
     if one_by_one:
+        rows = [row for row, key, digest in zip(rows, keys, digests) if stored.get(key) != digest]
+        await conn.execute(stage_sql(source))
         return await _upsert_each(conn, source, rows)
-    return await _upsert(conn, source, rows), []
+    new = [row for row, key in zip(rows, keys) if key not in stored]
+    changed = [row for row, key, digest in zip(rows, keys, digests) if key in stored and stored[key] != digest]
+    inserted = updated = 0
+    if new:
+        inserted = await _insert(conn, source, new)
+    if changed:
+        await conn.execute(stage_sql(source))
+        more, updated = await _upsert(conn, source, changed, drain=False)
+        inserted += more
+    return (inserted, updated), []
 
 
-async def _upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> list[asyncpg.Record]:
+async def _insert(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> int:
+    """Copy rows whose keys the table did not hold straight into it: no stage to fill and read,
+    no speculative insertion of ON CONFLICT, which were a third of what Postgres did for a new
+    row besides its trigger and indexes (a backfill's rows are nearly all new). Another transaction
+    inserting one of these keys meanwhile makes the COPY fail on the key (a row refusal): the
+    page is then written again row by row through the stage, whose upsert settles it."""
+    status = await conn.copy_records_to_table(source.stream, schema_name=SCHEMA, records=rows,
+                                              columns=[name for name, _ in source.all_columns])
+    return int(status.rpartition(" ")[2])
+
+
+async def _upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], *, drain: bool) -> tuple[int, int]:
     await conn.copy_records_to_table(stage_of(source), schema_name="pg_temp", records=rows,
                                      columns=[name for name, _ in source.all_columns])
-    return await conn.fetch(upsert_sql(source))
+    inserted, updated = await conn.fetchrow(upsert_sql(source, drain=drain))
+    return inserted, updated
 
 
 async def _upsert_each(conn: asyncpg.Connection, source: Source,
-                       rows: list[tuple]) -> tuple[list[asyncpg.Record], list[Rejected]]:
+                       rows: list[tuple]) -> tuple[tuple[int, int], list[Rejected]]:
     """The page's upsert one row at a time, each in a savepoint, keeping the rows Postgres refuses aside."""
-    results: list[asyncpg.Record] = []
+    inserted = updated = 0
     refused: list[Rejected] = []
     for row in rows:
         try:
             async with conn.transaction():
-                results += await _upsert(conn, source, [row])
+                one_inserted, one_updated = await _upsert(conn, source, [row], drain=True)
         except ROW_REFUSALS as exc:
             refused.append(Rejected(key=source.key_of(row), reason=f"Postgres refused it: {describe(exc)}",
                                     raw_text=source.exact_json(row)))
-    return results, refused
+            continue
+        inserted, updated = inserted + one_inserted, updated + one_updated
+    return (inserted, updated), refused
 
 
 async def keep_rejected(conn: asyncpg.Connection, source: Source, account_sid: str, rejected: list[Rejected],

@@ -6,6 +6,7 @@ what the serial bound finds in its window with no more requests in flight than i
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -64,3 +65,29 @@ def test_the_latency_phase_reports_the_bound_the_backfill_and_its_peak_in_flight
     table = stdout[stdout.index("at latency"):]
     assert f"{LATENCY_MS} ms" in table and f"{backfill['peak_in_flight']} of {CONCURRENCY}" in table
     assert "speedup" in table and "serial bound" in table
+
+
+def test_the_baseline_release_is_measured_beside_the_change(bench_run):
+    """The baseline release (built from git) archives the same records, its rescan writing nothing,
+    and its CPU per record is printed and written beside the change's."""
+    stdout, figures = bench_run
+    compared = figures["baseline"]
+    if "skipped" in compared:
+        pytest.skip(f"no baseline to build here: {compared['skipped']}")
+    assert compared["backfill"]["records"] == figures["backfill"]["records"]
+    assert compared["rescan"]["rows_written"] == 0
+    for side in ("change", "baseline"):
+        assert compared["cpu_per_record"][side]["backfill"]["client_us"] > 0
+    assert f"change vs baseline {compared['commit'][:12]}" in stdout
+
+
+def test_a_baseline_commit_the_repository_lacks_is_skipped_with_its_reason(tmp_path):
+    """A --baseline commit that git does not know is skipped, saying why, before anything is built."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    from bench import baseline
+
+    skipped = baseline.build("0000000", cache=tmp_path / "cache")
+    assert isinstance(skipped, baseline.Skipped)
+    assert "commit 0000000 is not in this repository" in skipped.reason
+    assert not (tmp_path / "cache").exists()
