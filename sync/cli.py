@@ -14,8 +14,8 @@ from typing import Any
 
 import anyio
 
-from sync import (__version__, backfill, chains, database, demo, errors, flags, logs, machinery, models, privacy, psql,
-                  report, service, worker)
+from sync import (__version__, backfill, chains, database, demo, errors, flags, leases, logs, machinery, models,
+                  privacy, psql, report, schedule, service, worker)
 from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
 
 log = logs.get("sync")
@@ -59,21 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
         "changes, deletions). Scans resume after a restart. Replicas sharing a database split the streams "
         "by lease. Serves /healthz, /readyz and /metrics on --http-port.",
     )
-    run.add_argument("--interval", type=flags.seconds, default=service.Schedule.interval, metavar="S",
-                     help=f"seconds between scans of a stream (default {service.Schedule.interval:.0f})")
-    run.add_argument("--full-interval", type=flags.seconds, default=service.Schedule.full_interval, metavar="S",
-                     help=f"seconds between scans of the whole retention window (default {service.Schedule.full_interval:.0f})")
-    run.add_argument("--lookback", type=flags.seconds, default=service.Schedule.lookback, metavar="S",
-                     help=f"how far back the frequent scans reach, in seconds (default {service.Schedule.lookback:.0f})")
+    run.add_argument("--interval", type=flags.seconds, default=schedule.Schedule.interval, metavar="S",
+                     help=f"seconds between scans of a stream (default {schedule.Schedule.interval:.0f})")
+    run.add_argument("--full-interval", type=flags.seconds, default=schedule.Schedule.full_interval, metavar="S",
+                     help=f"seconds between scans of the whole retention window (default {schedule.Schedule.full_interval:.0f})")
+    run.add_argument("--lookback", type=flags.seconds, default=schedule.Schedule.lookback, metavar="S",
+                     help=f"how far back the frequent scans reach, in seconds (default {schedule.Schedule.lookback:.0f})")
     run.add_argument("--http-host", default="127.0.0.1", metavar="HOST",
                      help="address of /healthz, /readyz, /metrics (default 127.0.0.1; 0.0.0.0 in a container)")
     run.add_argument("--http-port", type=flags.port, default=8000, metavar="N", help="their port (default 8000; 0: off)")
     run.add_argument("--accounts", type=Path, default=None, metavar="FILE",
                      help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
                      "one account of TWILIO_ACCOUNT_SID)")
-    run.add_argument("--lease-seconds", type=flags.seconds, default=service.LEASE_TTL, metavar="S",
+    run.add_argument("--lease-seconds", type=flags.seconds, default=leases.LEASE_TTL, metavar="S",
                      help="a replica that stops renewing its leases loses its streams to another after this "
-                     f"long (default {service.LEASE_TTL:.0f})")
+                     f"long (default {leases.LEASE_TTL:.0f})")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
     _scan_options(run)
@@ -209,7 +209,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from sync.health import serve
     from sync.metrics import Metrics
 
-    schedule = service.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
+    timing = schedule.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
     settings = Settings.from_env()
     accounts_file = args.accounts or (Path(os.environ["TWILIO_ARCHIVE_ACCOUNTS"])
@@ -223,7 +223,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     metrics = Metrics()
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
-        svc = service.Service(store, accounts, schedule=schedule, metrics=metrics, bodies=bodies,
+        svc = service.Service(store, accounts, schedule=timing, metrics=metrics, bodies=bodies,
                               hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)

@@ -27,6 +27,7 @@ import time
 from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +241,38 @@ def _bump(old: object, now_ms: int, parse: Callable[[object], int | None], fmt: 
     return fmt(new)
 
 
+def _check_history(history: int, days: int, history_days: int) -> None:
+    """Refuse a legacy history that is negative, or not between `legacy_days` and retention."""
+    if history < 0:
+        raise ValueError(f"legacy_history must be 0 or more, got {history}")
+    retention_days = LEGACY_RETENTION_MS // DAY_MS
+    if not 1 <= history_days <= retention_days or (history and history_days <= days):
+        raise ValueError(
+            f"legacy_history_days must be more than legacy_days ({days}) and at most {retention_days}, "
+            f"got {history_days}"
+        )
+
+
+def _start_instant(now: dt.datetime | None) -> dt.datetime:
+    """The emulator's `now`: the current UTC second when not given; a naive instant is UTC."""
+    if now is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The load allocates millions of long-lived objects; letting the cyclic GC walk them
+    again and again as they pile up would double the time it takes."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 class Emulator:
     """The state behind the emulated Twilio APIs, plus the Python hooks tests use to change it.
 
@@ -274,18 +307,8 @@ class Emulator:
         legacy_history_days: int = 400,
     ):
         self.legacy_order = orders.legacy_order(legacy_order)
-        if legacy_history < 0:
-            raise ValueError(f"legacy_history must be 0 or more, got {legacy_history}")
-        retention_days = LEGACY_RETENTION_MS // DAY_MS
-        if not 1 <= legacy_history_days <= retention_days or (legacy_history and legacy_history_days <= legacy_days):
-            raise ValueError(
-                f"legacy_history_days must be more than legacy_days ({legacy_days}) and at most {retention_days}, "
-                f"got {legacy_history_days}"
-            )
-        if now is None:
-            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        elif now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
+        _check_history(legacy_history, legacy_days, legacy_history_days)
+        now = _start_instant(now)
         self.seed = seed
         self.now = now
         self.legacy_days = legacy_days
@@ -301,18 +324,11 @@ class Emulator:
             accounts = [Account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})]
         self.accounts: dict[str, Account] = {a.sid: a for a in accounts}
         self._books: dict[str, Book] = {}
-        # The load allocates millions of long-lived objects; letting the cyclic GC walk
-        # them again and again as they pile up would double the time it takes.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _no_cyclic_gc():
             for account in accounts:
                 book = self._books[account.sid] = Book(account, seed)
                 self._load_legacy(book, legacy_messages, legacy_history, legacy_history_days)
                 self._load_comms(book, comms_messages)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     # ------------------------------------------------------------ clock and accounts
 
@@ -437,55 +453,40 @@ class Emulator:
         """
         with self._lock:
             book = self._books[account_sid]
-            rows, keys = book.legacy, book.legacy_keys
-            lo, hi = 0, len(keys)
-            first: int | None = None
-            last: int | None = None
-            per_row = False
-            if sent_range is not None:
-                first, last = sent_range
-                if self.legacy_order.by_sent:
-                    lo, hi = paging.index_range(keys, *orders.sent_bounds(first, last))
-                else:
-                    i, j = paging.index_range(book.legacy_sent, first, last)
-                    if (j - i) * SPARSE <= len(keys):
-                        keys = sorted(rows[sid].key for _, sid in book.legacy_sent[i:j])
-                        hi = len(keys)
-                    else:
-                        per_row = True
+            keys, lo, hi, per_row = self._legacy_span(book, sent_range)
             cutoff = self.clock_ms() - LEGACY_RETENTION_MS
-
-            def accept(key: Key) -> LegacyRow | None:
-                row = rows[key[1]]
-                if row.created < cutoff or (to is not None and row.to != to) or (from_ is not None and row.from_ != from_):
-                    return None
-                if per_row:
-                    sent = row.sent
-                    if sent is None or (first is not None and sent < first) or (last is not None and sent > last):
-                        return None
-                return row
-
-            if token is None:
-                found, _, more = paging.page_after(keys, lo, hi, None, size, accept)
-            else:
-                direction, sid = token
-                at = book.legacy_resume.get(sid) or (rows[sid].key if sid in rows else None)
-                if at is None:
-                    return None
-                if direction == "after":
-                    found, _, more = paging.page_after(keys, lo, hi, at, size, accept)
-                else:
-                    found, _, last_key = paging.page_before(keys, lo, hi, at, size, accept)
-                    more = last_key is not None and paging.any_after(keys, hi, last_key, accept)
+            accept = _legacy_filter(book.legacy, cutoff, to, from_, sent_range if per_row else None)
+            walked = _legacy_walk(book, keys, lo, hi, token, size, accept)
+            if walked is None:
+                return None
+            found, more = walked
             if not found:
                 return [], None, None, False
             head, tail = found[0], found[-1]
-            resume = book.legacy_resume
-            resume[head.key[1]] = head.key
-            resume[tail.key[1]] = tail.key
-            if len(resume) > RESUME_LIMIT:  # forget the oldest: they fall back to the record's key
-                del resume[next(iter(resume))]
+            _remember(book.legacy_resume, head.key, tail.key)
             return [r.blob for r in found], head.key[1], tail.key[1], more
+
+    def _legacy_span(
+        self, book: Book, sent_range: tuple[int | None, int | None] | None
+    ) -> tuple[list[Key], int, int, bool]:
+        """Where a legacy page is looked for: (keys, lo, hi, test each row's date_sent?).
+
+        Unfiltered, the whole list. In an order by date_sent, the filter's index range. In
+        another order, a sparse filter's own records in the list's order, else the whole
+        list with each row's date_sent tested as it is walked.
+        """
+        keys = book.legacy_keys
+        if sent_range is None:
+            return keys, 0, len(keys), False
+        first, last = sent_range
+        if self.legacy_order.by_sent:
+            lo, hi = paging.index_range(keys, *orders.sent_bounds(first, last))
+            return keys, lo, hi, False
+        i, j = paging.index_range(book.legacy_sent, first, last)
+        if (j - i) * SPARSE <= len(keys):
+            own = sorted(book.legacy[sid].key for _, sid in book.legacy_sent[i:j])
+            return own, 0, len(own), False
+        return keys, 0, len(keys), True
 
     def legacy_record(self, account_sid: str, sid: str) -> Blob | None:
         """A legacy message's JSON, or None if absent or past retention."""
@@ -814,6 +815,64 @@ class Emulator:
         if bump:
             payload["updatedAt"] = _bump(payload.get("updatedAt"), self.clock_ms(), parse_rfc3339, _fmt_v1)
         op.blob, op.status = orjson.dumps(payload), status
+
+
+def _legacy_filter(
+    table: dict[str, LegacyRow],
+    cutoff: int,
+    to: str | None,
+    from_: str | None,
+    sent_range: tuple[int | None, int | None] | None,
+) -> Callable[[Key], LegacyRow | None]:
+    """The accept() for a legacy list: within retention, To and From matching; `sent_range`
+    (given only when the walk must test it row by row) bounds date_sent, a null one excluded."""
+    first, last = sent_range if sent_range is not None else (None, None)
+
+    def accept(key: Key) -> LegacyRow | None:
+        row = table[key[1]]
+        if row.created < cutoff or (to is not None and row.to != to) or (from_ is not None and row.from_ != from_):
+            return None
+        if sent_range is not None:
+            sent = row.sent
+            if sent is None or (first is not None and sent < first) or (last is not None and sent > last):
+                return None
+        return row
+
+    return accept
+
+
+def _legacy_walk(
+    book: Book,
+    keys: list[Key],
+    lo: int,
+    hi: int,
+    token: tuple[str, str] | None,
+    size: int,
+    accept: Callable[[Key], LegacyRow | None],
+) -> tuple[list[LegacyRow], bool] | None:
+    """The rows of a legacy page and whether more follow; None when the token names a record
+    this account never had. A token resumes from where its record stood when it was handed out."""
+    if token is None:
+        found, _, more = paging.page_after(keys, lo, hi, None, size, accept)
+        return found, more
+    direction, sid = token
+    rows = book.legacy
+    at = book.legacy_resume.get(sid) or (rows[sid].key if sid in rows else None)
+    if at is None:
+        return None
+    if direction == "after":
+        found, _, more = paging.page_after(keys, lo, hi, at, size, accept)
+        return found, more
+    found, _, last_key = paging.page_before(keys, lo, hi, at, size, accept)
+    return found, last_key is not None and paging.any_after(keys, hi, last_key, accept)
+
+
+def _remember(resume: dict[str, Key], *at: Key) -> None:
+    """Keep where a page's boundary records stand, for the tokens naming them."""
+    for key in at:
+        resume[key[1]] = key
+    if len(resume) > RESUME_LIMIT:  # forget the oldest: they fall back to the record's key
+        del resume[next(iter(resume))]
 
 
 def _operation_filter(table: dict[str, OpRow], status: str | None) -> Callable[[Key], OpRow | None]:

@@ -451,28 +451,42 @@ class Faults:
             wait = self._take_token(credential, profile, now)
             if wait:
                 self._refuse(request, key, now, "rate_limit", 429, math.ceil(wait))
+        claimed = self._claim(request, listing) if self._queue else None
+        kind = claimed.kind if claimed is not None else self._pick(request, listing)
+        if kind is None:
+            return await handler()
+        if kind in ("drop", "malformed"):
+            return await self._spoil(request, kind, claimed, handler)
+        return await self._instead(request, key, now, kind, handler)
 
-        kind: str | None = None
-        claimed: _Injection | None = None
-        if self._queue:
-            claimed = self._claim(request, listing)
-            if claimed is not None:
-                kind = claimed.kind
-        if kind is None and listing and profile.max_page_size is not None:
+    def _pick(self, request: web.Request, listing: bool) -> str | None:
+        """The fault no queued injection chose: a list request over `max_page_size` gets a 500
+        (before any draw), else the seeded random draw, if it lands on a band."""
+        profile = self._profile
+        if listing and profile.max_page_size is not None:
             size = request.query.get("PageSize") or request.query.get("pageSize")
             if size is not None and size.isdigit() and int(size) > profile.max_page_size:
                 self.injected["page_size"] += 1
                 raise errors.ApiError(500, errors.INTERNAL_ERROR, "Internal server error.")
-        if kind is None and self._bands:
-            draw = self._rng.random()
-            for upper, band in self._bands:
-                if draw < upper:
-                    if band != "stale_token" or _has_token(request, listing):
-                        kind = band
-                    break
-        if kind is None:
-            return await handler()
+        if not self._bands:
+            return None
+        draw = self._rng.random()
+        for upper, band in self._bands:
+            if draw < upper:
+                # A stale token needs a token: the draw is spent, and the request answered normally.
+                return band if band != "stale_token" or _has_token(request, listing) else None
+        return None
 
+    async def _instead(
+        self,
+        request: web.Request,
+        key: tuple[str, str, str],
+        now: float,
+        kind: str,
+        handler: Callable[[], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """A fault that answers in the real answer's place (an error), or delays it (`slow`)."""
+        profile = self._profile
         if kind == "429":
             self._refuse(request, key, now, "429", 429, profile.retry_after)
         if kind == "503":
@@ -484,12 +498,20 @@ class Faults:
             self.injected["stale_token"] += 1
             name = "pageToken" if errors.is_comms(request.path) else "PageToken"
             raise errors.bad_request(f"Invalid or expired {name}", name)
-        if kind == "slow":
-            self.injected["slow"] += 1
-            await asyncio.sleep(profile.slow_seconds)
-            return await handler()
+        # "slow", the one kind of KINDS left: drop and malformed spoil the real answer (_spoil).
+        self.injected["slow"] += 1
+        await asyncio.sleep(profile.slow_seconds)
+        return await handler()
 
-        # drop / malformed: wrap the real answer, if it is a success with a body.
+    async def _spoil(
+        self,
+        request: web.Request,
+        kind: str,
+        claimed: _Injection | None,
+        handler: Callable[[], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """drop / malformed: the real answer, spoiled, if it is a success with a body; else the
+        real answer as it is, and an on-demand injection's use given back."""
         try:
             response = await handler()
         except BaseException:

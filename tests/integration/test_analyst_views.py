@@ -22,7 +22,7 @@ import anyio
 import asyncpg
 import pytest
 
-from sync import backfill, models, privacy, service
+from sync import backfill, models, privacy, schedule, service
 from sync.config import Secret, TwilioSettings
 from sync.emulator import DEFAULT_ACCOUNT_SID, Emulator, serve
 from sync.emulator import generate
@@ -50,7 +50,7 @@ async def _backfill(dsn: str, twilio: TwilioSettings) -> None:
 async def _first_full_cycle(store: Store, twilio: TwilioSettings) -> None:
     """The service (`run`) until its first full cycle is done: a full scan of every stream (the
     legacy one proving deletions), then the refresh of the materialized overview."""
-    svc = service.Service(store, [twilio], schedule=service.Schedule(interval=3600, full_interval=3600),
+    svc = service.Service(store, [twilio], schedule=schedule.Schedule(interval=3600, full_interval=3600),
                           hydrate=False)
 
     def refreshed() -> bool:

@@ -1,7 +1,8 @@
 """The service's decisions, against in-memory stand-ins of our own store and client
-(tests/fakes.py): which kind of scan a turn runs, over which window, what a stream does
-before and after it (deletions, hydration), and when the replica is ready. The service runs
-against Postgres and the emulator in tests/integration/test_service_scans.py and tests/e2e/."""
+(tests/fakes.py): which kind of scan a turn runs, over which window (sync/schedule.py), what a
+stream does before and after it (deletions, hydration: sync/turns.py), and when the replica is
+ready (sync/service.py). The service runs against Postgres and the emulator in
+tests/integration/test_service_scans.py and tests/e2e/."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from sync import plan, sources
 from sync.config import Secret, TwilioSettings
 from sync.models import COMMS_MESSAGES, COMMS_OPERATIONS, LEGACY_MESSAGES, STREAMS
-from sync.service import Schedule, Service, StreamHealth, Turn, scan_kind
+from sync.schedule import Schedule, StreamHealth, Turn, overdue, scan_kind
+from sync.service import Service
 from tests import fakes
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
@@ -58,15 +60,26 @@ def test_a_full_scan_is_due_once_the_last_is_older_than_full_interval(last_full,
     assert scan_kind(last_full, NOW, SCHEDULE) == kind
 
 
+
+@pytest.mark.parametrize(("health", "problems"), [
+    (StreamHealth(), ["AC1 legacy_messages: no scan has completed yet"]),
+    (StreamHealth(last_error="HTTP 500"), ["AC1 legacy_messages: no scan has completed yet: HTTP 500"]),
+    (StreamHealth(last_success=1_000.0 - 180), []),
+    (StreamHealth(last_success=1_000.0 - 301), ["AC1 legacy_messages: no scan completed in 301 s"]),
+])
+def test_a_held_stream_is_overdue_without_a_complete_scan_in_three_intervals_or_five_minutes(health, problems):
+    """A held stream never scanned, or not within max(3 intervals, 300 s), keeps the replica unready."""
+    assert overdue({("AC1", LEGACY_MESSAGES): health}, 1_000.0, SCHEDULE) == problems
+
 async def test_a_full_scan_in_flight_is_resumed_before_any_recent_one():
     """A running full scan makes the turn full, however recent the last complete one."""
     store = fakes.Store()
     store.scans.finished[(fakes.ACCOUNT, LEGACY_MESSAGES, "full")] = NOW
     service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE)
-    assert await service._kind(fakes.ACCOUNT, LEGACY_MESSAGES, NOW) == "recent"
+    assert await service.turns.kind(fakes.ACCOUNT, LEGACY_MESSAGES, NOW) == "recent"
     window = Turn.of(sources.BY_STREAM[LEGACY_MESSAGES], "full", NOW, SCHEDULE, hydrate=True).window
     await store.scans.start(fakes.ACCOUNT, LEGACY_MESSAGES, "full", window, plan.State(None))
-    assert await service._kind(fakes.ACCOUNT, LEGACY_MESSAGES, NOW) == "full"
+    assert await service.turns.kind(fakes.ACCOUNT, LEGACY_MESSAGES, NOW) == "full"
 
 
 async def test_a_full_legacy_turn_starts_its_seen_set_afresh_and_checks_deletions():
@@ -75,11 +88,11 @@ async def test_a_full_legacy_turn_starts_its_seen_set_afresh_and_checks_deletion
     twilio = fakes.Twilio([{"sid": f"SM{i:032x}", "created": time.time() - 60 * i - 60,
                             "sent": time.time() - 60 * i - 59} for i in range(30)])
     service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE, page_size=10)
-    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
-    await service._turn(ACCOUNT, fakes.Client(twilio), LEGACY_MESSAGES)
+    service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
+    await service.turns.take(ACCOUNT, fakes.Client(twilio), LEGACY_MESSAGES)
     assert store.deletions.cleared == [(fakes.ACCOUNT, LEGACY_MESSAGES)]
     assert len(store.pages.seen) == 30
-    assert service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success is not None
+    assert service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success is not None
     assert store.hydration.asked == []
 
 
@@ -87,7 +100,7 @@ async def test_a_v1_messages_turn_hydrates_and_keeps_no_seen_set():
     """After its scan the v1 Messages list is hydrated; nothing of deletions is touched."""
     store = fakes.Store()
     service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE, page_size=10)
-    await service._turn(ACCOUNT, fakes.Client(fakes.Twilio([])), COMMS_MESSAGES)
+    await service.turns.take(ACCOUNT, fakes.Client(fakes.Twilio([])), COMMS_MESSAGES)
     assert store.hydration.asked == [fakes.ACCOUNT]
     assert store.deletions.cleared == [] and store.pages.seen == set()
 
@@ -97,10 +110,10 @@ async def test_a_replica_is_not_ready_until_every_held_stream_has_completed_a_sc
     store = fakes.Store()
     service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE)
     assert any("starting" in p for p in await service.ready())
-    service._asked.update((fakes.ACCOUNT, s) for s in STREAMS)
-    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
+    service.leases.asked.update((fakes.ACCOUNT, s) for s in STREAMS)
+    service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
     assert [p for p in await service.ready() if "no scan has completed yet" in p]
-    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success = time.monotonic()
+    service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success = time.monotonic()
     assert await service.ready() == []
     store.reachable = False
     assert await service.ready() == ["the database is away"]

@@ -1,0 +1,115 @@
+"""One turn of a held stream's loop: its scan, and what the scan's end sets off.
+
+A turn opens (or resumes) the scan its `schedule.Turn` says, runs it like a backfill (so a
+restart resumes it), and once it completes: proves the list's deletions when the turn says so
+(deletions.py), counts it, marks the stream healthy, and fetches new and changed records for
+their content until the next scan is due (hydrate.py). Once every stream the replica holds
+has completed a full scan (a full cycle), the analysts' materialized views are refreshed
+(analytics.py). It may not choose the kind or window of a scan (schedule.py), nor take or
+keep leases (leases.py); a scan stopped by the service's `stop` ends its turn early."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import anyio
+
+from sync import analytics, deletions, errors, hydrate, logs, sources, worker
+from sync.config import TwilioSettings
+from sync.http import TwilioClient
+from sync.leases import Key, Leases
+from sync.metrics import Metrics
+from sync.privacy import Bodies
+from sync.progress import Progress
+from sync.schedule import Schedule, Turn, scan_kind
+from sync.store import Store
+
+log = logs.get("sync.service")  # the name it had before the split: log filters name it
+
+
+@dataclass
+class Turns:
+    store: Store
+    metrics: Metrics
+    schedule: Schedule
+    leases: Leases
+    stop: anyio.Event
+    bodies: Bodies
+    hydrate: bool
+    page_size: int
+    _fully_scanned: set[Key] = field(default_factory=set)  # full scans complete since the last refresh
+    _refreshing: bool = False
+
+    async def take(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
+        """One turn of `stream`; a failed scan is counted and raised (a `SyncError`)."""
+        source = sources.BY_STREAM[stream]
+        account_sid = account.account_sid
+        now = datetime.now(timezone.utc)
+        turn = Turn.of(source, await self.kind(account_sid, stream, now), now, self.schedule, hydrate=self.hydrate)
+        kind = turn.kind
+        scan, resumed = await worker.open_scan(self.store, source, account_sid, kind, turn.window, fixed_end=False,
+                                               page_size=self.page_size, now=now)
+        if turn.prove_deletions and not resumed:
+            await self.store.deletions.clear_seen(account_sid, stream)
+        options = worker.ScanOptions(
+            page_size=self.page_size, bodies=self.bodies, stop=self.stop,
+            keep_seen=turn.prove_deletions,
+            observer=self.metrics,
+        )
+        try:
+            result = await worker.run_scan(self.store, client, source, scan, Progress(), resumed=resumed,
+                                           options=options)
+        except errors.SyncError:
+            self.metrics.scan_ended(account_sid, stream, kind, "failed", 0.0)
+            raise
+        if not result.complete:
+            return  # stopped: the scan stays running and the next start resumes it
+        if turn.prove_deletions:
+            marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
+            self.metrics.deleted(account_sid, stream, marked)
+        self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds, order=result.order)
+        health = self.leases.health.get((account_sid, stream))
+        if health is not None:
+            health.last_success, health.last_error = time.monotonic(), None
+        if kind == "full":
+            await self._full_scan_done((account_sid, stream))
+        if turn.hydrate and not self.stop.is_set():
+            await self._hydrate(account_sid, client)
+
+    async def kind(self, account_sid: str, stream: str, now: datetime) -> str:
+        """A full scan in flight is resumed first; else `schedule.scan_kind` says."""
+        if await self.store.scans.running(account_sid, stream, "full") is not None:
+            return "full"  # resume it
+        return scan_kind(await self.store.scans.last_complete(account_sid, stream, "full"), now, self.schedule)
+
+    async def _full_scan_done(self, key: Key) -> None:
+        """Once every stream this replica holds has completed a full scan since the last refresh
+        (a full cycle, so about once per full_interval), refresh the analysts' materialized views.
+        Not while stopping; a failed refresh is logged and tried again after the next full scan."""
+        self._fully_scanned.add(key)
+        cycle_done = self.leases.all_asked and set(self.leases.health) <= self._fully_scanned
+        if self.stop.is_set() or not cycle_done or self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            await analytics.refresh(self.store, self.metrics)
+            self._fully_scanned.clear()
+        except errors.StoreError as exc:
+            log.error("analytics.refresh_failed", cause=str(exc))
+        finally:
+            self._refreshing = False
+
+    async def _hydrate(self, account_sid: str, client: TwilioClient) -> None:
+        """Until the queue is empty or the next scan is due (scans keep the archive current)."""
+        with anyio.CancelScope() as scope:
+            async def stop_early() -> None:
+                await self.stop.wait()
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop_early)
+                await hydrate.hydrate(self.store, client, account_sid, bodies=self.bodies,
+                                      until=anyio.current_time() + self.schedule.interval, observer=self.metrics)
+                tg.cancel_scope.cancel()
