@@ -164,8 +164,10 @@ class Served(NamedTuple):
 
     key: str
     digest: bytes  # of its exact JSON: what a rescan compares with the stored row's (sync/sources/base.py)
-    created: datetime | None  # its creation time (None: absent or unreadable)
-    sent: datetime | None  # legacy: its date_sent; v1: None
+    # Its creation time and (legacy) date_sent in epoch seconds, None where absent or unreadable
+    # (its row will say why): the scan plan's evidence, and what a chain owns.
+    created: float | None
+    sent: float | None
     record: dict[str, Any]  # the payload as it will be stored (characters Postgres refuses replaced)
     raw: bytes  # its JSON, as the raw column will hold it
     raw_text: str | None  # the exact JSON, where raw had to be cleaned

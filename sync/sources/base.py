@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -205,12 +205,12 @@ class Source:
         return tuple((c.name, c.type) for c in self.columns) + TAIL_COLUMNS
 
     @functools.cached_property
-    def read_created(self) -> Callable[[dict[str, Any]], datetime | None]:
-        """record -> its creation time, None where absent or unreadable (its row will list why)."""
+    def read_created(self) -> Callable[[dict[str, Any]], float | None]:
+        """record -> its creation time in epoch seconds, None where absent or unreadable (its row will list why)."""
         return _time_reader(self, self.created_column)
 
     @functools.cached_property
-    def read_sent(self) -> Callable[[dict[str, Any]], datetime | None] | None:
+    def read_sent(self) -> Callable[[dict[str, Any]], float | None] | None:
         return None if self.sent_column is None else _time_reader(self, self.sent_column)
 
     # A row's parts the store needs, read here so that no other module knows the row's layout.
@@ -233,15 +233,16 @@ class Source:
         return row[RAW_TEXT] or row[RAW]
 
 
-def _time_reader(source: Source, name: str) -> Callable[[dict[str, Any]], datetime | None]:
-    """The time in column `name`, read as its typed reader reads it (a time column reads one field
-    of the record by a converter), without listing a problem: the record's row does that."""
+def _time_reader(source: Source, name: str) -> Callable[[dict[str, Any]], float | None]:
+    """The time in column `name` in epoch seconds: the column's value (a time column reads one
+    field of the record by a converter).timestamp(), or None where that is None or fails, without
+    listing a problem: the record's row does that."""
     [c] = [c for c in source.columns if c.name == name]
     if c.part != "record" or c.key is None or c.convert is None:
         raise ValueError(f"{source.stream}.{name}: a time column must read a field of the record by a converter")
-    key, convert = c.key, c.convert
+    key, convert = c.key, parsing.seconds(c.convert)
 
-    def read(record: dict[str, Any]) -> datetime | None:
+    def read(record: dict[str, Any]) -> float | None:
         value = record.get(key)
         if value is None:
             return None
@@ -323,11 +324,7 @@ def owned(source: Source, page: Page, owns: Callable[[float | None, float | None
     """The page with only the records `owns(created, sent)` (epoch seconds) keeps: a chain of a
     sliced scan leaves a neighbour's records to the neighbour, so that each is saved once."""
 
-    def times(record: Served) -> tuple[float | None, float | None]:
-        created, sent = record.created, record.sent
-        return created and created.timestamp(), sent and sent.timestamp()
-
-    kept = [record for record in page.records if owns(*times(record))]
+    kept = [record for record in page.records if owns(record.created, record.sent)]
     return page if len(kept) == len(page.records) else dataclasses.replace(page, records=kept)
 
 
@@ -344,19 +341,24 @@ def parse_page(source: Source, body: Any, account_sid: str, window: Window, curr
     records: dict[str, Served] = {}  # by key: a page listing a record twice must not upsert it twice
     outside = 0
     bad: list[Rejected] = []
-    reached: datetime | None = None
+    reached: float | None = None
     times: list[tuple[float | None, float | None]] = []  # each record's place in the list's order
+    # The window in epoch seconds: timestamp() rounds correctly, so for times to the microsecond
+    # these compare as the datetimes do (floats near now are 0.24 us apart).
+    start, end = window.start.timestamp(), window.end.timestamp()
     for item in items:
         record = keyed(source, item, bodies)
         if isinstance(record, Rejected):
             bad.append(record)  # without its times it tells nothing about the order
             continue
-        created, sent = record.created, record.sent
-        times.append((created and created.timestamp(), sent and sent.timestamp()))
-        reached = created or reached
-        if created is not None and not window.contains(created):
-            outside += 1
-            continue
+        created = record.created
+        times.append((created, record.sent))
+        if created is not None:
+            reached = created
+            if not start <= created < end:
+                outside += 1
+                continue
         records[record.key] = record
     return Page(records=list(records.values()), next_url=next_url, seen=len(items), outside_window=outside,
-                rejected=bad, reached=reached, times=times)
+                rejected=bad, reached=None if reached is None else datetime.fromtimestamp(reached, timezone.utc),
+                times=times)

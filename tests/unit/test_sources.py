@@ -103,7 +103,7 @@ def test_a_records_conversions_wait_for_its_row():
     page = sources.parse_page(LEGACY, one_record(record), ACCOUNT, MAY_2019, "/")
     [kept] = page.records
     assert kept.problems is None and kept.sent is None and page.times[0][1] is None
-    assert kept.created == datetime(2019, 5, 24, 17, 44, 46, tzinfo=timezone.utc)
+    assert kept.created == datetime(2019, 5, 24, 17, 44, 46, tzinfo=timezone.utc).timestamp()
     assert [p.split(":")[0] for p in rows(LEGACY, page)[0][-2]] == ["price", "date_sent"]
 
 
