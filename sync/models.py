@@ -168,8 +168,10 @@ class Served(NamedTuple):
     # (its row will say why): the scan plan's evidence, and what a chain owns.
     created: float | None
     sent: float | None
-    record: dict[str, Any]  # the payload as it will be stored (characters Postgres refuses replaced)
-    raw: bytes  # its JSON, as the raw column will hold it
+    # Its JSON as the raw column will hold it (characters Postgres refuses replaced), which its row
+    # is typed from: not the decoded payload, whose dicts, held from the request to the save, made
+    # the cyclic garbage collector cost more than typing the whole page did.
+    raw: bytes
     raw_text: str | None  # the exact JSON, where raw had to be cleaned
     problems: list[str] | None  # found before typing (characters replaced); typing adds its own
 

@@ -278,13 +278,14 @@ def served(source: Source, record: dict[str, Any]) -> Served:
     # Existing archives hold it: its bytes must stay these.
     digest = hashlib.md5(raw if raw_text is None else raw + raw_text.encode(), usedforsecurity=False).digest()
     sent = None if source.read_sent is None else source.read_sent(record)
-    return Served(record[source.key], digest, source.read_created(record), sent, record, raw, raw_text, problems)
+    return Served(record[source.key], digest, source.read_created(record), sent, raw, raw_text, problems)
 
 
 def row(source: Source, account_sid: str, record: Served) -> tuple:
     """The table row of a served record: its typed columns, then raw, raw_text, parse_problems, raw_digest."""
     problems = list(record.problems) if record.problems else []
-    typed = source.typed(record.record, account_sid, problems)
+    # Decoded again from raw, which holds exactly what was decoded (orjson round-trips JSON's values).
+    typed = source.typed(orjson.loads(record.raw), account_sid, problems)
     return typed + (record.raw.decode(), record.raw_text, problems or None, record.digest)
 
 
