@@ -170,8 +170,9 @@ class Served(NamedTuple):
     sent: float | None
     # Its JSON as the raw column will hold it (characters Postgres refuses replaced), which its row
     # is typed from: not the decoded payload, whose dicts, held from the request to the save, made
-    # the cyclic garbage collector cost more than typing the whole page did.
-    raw: bytes
+    # the cyclic garbage collector cost more than typing the whole page did. A str: the bytes
+    # orjson returns keep an 8 KB buffer whatever their length.
+    raw: str
     raw_text: str | None  # the exact JSON, where raw had to be cleaned
     problems: list[str] | None  # found before typing (characters replaced); typing adds its own
 

@@ -278,7 +278,7 @@ def served(source: Source, record: dict[str, Any]) -> Served:
     # Existing archives hold it: its bytes must stay these.
     digest = hashlib.md5(raw if raw_text is None else raw + raw_text.encode(), usedforsecurity=False).digest()
     sent = None if source.read_sent is None else source.read_sent(record)
-    return Served(record[source.key], digest, source.read_created(record), sent, raw, raw_text, problems)
+    return Served(record[source.key], digest, source.read_created(record), sent, raw.decode(), raw_text, problems)
 
 
 def row(source: Source, account_sid: str, record: Served) -> tuple:
@@ -286,7 +286,7 @@ def row(source: Source, account_sid: str, record: Served) -> tuple:
     problems = list(record.problems) if record.problems else []
     # Decoded again from raw, which holds exactly what was decoded (orjson round-trips JSON's values).
     typed = source.typed(orjson.loads(record.raw), account_sid, problems)
-    return typed + (record.raw.decode(), record.raw_text, problems or None, record.digest)
+    return typed + (record.raw, record.raw_text, problems or None, record.digest)
 
 
 def rows(source: Source, account_sid: str, records: list[Served]) -> list[tuple]:
