@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark twilio-archive against the built-in emulator (in its own process) and an "
         "embedded Postgres (or DATABASE_URL's server, where it creates and drops its own databases). "
-        "Measures, in one run: the fetch limit (pages fetched and parsed, nothing written), the write "
-        "limit (the same pages upserted, nothing fetched; new rows, then unchanged rows), "
+        "Measures, in one run: the fetch limit (pages fetched and parsed, nothing typed or written), the "
+        "write limit (the same pages typed where new and upserted, nothing fetched; new rows, then "
+        "unchanged rows), "
         "`python -m sync backfill` from empty (records/s per stream and in all, requests, peak RSS), a "
         "rescan of the unchanged window (records/s, rows written: must be 0), and the requests a "
         "backfill killed with SIGKILL half-way needs to finish, against a clean run's.",

@@ -177,7 +177,7 @@ async def serial_bound(running: procs.Emulator, window: Window) -> Bound:
                 page = await client.get_page(source.api, url, parse)
                 figure.pages += 1
                 figure.records += page.seen
-                figure.rows += len(page.rows)
+                figure.rows += len(page.records)
                 url = page.next_url
                 if source.sent_column is not None and any(sent is not None and sent < floor for _, sent in page.times):
                     break

@@ -133,7 +133,7 @@ async def fetch_limit(running: Emulator, window: Window) -> Limit:
                 while not state.done:
                     item = await pager.read(number, state)
                     figure.records += item.page.seen
-                    figure.rows += len(item.page.rows)
+                    figure.rows += len(item.page.records)
                     figure.pages += 1
                     for child, spawned in zip(item.children, item.step.spawn):
                         tg.start_soon(chain, child, spawned, tg)

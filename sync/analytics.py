@@ -2,7 +2,8 @@
 
 `twilio.daily_account_overview` is materialized: over the whole history it costs about 10 s to
 compute at 1M messages per API, too much for every dashboard read. `backfill` refreshes it when
-its scans are done and `run` after each full cycle; this is the one place that does it."""
+its scans are done, if they wrote rows (or an earlier pass was interrupted: sync/backfill.py), and
+`run` after each full cycle; this is the one place that does it."""
 
 from __future__ import annotations
 

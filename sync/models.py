@@ -6,7 +6,7 @@ import dataclasses
 import json
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync import errors
 
@@ -97,7 +97,7 @@ class Counts:
     @classmethod
     def of_page(cls, page: Page, written: PageWrite) -> Counts:
         return cls(pages=1, seen=page.seen, inserted=written.inserted, updated=written.updated,
-                   problems=page.problems, rejected=written.rejected, outside=page.outside_window)
+                   problems=written.problems, rejected=written.rejected, outside=page.outside_window)
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(pages=self.pages + other.pages, seen=self.seen + other.seen,
@@ -157,23 +157,43 @@ class Scan:
         )
 
 
+class Served(NamedTuple):
+    """One keyed record of a page, reduced to what the store compares and the scan plan reads. Its
+    typed row (sources.rows) is made only if the archive does not hold it as it is: most records
+    of a rescan are unchanged, and converting them was most of what parsing cost."""
+
+    key: str
+    digest: bytes  # of its exact JSON: what a rescan compares with the stored row's (sync/sources/base.py)
+    # Its creation time and (legacy) date_sent in epoch seconds, None where absent or unreadable
+    # (its row will say why): the scan plan's evidence, and what a chain owns.
+    created: float | None
+    sent: float | None
+    # Its JSON as the raw column will hold it (characters Postgres refuses replaced), which its row
+    # is typed from: not the decoded payload, whose dicts, held from the request to the save, made
+    # the cyclic garbage collector cost more than typing the whole page did. A str: the bytes
+    # orjson returns keep an 8 KB buffer whatever their length.
+    raw: str
+    raw_text: str | None  # the exact JSON, where raw had to be cleaned
+    problems: list[str] | None  # found before typing (characters replaced); typing adds its own
+
+
 @dataclasses.dataclass(frozen=True)
 class Page:
-    """One fetched page, parsed: the rows to upsert and the position after it."""
+    """One fetched page, parsed: the records to compare and save, and the position after it."""
 
-    rows: list[tuple]  # in the layout of the stream's table (sync/sources/base.py)
+    records: list[Served]  # created inside the window, one per key (a page may list one twice: the last copy)
     next_url: str | None
     seen: int  # records the API served on this page
     outside_window: int  # served but created outside the window (kept out of the archive)
-    problems: int  # records stored with something that could not be parsed
     rejected: list[Rejected]  # records that could not be keyed: kept in twilio.rejected_records
     reached: datetime | None = None  # creation time of the page's last record: how far back the scan is
     # Each served record's (date_created, date_sent) in epoch seconds, None where absent (v1: no
     # date_sent), in the order served: the scan plan's evidence of the list's order (sync/plan/).
     times: list[tuple[float | None, float | None]] = dataclasses.field(default_factory=list)
-    # Each row's key and digest, in the rows' order: what the store compares and keeps.
-    keys: list[str] = dataclasses.field(default_factory=list)
-    digests: list[bytes] = dataclasses.field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        return [record.key for record in self.records]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +210,9 @@ class PageWrite:
     inserted: int
     updated: int
     rejected: int = 0  # records kept aside in twilio.rejected_records
+    # Records stored with something that could not be parsed: an unchanged one as its stored row
+    # says (it is not typed again), the others as typing them found.
+    problems: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

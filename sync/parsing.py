@@ -8,7 +8,8 @@ from __future__ import annotations
 import email.utils
 import functools
 import re
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -56,6 +57,43 @@ def rfc3339(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"RFC 3339 timestamp without an offset: {value!r}")
     return parsed
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=1024)
+def _midnight(day: str) -> int | None:
+    """`24 May 2019` as the epoch second its UTC midnight is; None for anything else. A page's
+    records share a few days, so this is nearly always a lookup."""
+    month = _MONTHS.get(day[3:6])
+    if month is None or day[2] != " " or day[6] != " " or not day[:2].isdigit() or not day[7:].isdigit():
+        return None
+    try:
+        return (date(int(day[7:]), month, int(day[:2])).toordinal() - _EPOCH_DAY) * 86_400
+    except ValueError:
+        return None
+
+
+def rfc2822_seconds(value: str) -> float:
+    """rfc2822(value).timestamp(), the same float, without a datetime for the shape Twilio sends:
+    a page's times (the scan plan's evidence, the window) need no more, and its dates are nearly
+    all distinct, so the datetime cache of rfc2822 would only miss."""
+    if len(value) == 31 and value[3:5] == ", " and value[25:] == " +0000" and value[19] == ":" and value[22] == ":":
+        midnight = _midnight(value[5:16])
+        h, m, s = value[17:19], value[20:22], value[23:25]
+        if midnight is not None and h.isdigit() and m.isdigit() and s.isdigit():
+            h, m, s = int(h), int(m), int(s)
+            if h < 24 and m < 60 and s < 60:
+                return float(midnight + h * 3600 + m * 60 + s)
+    return rfc2822(value).timestamp()  # any other shape, and every error, as rfc2822 has them
+
+
+def seconds(convert: Callable[[Any], datetime]) -> Callable[[Any], float]:
+    """value -> convert(value).timestamp() for a date converter of this module, by its fastest way."""
+    if convert is rfc2822:
+        return rfc2822_seconds
+    return lambda value: convert(value).timestamp()
 
 
 def decimal(value: Any) -> Decimal:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import anyio
 
-from sync import errors
+from sync import errors, sources
 from sync.budget import Budget
 from sync.models import ChainId, Counts, Head, Page, PageWrite, Scan, Slice, Window
 from sync.plan import State
@@ -108,7 +108,7 @@ class Pages:
         self.scans.move(scan, chain, before, after)
         table = self.rows.setdefault(source.stream, {})
         inserted = sum(1 for key in page.keys if key not in table)
-        table.update(zip(page.keys, page.rows))
+        table.update(zip(page.keys, sources.rows(source, scan.account_sid, page.records)))
         if seen:
             self.seen.update(page.keys)
         self.saved.append((chain, list(page.keys)))

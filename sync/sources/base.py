@@ -1,11 +1,14 @@
-"""What every stream shares: the row shape around a record, and turning a page into rows.
+"""What every stream shares: the row shape around a record, and turning a page into records and rows.
 
 A stream's table is declared once, as a tuple of `Column`s (name, Postgres type, where in the
 payload, how it is read); the typed tuple, the column list and the upsert (sync/sql/pages.py)
 all derive from it. This module is the only one that knows a row's layout: the rest get a
-row's key, digest and exact JSON from `Page` and `Source`.
+row's key, digest and exact JSON from `Source`.
 
-Pure: a page body (already decoded JSON) goes in, a `models.Page` comes out."""
+Pure, in two steps: a page body (already decoded JSON) goes in and a `models.Page` of `Served`
+records comes out, each reduced to its key, digest, exact JSON and times (`parse_page`); the
+store looks the digests up and has only the records new to it or changed typed into rows
+(`rows`). Most records of a rescan are unchanged, and typing them was most of its parsing."""
 
 from __future__ import annotations
 
@@ -14,16 +17,16 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
 from sync import errors, parsing
-from sync.models import COMMS_RETENTION, Page, Rejected, Window
+from sync.models import COMMS_RETENTION, Page, Rejected, Served, Window
 from sync.privacy import KEEP, Bodies
 
-# Every table ends with these, in this order (see docs/schema-contract.md); to_row fills them.
+# Every table ends with these, in this order (see docs/schema-contract.md); `row` fills them.
 KEY, RAW, RAW_TEXT, PROBLEMS, DIGEST = 0, -4, -3, -2, -1  # their positions in a row (this module's own)
 TAIL_COLUMNS = (("raw", "jsonb"), ("raw_text", "text"), ("parse_problems", "text[]"), ("raw_digest", "bytea"))
 
@@ -202,12 +205,13 @@ class Source:
         return tuple((c.name, c.type) for c in self.columns) + TAIL_COLUMNS
 
     @functools.cached_property
-    def created_index(self) -> int:
-        return [c.name for c in self.columns].index(self.created_column)
+    def read_created(self) -> Callable[[dict[str, Any]], float | None]:
+        """record -> its creation time in epoch seconds, None where absent or unreadable (its row will list why)."""
+        return _time_reader(self, self.created_column)
 
     @functools.cached_property
-    def sent_index(self) -> int | None:
-        return None if self.sent_column is None else [c.name for c in self.columns].index(self.sent_column)
+    def read_sent(self) -> Callable[[dict[str, Any]], float | None] | None:
+        return None if self.sent_column is None else _time_reader(self, self.sent_column)
 
     # A row's parts the store needs, read here so that no other module knows the row's layout.
 
@@ -220,15 +224,41 @@ class Source:
         return row[DIGEST]
 
     @staticmethod
+    def problems_of(row: tuple) -> list[str] | None:
+        return row[PROBLEMS]
+
+    @staticmethod
     def exact_json(row: tuple) -> str:
         """The record exactly as served (raw_text where raw had to be cleaned)."""
         return row[RAW_TEXT] or row[RAW]
 
 
-def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:
-    """The table row for one keyed record; whatever cannot be typed is listed, never fatal."""
+def _time_reader(source: Source, name: str) -> Callable[[dict[str, Any]], float | None]:
+    """The time in column `name` in epoch seconds: the column's value (a time column reads one
+    field of the record by a converter).timestamp(), or None where that is None or fails, without
+    listing a problem: the record's row does that."""
+    [c] = [c for c in source.columns if c.name == name]
+    if c.part != "record" or c.key is None or c.convert is None:
+        raise ValueError(f"{source.stream}.{name}: a time column must read a field of the record by a converter")
+    key, convert = c.key, parsing.seconds(c.convert)
+
+    def read(record: dict[str, Any]) -> float | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        try:
+            return convert(value)
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    return read
+
+
+def served(source: Source, record: dict[str, Any]) -> Served:
+    """A keyed record reduced to its stored JSON, digest and times: all a rescan needs of an
+    unchanged record. Whatever cannot be stored as is is listed, never fatal."""
     raw_text = None
-    problems: list[str] = []
+    problems: list[str] | None = None
     try:
         raw = orjson.dumps(record)
         unstorable = b"\\u0000" in raw
@@ -239,14 +269,29 @@ def to_row(source: Source, record: dict[str, Any], account_sid: str) -> tuple:
         if nuls or surrogates:
             # The exact payload, ASCII-escaped so that Postgres can hold every character of it.
             raw_text, raw, record = json.dumps(record), orjson.dumps(cleaned), cleaned
+            problems = []
         if nuls:
             problems.append(f"nul_replaced: {nuls} NUL character(s) stored as U+FFFD; exact JSON in raw_text")
         if surrogates:
             problems.append(f"surrogate_replaced: {surrogates} lone surrogate(s) stored as U+FFFD; exact JSON in raw_text")
-    typed = source.typed(record, account_sid, problems)
     # The digest lets a rescan recognise an unchanged record by a 16-byte compare (see store.py).
+    # Existing archives hold it: its bytes must stay these.
     digest = hashlib.md5(raw if raw_text is None else raw + raw_text.encode(), usedforsecurity=False).digest()
-    return typed + (raw.decode(), raw_text, problems or None, digest)
+    sent = None if source.read_sent is None else source.read_sent(record)
+    return Served(record[source.key], digest, source.read_created(record), sent, raw.decode(), raw_text, problems)
+
+
+def row(source: Source, account_sid: str, record: Served) -> tuple:
+    """The table row of a served record: its typed columns, then raw, raw_text, parse_problems, raw_digest."""
+    problems = list(record.problems) if record.problems else []
+    # Decoded again from raw, which holds exactly what was decoded (orjson round-trips JSON's values).
+    typed = source.typed(orjson.loads(record.raw), account_sid, problems)
+    return typed + (record.raw, record.raw_text, problems or None, record.digest)
+
+
+def rows(source: Source, account_sid: str, records: list[Served]) -> list[tuple]:
+    """The table rows of served records: only records new to the table or changed need theirs."""
+    return [row(source, account_sid, record) for record in records]
 
 
 def rejected(record: Any, key: str) -> Rejected:
@@ -256,14 +301,20 @@ def rejected(record: Any, key: str) -> Rejected:
     return Rejected(key=None, reason=reason, raw_text=text)
 
 
-def keyed_row(source: Source, record: Any, account_sid: str, bodies: Bodies = KEEP) -> tuple | Rejected:
-    """The row for one record as served, or why it cannot have one (it has no usable key)."""
+def keyed(source: Source, record: Any, bodies: Bodies = KEEP) -> Served | Rejected:
+    """One record as served, reduced (`served`), or why it cannot be archived (it has no usable key)."""
     if bodies.mode != "keep" and source.body_field is not None and isinstance(record, dict) and source.body_field in record:
         # Before anything else, so that the text reaches no table, rejected_records included.
         record = {**record, source.body_field: bodies.apply(record[source.body_field])}
     if not isinstance(record, dict) or not isinstance(record.get(source.key), str) or not record[source.key]:
         return rejected(record, source.key)
-    return to_row(source, record, account_sid)
+    return served(source, record)
+
+
+def keyed_row(source: Source, record: Any, account_sid: str, bodies: Bodies = KEEP) -> tuple | Rejected:
+    """The row for one record as served, or why it cannot have one (it has no usable key)."""
+    kept = keyed(source, record, bodies)
+    return kept if isinstance(kept, Rejected) else row(source, account_sid, kept)
 
 
 def json_text(value: Any) -> str:
@@ -271,63 +322,44 @@ def json_text(value: Any) -> str:
 
 
 def owned(source: Source, page: Page, owns: Callable[[float | None, float | None], bool]) -> Page:
-    """The page with only the rows `owns(created, sent)` (epoch seconds) keeps: a chain of a
+    """The page with only the records `owns(created, sent)` (epoch seconds) keeps: a chain of a
     sliced scan leaves a neighbour's records to the neighbour, so that each is saved once."""
-    created_at, sent_at = source.created_index, source.sent_index
 
-    def times(row: tuple) -> tuple[float | None, float | None]:
-        created, sent = row[created_at], None if sent_at is None else row[sent_at]
-        return created and created.timestamp(), sent and sent.timestamp()
-
-    keep = [i for i, row in enumerate(page.rows) if owns(*times(row))]
-    if len(keep) == len(page.rows):
-        return page
-    rows = [page.rows[i] for i in keep]
-    return dataclasses.replace(page, rows=rows, keys=[page.keys[i] for i in keep], digests=[page.digests[i] for i in keep],
-                               problems=sum(1 for row in rows if row[PROBLEMS] is not None))
+    kept = [record for record in page.records if owns(record.created, record.sent)]
+    return page if len(kept) == len(page.records) else dataclasses.replace(page, records=kept)
 
 
 def parse_page(source: Source, body: Any, account_sid: str, window: Window, current_url: str,
                bodies: Bodies = KEEP) -> Page:
-    """Rows for every record of the page created inside the window, and where to go next."""
+    """Every record of the page created inside the window, reduced for the store's digest
+    compare (`served`; typed later, and only if new or changed), and where to go next."""
     if not isinstance(body, dict):
         raise errors.RetryableSourceError(f"malformed page: expected a JSON object, got {type(body).__name__}")
     items = body.get(source.items_key)
     if not isinstance(items, list):
         raise errors.RetryableSourceError(f"malformed page: no '{source.items_key}' list")
     next_url = source.next_url(current_url, body)
-    created_at = source.created_index
-    rows: dict[str, tuple] = {}  # by key: a page listing a record twice must not upsert it twice
-    outside = problems = 0
+    records: dict[str, Served] = {}  # by key: a page listing a record twice must not upsert it twice
+    outside = 0
     bad: list[Rejected] = []
-    reached: datetime | None = None
-    sent_at = source.sent_index
+    reached: float | None = None
     times: list[tuple[float | None, float | None]] = []  # each record's place in the list's order
-    for record in items:
-        row = keyed_row(source, record, account_sid, bodies)
-        if isinstance(row, Rejected):
-            bad.append(row)  # without its times it tells nothing about the order
+    # The window in epoch seconds: timestamp() rounds correctly, so for times to the microsecond
+    # these compare as the datetimes do (floats near now are 0.24 us apart).
+    start, end = window.start.timestamp(), window.end.timestamp()
+    for item in items:
+        record = keyed(source, item, bodies)
+        if isinstance(record, Rejected):
+            bad.append(record)  # without its times it tells nothing about the order
             continue
-        created: datetime | None = row[created_at]
-        sent: datetime | None = None if sent_at is None else row[sent_at]
-        times.append((created and created.timestamp(), sent and sent.timestamp()))
-        reached = created or reached
-        if created is not None and not window.contains(created):
-            outside += 1
-            continue
-        if row[PROBLEMS] is not None:
-            problems += 1
-        rows[row[KEY]] = row
-    values = list(rows.values())
-    return Page(
-        rows=values,
-        keys=list(rows),
-        digests=[row[DIGEST] for row in values],
-        next_url=next_url,
-        seen=len(items),
-        outside_window=outside,
-        problems=problems,
-        rejected=bad,
-        reached=reached,
-        times=times,
-    )
+        created = record.created
+        times.append((created, record.sent))
+        if created is not None:
+            reached = created
+            if not start <= created < end:
+                outside += 1
+                continue
+        records[record.key] = record
+    return Page(records=list(records.values()), next_url=next_url, seen=len(items), outside_window=outside,
+                rejected=bad, reached=None if reached is None else datetime.fromtimestamp(reached, timezone.utc),
+                times=times)

@@ -1,22 +1,24 @@
 """A page's rows, written in one transaction with its checkpoint.
 
-Each page is a few round trips: the stored digests of its records, then the records the table
-does not hold copied straight into it (binary COPY, the cheapest way in for both sides), the
-changed ones copied into a temporary stage table and moved from there by one
-`INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE`, which never lets an older payload
-replace a newer one, then the scan's checkpoint. A rescan of
-an unchanged window writes nothing, and a crash at any instant leaves either the page and its
-checkpoint, or neither. The statements derive from the stream's column declaration
+Each page is a few round trips: the stored digests of its records; then, typed only now and
+only they (sources.rows), the records the table does not hold copied straight into it (binary
+COPY, the cheapest way in for both sides) and the changed ones copied into a temporary stage
+table and moved from there by one `INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE`,
+which never lets an older payload replace a newer one; then the scan's checkpoint. A rescan of
+an unchanged window types and writes nothing, and a crash at any instant leaves either the page
+and its checkpoint, or neither. The statements derive from the stream's column declaration
 (sync/sources/base.py): a row's layout is known there, never here."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+from collections.abc import Callable
 
 import asyncpg
 
-from sync import errors
+from sync import errors, sources
 from sync.models import ChainId, Counts, Head, Page, PageWrite, Rejected, Scan, Slice
 from sync.plan import State
 from sync.sources import Source
@@ -71,7 +73,38 @@ def upsert_sql(source: Source, *, drain: bool) -> str:
 
 @functools.cache
 def digests_sql(source: Source) -> str:
-    return f"SELECT {source.key} AS key, raw_digest FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY($1::text[])"
+    # Whether the stored row lists problems: an unchanged record is counted by it, not typed again.
+    return (f"SELECT {source.key} AS key, raw_digest, parse_problems IS NOT NULL AS flagged "
+            f"FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY($1::text[])")
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """What an upsert compares and writes: each record's key and digest, and the rows of those
+    at the given positions, made only when asked (a page's unchanged records never are)."""
+
+    keys: list[str]
+    digests: list[bytes]
+    rows: Callable[[list[int]], list[tuple]]
+
+    @classmethod
+    def of_page(cls, source: Source, account_sid: str, page: Page) -> Batch:
+        records = page.records
+        return cls([r.key for r in records], [r.digest for r in records],
+                   lambda wanted: sources.rows(source, account_sid, [records[i] for i in wanted]))
+
+    @classmethod
+    def of_rows(cls, source: Source, rows: list[tuple]) -> Batch:
+        return cls([source.key_of(row) for row in rows], [source.digest_of(row) for row in rows],
+                   lambda wanted: [rows[i] for i in wanted])
+
+
+@dataclasses.dataclass(frozen=True)
+class Upserted:
+    inserted: int
+    updated: int
+    refused: list[Rejected]  # rows Postgres refused, to keep aside
+    problems: int  # records stored with something that could not be parsed (PageWrite.problems)
 
 
 class Pages:
@@ -101,18 +134,19 @@ class Pages:
     async def _write(self, source: Source, scan: Scan, chain: ChainId, before: State, after: State, page: Page,
                      spawn: tuple[State, ...], *, seen: bool, one_by_one: bool) -> tuple[PageWrite, list[tuple[Slice, State]]]:
         async with self._db.transaction() as conn:
-            (inserted, updated), refused = await upsert(conn, source, page.rows, page.keys, page.digests,
-                                                        one_by_one=one_by_one)
-            rejected = page.rejected + refused
+            done = await upsert(conn, source, Batch.of_page(source, scan.account_sid, page), one_by_one=one_by_one)
+            rejected = page.rejected + done.refused
             await keep_rejected(conn, source, scan.account_sid, rejected, scan.id)
             if seen:
                 await deletions.keep_seen(conn, scan, page.keys + [r.key for r in page.rejected if r.key is not None])
-            written = PageWrite(inserted=inserted, updated=updated, rejected=len(rejected))
+            written = PageWrite(inserted=done.inserted, updated=done.updated, rejected=len(rejected),
+                                problems=done.problems)
             # The list's order is what the head reads; a slice reads a filtered query.
             order = after.order if source.sent_column is not None and isinstance(chain, Head) else None
             if not await scans.move_checkpoint(conn, scan, chain, before, after, Counts.of_page(page, written), order):
                 if await scans.committed_before(conn, scan, chain, after):
-                    return PageWrite(inserted=0, updated=0, rejected=0), []  # an earlier try committed; we missed the answer
+                    # An earlier try committed; we missed the answer. Its records are read, as stored.
+                    return PageWrite(inserted=0, updated=0, rejected=0, problems=done.problems), []
                 # Someone ended or moved this scan under us; committing would fork the checkpoint.
                 raise errors.ScanMovedError(f"scan {scan.id} of {source.stream} was moved by someone else; not saving its page")
             slices = await scans.add_slices(conn, scan, spawn)
@@ -120,14 +154,14 @@ class Pages:
 
     async def save_records(self, source: Source, account_sid: str, rows: list[tuple]) -> PageWrite:
         """Upsert rows fetched one by one (outside any scan), by the same rules as a page."""
-        keys = [source.key_of(row) for row in rows]
-        digests = [source.digest_of(row) for row in rows]
+        batch = Batch.of_rows(source, rows)
 
         async def write(one_by_one: bool) -> PageWrite:
             async with self._db.transaction() as conn:
-                (inserted, updated), refused = await upsert(conn, source, rows, keys, digests, one_by_one=one_by_one)
-                await keep_rejected(conn, source, account_sid, refused, None)
-            return PageWrite(inserted=inserted, updated=updated, rejected=len(refused))
+                done = await upsert(conn, source, batch, one_by_one=one_by_one)
+                await keep_rejected(conn, source, account_sid, done.refused, None)
+            return PageWrite(inserted=done.inserted, updated=done.updated, rejected=len(done.refused),
+                             problems=done.problems)
 
         async def once() -> PageWrite:
             try:
@@ -138,28 +172,40 @@ class Pages:
         return await self._db.retrying(once, f"save records of {source.stream}")
 
 
-async def upsert(conn: asyncpg.Connection, source: Source, rows: list[tuple], keys: list[str],
-                 digests: list[bytes], *, one_by_one: bool) -> tuple[tuple[int, int], list[Rejected]]:
-    """Upsert the new and changed rows; ((inserted, updated), rows Postgres refused)."""
-    if not rows:
-        return (0, 0), []
-    # Unchanged records are dropped here, by digest: they are neither sent nor touched (no row
-    # lock, no WAL), so a rescan costs reads only.
-    stored = dict(await conn.fetch(digests_sql(source), keys))
+async def upsert(conn: asyncpg.Connection, source: Source, batch: Batch, *, one_by_one: bool) -> Upserted:
+    """Upsert the new and changed records, typing only them."""
+    if not batch.keys:
+        return Upserted(0, 0, [], 0)
+    # Unchanged records are dropped here, by digest: they are neither typed, sent nor touched (no
+    # row lock, no WAL), so a rescan costs reads only.
+    stored = {key: (digest, flagged) for key, digest, flagged in await conn.fetch(digests_sql(source), batch.keys)}
+    new: list[int] = []
+    changed: list[int] = []
+    problems = 0
+    for i, (key, digest) in enumerate(zip(batch.keys, batch.digests)):
+        was = stored.get(key)
+        if was is None:
+            new.append(i)
+        elif was[0] != digest:
+            changed.append(i)
+        else:
+            problems += was[1]  # counted as its stored row says: the same payload, typed when it was stored
     if one_by_one:
-        rows = [row for row, key, digest in zip(rows, keys, digests) if stored.get(key) != digest]
+        rows = batch.rows(sorted(new + changed))
+        problems += sum(1 for row in rows if source.problems_of(row) is not None)
         await conn.execute(stage_sql(source))
-        return await _upsert_each(conn, source, rows)
-    new = [row for row, key in zip(rows, keys) if key not in stored]
-    changed = [row for row, key, digest in zip(rows, keys, digests) if key in stored and stored[key] != digest]
+        (inserted, updated), refused = await _upsert_each(conn, source, rows)
+        return Upserted(inserted, updated, refused, problems)
+    rows = batch.rows(new + changed)
+    problems += sum(1 for row in rows if source.problems_of(row) is not None)
     inserted = updated = 0
     if new:
-        inserted = await _insert(conn, source, new)
+        inserted = await _insert(conn, source, rows[:len(new)])
     if changed:
         await conn.execute(stage_sql(source))
-        more, updated = await _upsert(conn, source, changed, drain=False)
+        more, updated = await _upsert(conn, source, rows[len(new):], drain=False)
         inserted += more
-    return (inserted, updated), []
+    return Upserted(inserted, updated, [], problems)
 
 
 async def _insert(conn: asyncpg.Connection, source: Source, rows: list[tuple]) -> int:

@@ -45,6 +45,19 @@ async def test_fields_of_the_wrong_type_leave_their_columns_null_and_are_listed(
     assert scan["problems"] == 1
 
 
+async def test_a_rescan_counts_the_problems_of_the_records_it_does_not_write(store, emu, twilio):
+    """An unchanged record is not typed again, yet a rescan reports each flagged record (a field of
+    the wrong type, a NUL) once, as the first pass did, and writes nothing."""
+    emu.add_legacy_message(num_media={"n": 1})
+    emu.add_legacy_message(body="a\x00b")
+    first = await run_backfill(store, twilio, streams=LEGACY)
+    again = await run_backfill(store, twilio, streams=LEGACY)
+    assert first["legacy_messages"].problems == again["legacy_messages"].problems == 2
+    assert (again["legacy_messages"].inserted, again["legacy_messages"].updated) == (0, 0)
+    scans = await store.fetch("SELECT problems, rows_inserted FROM twilio.scans ORDER BY id")
+    assert [(s["problems"], s["rows_inserted"] > 0) for s in scans] == [(2, True), (2, False)]
+
+
 async def test_a_lone_surrogate_is_replaced_counted_and_kept_exactly(store, emu, twilio):
     """JSON may carry a lone UTF-16 surrogate (\\ud800) that neither UTF-8 nor Postgres can store:
     it becomes U+FFFD, the exact JSON is in raw_text, and the record is reported."""

@@ -33,6 +33,24 @@ def test_rfc2822_rejects_other_text(text):
         parsing.rfc2822(text)
 
 
+@pytest.mark.parametrize("text", [
+    "Fri, 24 May 2019 17:44:46 +0000", "Fri, 4 May 2019 17:44:46 +0000", "Wed, 19 Jun 2019 22:04:00 -0000",
+    "Fri, 24 May 2019 19:44:46 +0200", "Thu, 29 Feb 2024 23:59:59 +0000", "Thu, 01 Jan 1970 00:00:00 +0000",
+    "Wed, 31 Dec 1969 23:59:59 +0000", "Fri, 31 Dec 9999 23:59:59 +0000", "Fri, 24 May 2019 +1:44:46 +0000",
+    "Fri, 24-May-2019 17:44:46 +0000", "Fri, 29 Feb 2019 17:44:46 +0000", "Fri, 24 May 2019 24:00:00 +0000",
+    "Fri, 24 May 2019 23:59:60 +0000", "Fri, 24 Mai 2019 17:44:46 +0000", "yesterday", "", 20190524,
+])
+def test_rfc2822_seconds_is_the_timestamp_of_rfc2822(text):
+    """The scan plan's times read without a datetime are the same floats, and fail where rfc2822 fails."""
+    try:
+        expected = parsing.rfc2822(text).timestamp()
+    except (ValueError, TypeError) as exc:
+        with pytest.raises(type(exc)):
+            parsing.rfc2822_seconds(text)
+    else:
+        assert parsing.rfc2822_seconds(text) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -85,8 +85,8 @@ class MemoryList:
             nxt = urlsplit(url).path + "?" + urlencode({**keep, name: f"PA{offset + size}"})
         self.served = chunk
         outside = sum(1 for r in chunk if not START <= r["created"] < WINDOW.end.timestamp())
-        return Page(rows=[(r["sid"],) for r in chunk], next_url=nxt, seen=len(chunk), outside_window=outside,
-                    problems=0, rejected=[], times=[(r["created"], r["sent"]) for r in chunk])
+        return Page(records=[], next_url=nxt, seen=len(chunk), outside_window=outside,
+                    rejected=[], times=[(r["created"], r["sent"]) for r in chunk])
 
 
 def scan(records: list[dict], window: Window = WINDOW, source=LEGACY, seed: int = 0,
@@ -200,8 +200,8 @@ def test_a_filtered_list_that_breaks_its_order_sends_the_scan_back_to_the_top():
     """Evidence against the order that justified skipping: the whole list, from the top."""
     machine = plan.Plan(LEGACY, ACCOUNT, WINDOW, P, BASE)
     state = plan.State("/2010-04-01/Accounts/x/Messages.json?DateSent%3E=2026-11-20&PageSize=50", plan.Phase.SENT)
-    page = Page(rows=[], next_url="/2010-04-01/Accounts/x/Messages.json?PageSize=50&PageToken=PA2", seen=2,
-                outside_window=0, problems=0, rejected=[], times=[(NOW.timestamp() - 10, NOW.timestamp() - 5),
+    page = Page(records=[], next_url="/2010-04-01/Accounts/x/Messages.json?PageSize=50&PageToken=PA2", seen=2,
+                outside_window=0, rejected=[], times=[(NOW.timestamp() - 10, NOW.timestamp() - 5),
                                                                    (NOW.timestamp() - 5, None)])
     step = machine.advance(state, state.url, page)
     assert (step.state.phase, step.state.url) == (plan.Phase.ALL, machine.first().url)
@@ -218,7 +218,7 @@ def test_restart_goes_back_to_the_top_of_the_phase_and_keeps_what_was_learned():
 
 
 def _page(next_url: str | None) -> Page:
-    return Page(rows=[], next_url=next_url, seen=0, outside_window=0, problems=0, rejected=[])
+    return Page(records=[], next_url=next_url, seen=0, outside_window=0, rejected=[])
 
 
 def test_a_repeated_page_token_is_a_loop_even_when_page_grows():
@@ -365,8 +365,8 @@ def test_a_slice_stops_past_its_floor_only_while_newest_first():
     state = plan.State("/v1/Messages?pageToken=PA50", plan.Phase.LIST, plan.Evidence(), chain)
 
     def page(*created: float) -> Page:
-        return Page(rows=[], next_url="/v1/Messages?pageToken=PA100", seen=len(created), outside_window=0,
-                    problems=0, rejected=[], times=[(c, None) for c in created])
+        return Page(records=[], next_url="/v1/Messages?pageToken=PA100", seen=len(created), outside_window=0,
+                    rejected=[], times=[(c, None) for c in created])
 
     assert machine.advance(state, state.url, page(START + 1.5 * DAY, START + 0.9 * DAY)).state.done
     grew = machine.advance(state, state.url, page(START + 2.5 * DAY, START + 0.9 * DAY)).state

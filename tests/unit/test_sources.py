@@ -31,11 +31,21 @@ def legacy_page() -> dict:
     return json.loads((FIXTURES / "legacy_read_full_page1.json").read_text())
 
 
+def one_record(record: dict) -> dict:
+    return {"messages": [record], "next_page_uri": None}
+
+
+def rows(source, page) -> list[tuple]:
+    """The table rows of a page's records, as the store makes those it writes."""
+    return sources.rows(source, ACCOUNT, page.records)
+
+
 def test_a_legacy_page_becomes_rows_keyed_by_sid():
     """Twilio's own page-1 body yields one row per message, the last position, and no next page."""
     page = sources.parse_page(LEGACY, legacy_page(), ACCOUNT, MAY_2019, "/first")
-    assert [row[0] for row in page.rows] == ["SMded05904ccb347238880ca9264e8fe1c", "MMc26223853f8c46b4ab7dfaa6abba0a26"]
-    assert (page.seen, page.outside_window, page.problems, len(page.rejected), page.next_url) == (2, 0, 0, 0, None)
+    assert [row[0] for row in rows(LEGACY, page)] == ["SMded05904ccb347238880ca9264e8fe1c", "MMc26223853f8c46b4ab7dfaa6abba0a26"]
+    problems = sum(1 for row in rows(LEGACY, page) if row[-2] is not None)
+    assert (page.seen, page.outside_window, problems, len(page.rejected), page.next_url) == (2, 0, 0, 0, None)
     assert page.reached == datetime(2019, 5, 24, 17, 44, 46, tzinfo=timezone.utc)
 
 
@@ -43,7 +53,7 @@ def test_records_created_outside_the_window_are_counted_not_kept():
     """A window that excludes the fixture's messages keeps none of them, and says so."""
     june = Window(datetime(2019, 6, 1, tzinfo=timezone.utc), datetime(2019, 7, 1, tzinfo=timezone.utc))
     page = sources.parse_page(LEGACY, legacy_page(), ACCOUNT, june, "/first")
-    assert page.rows == [] and page.outside_window == 2
+    assert page.records == [] and page.outside_window == 2
 
 
 def test_a_record_listed_twice_on_one_page_is_upserted_once_with_its_last_copy():
@@ -53,8 +63,8 @@ def test_a_record_listed_twice_on_one_page_is_upserted_once_with_its_last_copy()
     again["status"] = "delivered"
     body["messages"].append(again)
     page = sources.parse_page(LEGACY, body, ACCOUNT, MAY_2019, "/first")
-    statuses = {row[0]: row[7] for row in page.rows}
-    assert len(page.rows) == 2 and statuses["SMded05904ccb347238880ca9264e8fe1c"] == "delivered"
+    statuses = {row[0]: row[7] for row in rows(LEGACY, page)}
+    assert len(page.records) == 2 and statuses["SMded05904ccb347238880ca9264e8fe1c"] == "delivered"
 
 
 @pytest.mark.parametrize("record", [{"body": "no sid"}, {"sid": None}, {"sid": 42}, "SMnotanobject", None])
@@ -63,9 +73,38 @@ def test_records_without_a_usable_key_are_kept_aside_whole(record):
     body = legacy_page()
     body["messages"].insert(1, record)
     page = sources.parse_page(LEGACY, body, ACCOUNT, MAY_2019, "/first")
-    assert len(page.rows) == 2 and len(page.rejected) == 1
+    assert len(page.records) == 2 and len(page.rejected) == 1
     kept = page.rejected[0]
     assert json.loads(kept.raw_text) == record and kept.key is None and kept.reason
+
+
+# Digests as release 5e6f83a computed them: archives hold these, and a rescan after an upgrade
+# must find them equal to write nothing.
+STORED_DIGESTS = {
+    "as served": ({}, "f307fa29f2341bc8b3462a831e35eba0"),
+    "a NUL": ({"body": "a\x00b"}, "fa82fde2c2cf7614fdea8529d310360d"),
+    "a lone surrogate": ({"body": "half \ud83d!"}, "9798c12d46fce8d5b9b60789a640d504"),
+    "a quoted \\u0000": ({"body": "the six characters \\u0000"}, "c4e073a9fe7d3c865b22dade78b34dc5"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(STORED_DIGESTS))
+def test_a_records_digest_is_the_one_archives_already_hold(change):
+    """The digest is md5 over the same bytes as before (raw, then the exact JSON where raw was cleaned)."""
+    fields, digest = STORED_DIGESTS[change]
+    page = sources.parse_page(LEGACY, one_record({**legacy_page()["messages"][0], **fields}), ACCOUNT, MAY_2019, "/")
+    assert page.records[0].digest.hex() == digest and rows(LEGACY, page)[0][-1].hex() == digest
+
+
+def test_a_records_conversions_wait_for_its_row():
+    """A page keeps what the digest compare and the plan need; a bad price and date are found when
+    the row is made, which the store does only for a record new to the table or changed."""
+    record = {**legacy_page()["messages"][0], "price": "abc", "date_sent": "yesterday"}
+    page = sources.parse_page(LEGACY, one_record(record), ACCOUNT, MAY_2019, "/")
+    [kept] = page.records
+    assert kept.problems is None and kept.sent is None and page.times[0][1] is None
+    assert kept.created == datetime(2019, 5, 24, 17, 44, 46, tzinfo=timezone.utc).timestamp()
+    assert [p.split(":")[0] for p in rows(LEGACY, page)[0][-2]] == ["price", "date_sent"]
 
 
 @pytest.mark.parametrize("body", [[], {"messages": None, "next_page_uri": None}, {"next_page_uri": None}, "oops"])
@@ -80,7 +119,7 @@ def test_a_v1_message_breaks_out_sender_first_recipient_and_operation():
     body = {"messages": [V1_MESSAGE], "pagination": {"next": "tok", "self": "s"}}
     window = Window(datetime(2023, 8, 1, tzinfo=timezone.utc), datetime(2023, 9, 1, tzinfo=timezone.utc))
     page = sources.parse_page(COMMS, body, ACCOUNT, window, "/v1/Messages?pageSize=50")
-    row = dict(zip([name for name, _ in COMMS.all_columns], page.rows[0]))
+    row = dict(zip([name for name, _ in COMMS.all_columns], rows(COMMS, page)[0]))
     assert row["account_sid"] == ACCOUNT  # v1 payloads carry none: the synced account is recorded
     assert (row["from_address"], row["from_channel"]) == ("+12065558844", "SMS")
     assert (row["to_address"], row["recipient_count"]) == ("+14153901002", 2)
