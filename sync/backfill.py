@@ -15,6 +15,7 @@ import anyio
 
 from sync import analytics, machinery, models, privacy, worker
 from sync.config import TwilioSettings
+from sync.progress import Progress
 
 if TYPE_CHECKING:
     from sync.store import Store
@@ -30,8 +31,6 @@ async def run(dsn: str, twilio: TwilioSettings, streams, window: models.Window, 
 
 async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window, *, fixed_end: bool, now: datetime,
                 page_size: int, bodies: privacy.Bodies) -> tuple[list, float]:
-    from sync.progress import Progress
-
     started = time.monotonic()
     progress = Progress()
     async with await machinery.open_store(dsn) as store:
