@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 
 from sync import emulator
+
+T = TypeVar("T")
 
 
 def cli_env(base_url: str | None, dsn: str | None, **extra: str) -> dict[str, str]:
@@ -53,3 +56,19 @@ async def until_held(emu: emulator.Emulator, proc: anyio.abc.Process) -> None:
     while not emu.faults.held:
         assert proc.returncode is None, "the process ended before the gate held one of its requests"
         await anyio.sleep(0.01)
+
+
+async def answer_until(emu: emulator.Emulator, proc: anyio.abc.Process,
+                       look: Callable[[], Awaitable[T]], enough: Callable[[T], bool]) -> None:
+    """Inside `held_after`: wait until `enough(await look())`. Whenever the gate holds a request
+    and what `look` sees has not moved since the last look, the gate lets one more through.
+    Which work a given count of answers completes depends on the order requests are admitted
+    in; this waits for the state itself, one answer at a time, however the machine schedules."""
+    seen: object = object()
+    while not enough(state := await look()):
+        assert proc.returncode is None, "the process ended before it reached the state waited for"
+        if emu.faults.held:
+            if state == seen:
+                emu.faults.hold_after(1)
+            seen = state
+        await anyio.sleep(0.05)
