@@ -163,6 +163,29 @@ EXPECTED_COLUMNS = {
         "list_order": "text",
         "outside_window": "bigint not null default 0",
     },
+    # 0009: the media of legacy messages, and which message's media list was read at which num_media.
+    "legacy_media": {
+        "sid": "text not null",
+        "account_sid": "text not null",
+        "message_sid": "text not null",
+        "content_type": "text",
+        "date_created": "timestamptz",
+        "date_updated": "timestamptz",
+        "uri": "text",
+        "raw": "jsonb not null",
+        "parse_problems": "text[]",
+        "first_seen_at": "timestamptz not null default now()",
+        "last_changed_at": "timestamptz not null default now()",
+        "deleted_at": "timestamptz",
+    },
+    "legacy_media_lists": {
+        "message_sid": "text not null",
+        "account_sid": "text not null",
+        "num_media": "integer not null",
+        "outcome": "text not null",
+        "items": "integer not null default 0",
+        "read_at": "timestamptz not null default now()",
+    },
     "scan_slices": {
         "id": "bigint not null identity always",
         "scan_id": "bigint not null",
@@ -339,6 +362,8 @@ EXPECTED_KINDS = {
     "leases": "BASE TABLE",
     "scan_seen": "BASE TABLE",
     "scan_slices": "BASE TABLE",
+    "legacy_media": "BASE TABLE",
+    "legacy_media_lists": "BASE TABLE",
     "message_status_history": "BASE TABLE",
     "messages": "VIEW",
     "record_problems": "VIEW",
@@ -372,8 +397,12 @@ EXPECTED_CONSTRAINTS = {
     ("rejected_records", "FOREIGN KEY (scan_id) REFERENCES twilio.scans(id) ON DELETE SET NULL"),
     (
         "rejected_records",
-        "CHECK ((stream = ANY (ARRAY['comms_messages'::text, 'comms_operations'::text, 'legacy_messages'::text])))",
+        "CHECK ((stream = ANY (ARRAY['comms_messages'::text, 'comms_operations'::text, 'legacy_messages'::text, "
+        "'legacy_media'::text])))",
     ),
+    ("legacy_media", "PRIMARY KEY (sid)"),
+    ("legacy_media_lists", "PRIMARY KEY (message_sid)"),
+    ("legacy_media_lists", "CHECK ((outcome = ANY (ARRAY['read'::text, 'gone'::text])))"),
 }
 
 # Index definitions without their names: a rename is harmless, a changed key is not.
@@ -412,6 +441,13 @@ EXPECTED_INDEXES = {
     ("message_status_history", "btree (message_id, observed_at)"),
     ("comms_messages", "btree (account_sid, created_at DESC) WHERE (hydrated_at IS NULL)"),
     ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
+    # 0009: media by message, by day; the lists due for a re-check; the messages that may owe media.
+    ("legacy_media", "UNIQUE btree (sid)"),
+    ("legacy_media", "btree (message_sid)"),
+    ("legacy_media", "btree (date_created)"),
+    ("legacy_media_lists", "UNIQUE btree (message_sid)"),
+    ("legacy_media_lists", "btree (read_at) WHERE (outcome = 'read'::text)"),
+    ("legacy_messages", "btree (account_sid, date_created) WHERE (num_media > 0)"),
 }
 
 
