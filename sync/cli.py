@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "ago, as a real account keeps behind the 7-day window (default 0)")
     emu.add_argument("--legacy-history-days", type=flags.days, default=400, metavar="D",
                      help="how far back that history reaches, more than --legacy-days and at most 400 (default 400)")
+    emu.add_argument("--mms-share", type=flags.share, default=0.07, metavar="F",
+                     help="share of the legacy messages that carry media, 1 to 10 items each, 0..1 (default 0.07)")
     emu.add_argument("--legacy-order", choices=orders.LEGACY_ORDERS, default=orders.DEFAULT_LEGACY_ORDER, metavar="ORDER",
                      help=f"order of the legacy Messages list, one of the orders below (default {orders.DEFAULT_LEGACY_ORDER})")
     return parser
@@ -274,7 +276,8 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
         profile = dataclasses.replace(profile, concurrency_limit=args.concurrency_limit)
     emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
                             legacy_days=args.legacy_days, faults=profile, legacy_order=args.legacy_order,
-                            legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days)
+                            legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days,
+                            mms_share=args.mms_share)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
         faults = f"injecting faults: {profile.spec()}\n" if profile.spec() else ""
         history = (f" + {args.legacy_history:,} between {args.legacy_days} and {args.legacy_history_days} days ago"

@@ -39,6 +39,7 @@ days = bounded(int, 1, 400, "a whole number of days")
 count = bounded(int, 0, 10**7, "a whole number")
 milliseconds = bounded(float, 0, 10**7, "a number of milliseconds", "must be 0 or more milliseconds")
 limit = bounded(int, 1, 10**6, "a whole number", "must be a whole number >= 1")
+share = bounded(float, 0, 1, "a number", "must be a share between 0 and 1")
 
 
 def fault_profile(value: str):

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from . import generate, orders, paging
+from . import generate, media, orders, paging
 from .faults import FaultProfile, Faults
 from .formats import DAY_MS, parse_rfc2822, parse_rfc3339, rfc2822, rfc3339, to_ms
 from .generate import COMMS_RETENTION_MS, HOUR_MS, LEGACY_RETENTION_MS
@@ -146,7 +146,7 @@ class OpRow:
 class Book:
     """One account's records and indexes."""
 
-    def __init__(self, account: Account, seed: int):
+    def __init__(self, account: Account, seed: int, mms_share: float = generate.MMS_SHARE):
         self.account = account
         self.legacy: dict[str, LegacyRow] = {}
         self.legacy_keys: list[Key] = []
@@ -161,7 +161,8 @@ class Book:
         self.comms_keys: list[Key] = []
         self.ops: dict[str, OpRow] = {}
         self.op_keys: list[Key] = []
-        self.legacy_factory = generate.LegacyFactory(random.Random(f"{seed}:{account.sid}:legacy"), account.sid)
+        self.legacy_factory = generate.LegacyFactory(random.Random(f"{seed}:{account.sid}:legacy"), account.sid,
+                                                     mms_share)
         self.comms_factory = generate.CommsFactory(random.Random(f"{seed}:{account.sid}:comms"))
 
 
@@ -287,6 +288,8 @@ class Emulator:
     DateSent filters); `list_requests()` counts them, e.g. to hold a scan to a budget.
     Timestamps are relative to `now` (default: the current UTC time, truncated to seconds);
     the emulator's clock then runs on from `now` in real time.
+    `mms_share` (0..1, default 0.07) of the legacy messages carry 1 to 10 media items, which
+    `self.media` serves and deletes (media.py).
     `faults` (default: none) is the profile of `self.faults`, whose random draws start from
     `fault_seed`; tests may also switch profiles or queue faults there while serving.
     """
@@ -305,6 +308,7 @@ class Emulator:
         legacy_order: str = DEFAULT_LEGACY_ORDER,
         legacy_history: int = 0,
         legacy_history_days: int = 400,
+        mms_share: float = generate.MMS_SHARE,
     ):
         self.legacy_order = orders.legacy_order(legacy_order)
         _check_history(legacy_history, legacy_days, legacy_history_days)
@@ -320,13 +324,14 @@ class Emulator:
         # Every authenticated list request, in arrival order (see `list_requests`).
         self.list_log: list[ListRequest] = []
         self.faults = Faults(faults or FaultProfile(), seed=fault_seed)
+        self.media = media.Media(seed)  # the legacy messages' media items (media.py)
         if accounts is None:
             accounts = [Account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})]
         self.accounts: dict[str, Account] = {a.sid: a for a in accounts}
         self._books: dict[str, Book] = {}
         with _no_cyclic_gc():
             for account in accounts:
-                book = self._books[account.sid] = Book(account, seed)
+                book = self._books[account.sid] = Book(account, seed, mms_share)
                 self._load_legacy(book, legacy_messages, legacy_history, legacy_history_days)
                 self._load_comms(book, comms_messages)
 

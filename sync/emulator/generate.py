@@ -32,6 +32,8 @@ SHOWCASE_MIN = 50  # data sets at least this large hold one record of every awkw
 LEGACY_RETENTION_MS = 400 * DAY_MS
 COMMS_RETENTION_MS = 7 * DAY_MS
 COMMS_BASE = "https://comms.twilio.com/v1"
+MMS_SHARE = 0.07  # legacy messages with media, by default
+MAX_MEDIA = 10  # media items of one message at most, as Twilio allows
 
 
 def _js(value: object) -> str:
@@ -257,9 +259,10 @@ class LegacyFactory:
     is what makes 200k records quick; the pool is large enough that records still vary.
     """
 
-    def __init__(self, rng: random.Random, account_sid: str):
+    def __init__(self, rng: random.Random, account_sid: str, mms_share: float = MMS_SHARE):
         self.rng = rng
         self.account_sid = account_sid
+        self.mms_share = mms_share
         self.prefix = f"/2010-04-01/Accounts/{account_sid}/Messages/"
         self.customers = _numbers(rng, 4000)
         self.own_numbers = ["+14155550100", "+12065550123", "+18885550199", "22395", "ACMECO"]
@@ -273,7 +276,8 @@ class LegacyFactory:
         r = rng.random
         inbound = status in ("received", "receiving")
         whatsapp = r() < 0.08
-        media = (1 + int(r() * 3)) if r() < 0.07 else 0
+        # 1 to MAX_MEDIA items, most messages one or two (the draws are those 1 to 3 items took).
+        media = (1 + int(r() ** 2 * MAX_MEDIA)) if r() < self.mms_share else 0
         _, segs, body = pick_body(rng)
         if (media and r() < 0.3) or r() < 0.02:
             body = '""'  # a picture without a caption, or a redacted body

@@ -2,6 +2,7 @@
 
     legacy   GET/POST       /2010-04-01/Accounts/{AccountSid}/Messages.json
              GET/POST/DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json
+             GET            .../Messages/{Sid}/Media.json, GET/DELETE .../Media/{MediaSid}.json (media.py)
     v1       GET  /v1/Messages, /v1/Messages/{messageId}
              GET  /v1/Messages/Operations, /v1/Messages/Operations/{operationId}
     control  GET/POST /_emulator/faults   the fault injector's stats / {"profile": spec,
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from . import errors, faults, paging, queries
+from . import errors, faults, media, paging, queries
 from .data import Emulator, ListRequest
 
 JSON = "application/json"
@@ -274,6 +275,8 @@ def create_app(emu: Emulator) -> web.Application:
     r.add_get(legacy + "/{sid}.json", api.route("legacy_fetch", api.legacy_fetch), allow_head=False)
     r.add_post(legacy + "/{sid}.json", api.route("legacy_update", api.legacy_update))
     r.add_delete(legacy + "/{sid}.json", api.route("legacy_delete", api.legacy_delete))
+    for method, path, name, handler in media.Routes(emu).table():
+        r.add_route(method, legacy + path, api.route(name, handler))
     # Operations before {messageId}: the router takes the first match.
     r.add_get("/v1/Messages/Operations", api.route("operations_list", api._v1_list("operations", b'{"operations":[')), allow_head=False)
     r.add_get("/v1/Messages/Operations/{operation_id}", api.route("operations_fetch", api.operations_fetch), allow_head=False)
