@@ -1,6 +1,7 @@
 """One pass over a window, as `backfill` and `demo` run it (and the tests that want the
-command's own pass): the store, the account's client, the progress line on stderr, then the
-materialized overviews brought up to what the pass archived, when it archived anything."""
+command's own pass): the store, the account's client, the progress line on stderr, the media
+owed by the legacy messages archived (media.py), then the materialized overviews brought up to
+what the pass archived, when it archived anything."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from sync import analytics, machinery, models, privacy, worker
+from sync import analytics, machinery, media, models, privacy, worker
 from sync.config import TwilioSettings
 from sync.progress import Progress
 
@@ -22,15 +23,18 @@ if TYPE_CHECKING:
 
 
 async def run(dsn: str, twilio: TwilioSettings, streams, window: models.Window, *, fixed_end: bool, now: datetime,
-              page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP) -> tuple[list, float]:
-    """Backfill `streams` of the account over `window`; each stream's ScanResult and the seconds taken."""
+              page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP,
+              with_media: bool = True) -> tuple[list, float, media.MediaRun]:
+    """Backfill `streams` of the account over `window`, then (with the legacy list, unless not
+    `with_media`) the media its messages owe; each stream's ScanResult, the seconds taken, and
+    what the media lists cost."""
     with collector_for_a_pass():
         return await _pass(dsn, twilio, streams, window, fixed_end=fixed_end, now=now, page_size=page_size,
-                           bodies=bodies)
+                           bodies=bodies, with_media=with_media)
 
 
 async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window, *, fixed_end: bool, now: datetime,
-                page_size: int, bodies: privacy.Bodies) -> tuple[list, float]:
+                page_size: int, bodies: privacy.Bodies, with_media: bool) -> tuple[list, float, media.MediaRun]:
     started = time.monotonic()
     progress = Progress()
     async with await machinery.open_store(dsn) as store:
@@ -41,6 +45,10 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
                                             fixed_end=fixed_end, now=now, progress=progress,
                                             options=worker.ScanOptions(page_size=page_size, bodies=bodies))
+            media_run = media.MediaRun()
+            if with_media and models.LEGACY_MESSAGES in streams:
+                # Every message it archived with media is owed its list now: read them all.
+                media_run = await media.follow(store, client, twilio.account_sid)
             tg.cancel_scope.cancel()
         progress.finish()
         # The scans are done: bring the materialized overviews up to what they archived. A pass
@@ -49,7 +57,7 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
         # its refresh: this one resumed or replaced it, and what that one wrote is not in them yet.
         if interrupted or any(r.inserted or r.updated for r in results):
             await analytics.refresh(store)
-    return results, time.monotonic() - started
+    return results, time.monotonic() - started, media_run
 
 
 # Container allocations between two collections of the youngest generation (Python's default: 700).

@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _scan_options(parser: argparse.ArgumentParser) -> None:
     """The flags every command that scans takes."""
+    parser.add_argument("--no-media", dest="media", action="store_false",
+                        help="do not read the media lists of legacy messages that have media (one request each)")
     parser.add_argument("--page-size", type=flags.page_size, default=worker.PAGE_SIZE, metavar="N",
                         help=f"records per request, 1..1000 (default {worker.PAGE_SIZE}, the fewest requests)")
     parser.add_argument("--bodies", choices=privacy.MODES, default=None,
@@ -200,10 +202,10 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
     twilio = dataclasses.replace(settings.require_twilio(), concurrency=args.concurrency)
     dsn = await database.resolve_dsn(settings)
-    results, seconds = await backfill.run(dsn, twilio, models.SOURCES[args.source], window,
+    results, seconds, media_run = await backfill.run(dsn, twilio, models.SOURCES[args.source], window,
                                           fixed_end=until is not None, now=now, page_size=args.page_size,
-                                          bodies=bodies)
-    report.print_results(results, seconds)
+                                          bodies=bodies, with_media=args.media)
+    report.print_results(results, seconds, media_run)
     return 0
 
 

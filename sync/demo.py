@@ -36,9 +36,10 @@ async def run(messages: int, concurrency: int) -> None:
                                 api_base_url=base_url, concurrency=concurrency)
         now = datetime.now(timezone.utc)
         print(f"backfilling the last 7 days from {base_url} ...", flush=True)
-        results, seconds = await backfill.run(dsn, twilio, models.STREAMS, models.default_window(now, None, None),
-                                              fixed_end=False, now=now)
-    report.print_results(results, seconds)
+        results, seconds, media_run = await backfill.run(dsn, twilio, models.STREAMS,
+                                                         models.default_window(now, None, None), fixed_end=False,
+                                                         now=now)
+    report.print_results(results, seconds, media_run)
     await _show_examples(dsn)
     print(f"""
 what next:

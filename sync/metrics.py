@@ -47,6 +47,15 @@ class Metrics(Observer):
                                         "Records kept aside in twilio.rejected_records", stream, registry=r)
         self.hydrations = Counter(f"{PREFIX}_hydrations", "v1 messages fetched one by one for their content",
                                   ["account", "outcome"], registry=r)
+        self.media_lists = Counter(f"{PREFIX}_media_lists", "Media lists of legacy messages read, by outcome "
+                                   "(read, or gone: 404)", ["account", "outcome"], registry=r)
+        self.media_items = Counter(f"{PREFIX}_media_items", "Media items the media lists served, by whether they "
+                                   "were stored (stored) or kept aside in twilio.rejected_records (rejected)",
+                                   ["account", "outcome"], registry=r)
+        self.media_archived = Gauge(f"{PREFIX}_media_archived", "Media items in twilio.legacy_media, deleted ones "
+                                    "included, after the last media pass", ["account"], registry=r)
+        self.media_owed = Gauge(f"{PREFIX}_media_owed", "Legacy messages with media whose media list is still to "
+                                "be read, after the last media pass", ["account"], registry=r)
         self.api_responses = Counter(f"{PREFIX}_api_responses", "Twilio API responses by HTTP status",
                                      ["api", "code"], registry=r)
         self.retries = Counter(f"{PREFIX}_retries", "Retried operations by cause", ["target", "cause"], registry=r)
@@ -109,6 +118,15 @@ class Metrics(Observer):
 
     def hydrated(self, account_sid: str, outcome: str) -> None:
         self.hydrations.labels(account_sid, outcome).inc()
+
+    def media_listed(self, account_sid: str, outcome: str, items: int, rejected: int) -> None:
+        self.media_lists.labels(account_sid, outcome).inc()
+        self.media_items.labels(account_sid, "stored").inc(items)
+        self.media_items.labels(account_sid, "rejected").inc(rejected)
+
+    def media_counts(self, account_sid: str, archived: int, owed: int) -> None:
+        self.media_archived.labels(account_sid).set(archived)
+        self.media_owed.labels(account_sid).set(owed)
 
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         self.records_deleted.labels(account_sid, stream).inc(count)

@@ -38,6 +38,13 @@ class Observer:
     def hydrated(self, account_sid: str, outcome: str) -> None:
         """A v1 message was fetched for its content: "ok", or "gone" (404)."""
 
+    def media_listed(self, account_sid: str, outcome: str, items: int, rejected: int) -> None:
+        """A legacy message's media list was read: "read" (serving `items` rows and `rejected`
+        items that could not be stored), or "gone" (404)."""
+
+    def media_counts(self, account_sid: str, archived: int, owed: int) -> None:
+        """After media was followed: the account's media items archived, messages still owing theirs."""
+
     def scan_ended(self, account_sid: str, stream: str, kind: str, outcome: str, seconds: float,
                    order: str | None = None) -> None:
         """A scan ended, "complete" (in `seconds`, seeing the legacy list in `order`) or "failed"."""
@@ -81,6 +88,14 @@ class Observers(Observer):
     def hydrated(self, account_sid: str, outcome: str) -> None:
         for o in self.observers:
             o.hydrated(account_sid, outcome)
+
+    def media_listed(self, account_sid: str, outcome: str, items: int, rejected: int) -> None:
+        for o in self.observers:
+            o.media_listed(account_sid, outcome, items, rejected)
+
+    def media_counts(self, account_sid: str, archived: int, owed: int) -> None:
+        for o in self.observers:
+            o.media_counts(account_sid, archived, owed)
 
     def scan_ended(self, account_sid: str, stream: str, kind: str, outcome: str, seconds: float,
                    order: str | None = None) -> None:

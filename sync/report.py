@@ -5,17 +5,22 @@ scan in flight. Reads through the store; writes nothing."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from sync import database, models, worker
+from sync import database, media, models, worker
 from sync.config import Settings
 
 
-def print_results(results: list[worker.ScanResult], seconds: float) -> None:
-    """One line per stream of a pass, then the pass's total."""
+def print_results(results: list[worker.ScanResult], seconds: float, media_run: media.MediaRun | None = None) -> None:
+    """One line per stream of a pass, its media lists when it read any, then the pass's total."""
     print(f"{'stream':<18} {'pages':>6} {'fetched':>9} {'new':>9} {'changed':>8} {'problems':>8} {'fetched/s':>10}")
     for r in results:
         rate = r.seen / r.seconds if r.seconds > 0 else 0.0
         resumed = "  (resumed)" if r.resumed else ""
         print(f"{r.stream:<18} {r.pages:>6} {r.seen:>9,} {r.inserted:>9,} {r.updated:>8,} {r.problems:>8,} {rate:>10,.0f}{resumed}")
+    if media_run is not None and media_run.lists:
+        m = media_run
+        print(f"media: {m.lists:,} lists read in {m.requests:,} requests, {m.items:,} items"
+              + (f", {m.gone:,} lists gone (404)" if m.gone else "") + (f", {m.marked:,} marked deleted" if m.marked else "")
+              + (f", {m.rejected:,} rejected" if m.rejected else "") + (f", {m.problems:,} with problems" if m.problems else ""))
     total = sum(r.seen for r in results)
     print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
 
