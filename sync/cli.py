@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                      f"long (default {leases.LEASE_TTL:.0f})")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
+    run.add_argument("--media-interval", type=flags.seconds, default=86_400.0, metavar="S",
+                     help="seconds before the media list of a message with media is read again, which marks "
+                     "media deleted at Twilio (default 86400)")
     _scan_options(run)
     run.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
                      help="text, or one JSON object per line")
@@ -228,7 +231,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
         svc = service.Service(store, accounts, schedule=timing, metrics=metrics, bodies=bodies,
-                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
+                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds,
+                              media_interval=args.media_interval if args.media else None)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)
             if args.http_port:

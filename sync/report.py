@@ -48,12 +48,15 @@ async def print_streams(dsn: str) -> None:
     async with await Store.connect(dsn) as store:
         await store.status.check_schema()
         entries = await store.status.streams()
+        archived, deleted, owed = await store.media.counts()
     now = datetime.now(timezone.utc)
     for e in entries:
         print(f"{e['stream']}: {e['rows']:,} rows; newest record {_ago(e['newest'], now)}")
         _print_complete(e["complete"], now)
         if e["running"] is not None:
             _print_running(e["running"], now)
+    print(f"media: {archived:,} items archived ({deleted:,} marked deleted); "
+          f"{owed:,} messages owe their media list")
 
 
 def _print_complete(done: models.Scan | None, now: datetime) -> None:

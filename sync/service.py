@@ -46,6 +46,7 @@ class Service:
     metrics: Metrics = field(default_factory=Metrics)
     bodies: Bodies = KEEP
     hydrate: bool = True
+    media_interval: float | None = 86_400.0  # seconds between reads of a media list; None: no media (media.py)
     page_size: int = worker.PAGE_SIZE
     lease_ttl: float = LEASE_TTL  # renewed every third of it
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
@@ -59,7 +60,7 @@ class Service:
         self.leases = Leases(self.store, self.metrics, self.holder, wanted=len(self.accounts) * len(STREAMS),
                              ttl=self.lease_ttl)
         self.turns = Turns(self.store, self.metrics, self.schedule, self.leases, self.stop, bodies=self.bodies,
-                           hydrate=self.hydrate, page_size=self.page_size)
+                           hydrate=self.hydrate, page_size=self.page_size, media_interval=self.media_interval)
 
     # ---- the whole service ------------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class Service:
             sid = account.account_sid
             for outcome in ("ok", "gone"):
                 m.hydrations.labels(sid, outcome)
+            for outcome in ("read", "gone"):
+                m.media_lists.labels(sid, outcome)
             for stream in STREAMS:
                 m.lease_held.labels(sid, stream).set(0)
                 for counter in (m.pages, m.records_fetched, m.records_rejected, m.records_deleted):

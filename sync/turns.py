@@ -3,7 +3,8 @@
 A turn opens (or resumes) the scan its `schedule.Turn` says, runs it like a backfill (so a
 restart resumes it), and once it completes: proves the list's deletions when the turn says so
 (deletions.py), counts it, marks the stream healthy, and fetches new and changed records for
-their content until the next scan is due (hydrate.py). Once every stream the replica holds
+their content until the next scan is due (hydrate.py), or reads the media lists its messages
+owe and those due for a re-check (media.py). Once every stream the replica holds
 has completed a full scan (a full cycle), the analysts' materialized views are refreshed
 (analytics.py). It may not choose the kind or window of a scan (schedule.py), nor take or
 keep leases (leases.py); a scan stopped by the service's `stop` ends its turn early."""
@@ -11,12 +12,13 @@ keep leases (leases.py); a scan stopped by the service's `stop` ends its turn ea
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import anyio
 
-from sync import analytics, deletions, errors, hydrate, logs, sources, worker
+from sync import analytics, deletions, errors, hydrate, logs, media, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
 from sync.leases import Key, Leases
@@ -39,6 +41,7 @@ class Turns:
     bodies: Bodies
     hydrate: bool
     page_size: int
+    media_interval: float | None = 86_400.0  # re-read a media list after this many seconds; None: no media
     _fully_scanned: set[Key] = field(default_factory=set)  # full scans complete since the last refresh
     _refreshing: bool = False
 
@@ -77,6 +80,10 @@ class Turns:
             await self._full_scan_done((account_sid, stream))
         if turn.hydrate and not self.stop.is_set():
             await self._hydrate(account_sid, client)
+        if source.has_media and self.media_interval is not None and not self.stop.is_set():
+            await self._until_next_scan(media.follow(self.store, client, account_sid, observer=self.metrics,
+                                                     recheck=timedelta(seconds=self.media_interval),
+                                                     until=anyio.current_time() + self.schedule.interval))
 
     async def kind(self, account_sid: str, stream: str, now: datetime) -> str:
         """A full scan in flight is resumed first; else `schedule.scan_kind` says."""
@@ -101,8 +108,8 @@ class Turns:
         finally:
             self._refreshing = False
 
-    async def _hydrate(self, account_sid: str, client: TwilioClient) -> None:
-        """Until the queue is empty or the next scan is due (scans keep the archive current)."""
+    async def _until_next_scan(self, work: Awaitable[object]) -> None:
+        """Run `work` (which stops itself once the next scan is due) unless the service stops first."""
         with anyio.CancelScope() as scope:
             async def stop_early() -> None:
                 await self.stop.wait()
@@ -110,6 +117,11 @@ class Turns:
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop_early)
-                await hydrate.hydrate(self.store, client, account_sid, bodies=self.bodies,
-                                      until=anyio.current_time() + self.schedule.interval, observer=self.metrics)
+                await work
                 tg.cancel_scope.cancel()
+
+    async def _hydrate(self, account_sid: str, client: TwilioClient) -> None:
+        """Until the queue is empty or the next scan is due (scans keep the archive current)."""
+        await self._until_next_scan(hydrate.hydrate(self.store, client, account_sid, bodies=self.bodies,
+                                                    until=anyio.current_time() + self.schedule.interval,
+                                                    observer=self.metrics))

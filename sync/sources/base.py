@@ -193,6 +193,8 @@ class Source:
     # A record deleted from the list is proved gone by a 404 to `record_url`, after a full scan that
     # did not see it (deletions.py); the v1 lists say so in the record itself (deletedAt).
     proves_deletions: bool = False
+    # Its records name their media in a list of their own, read once per record that has any (media.py).
+    has_media: bool = False
 
     @functools.cached_property
     def typed(self) -> Callable[[dict[str, Any], str, list[str]], tuple]:

@@ -99,4 +99,5 @@ SOURCE = Source(
     sent_column="date_sent",
     retention=LEGACY_RETENTION,
     proves_deletions=True,
+    has_media=True,
 )
