@@ -1,6 +1,6 @@
 """In-memory stand-ins for our own interfaces, for unit tests of the worker's and the service's
 decisions without Postgres or HTTP: `Store` (the surface `sync.store.Store` gives them:
-`scans`, `pages`, `deletions`, `hydration`, `ping`) and `Client` (the surface of
+`scans`, `pages`, `deletions`, `hydration`, `media`, `ping`) and `Client` (the surface of
 `sync.http.TwilioClient`: `get_page`, `get_json`, `base_url`, `budget`), serving a `Twilio` of
 records held in memory. They keep the contracts the real ones keep (a checkpoint moves only
 from where the chain is; a page's rows and its checkpoint go together) and nothing more: the
@@ -145,12 +145,30 @@ class Hydration:
         return []
 
 
+class Media:
+    """No legacy message owes media here: the turn asks, and is told so."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def owed(self, account_sid: str, most: int) -> list[tuple[str, int]]:
+        self.asked.append(account_sid)
+        return []
+
+    async def due(self, account_sid: str, since: datetime, read_before: datetime, most: int) -> list[tuple[str, int]]:
+        return []
+
+    async def counts(self, account_sid: str | None = None) -> tuple[int, int, int]:
+        return 0, 0, 0
+
+
 class Store:
     def __init__(self) -> None:
         self.scans = Scans()
         self.pages = Pages(self.scans)
         self.deletions = Deletions()
         self.hydration = Hydration()
+        self.media = Media()
         self.reachable = True
 
     async def ping(self) -> None:

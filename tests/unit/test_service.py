@@ -94,6 +94,20 @@ async def test_a_full_legacy_turn_starts_its_seen_set_afresh_and_checks_deletion
     assert len(store.pages.seen) == 30
     assert service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success is not None
     assert store.hydration.asked == []
+    assert store.media.asked == [fakes.ACCOUNT]
+
+
+@pytest.mark.parametrize(("stream", "media_interval", "asked"), [
+    (LEGACY_MESSAGES, 86_400.0, [fakes.ACCOUNT]),
+    (LEGACY_MESSAGES, None, []),
+    (COMMS_MESSAGES, 86_400.0, []),
+])
+async def test_only_a_legacy_turn_follows_media_and_not_when_it_is_switched_off(stream, media_interval, asked):
+    """After its scan the legacy list's media owed is asked for (run --no-media: never); other lists have none."""
+    store = fakes.Store()
+    service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE, page_size=10, media_interval=media_interval)
+    await service.turns.take(ACCOUNT, fakes.Client(fakes.Twilio([])), stream)
+    assert store.media.asked == asked
 
 
 async def test_a_v1_messages_turn_hydrates_and_keeps_no_seen_set():

@@ -187,3 +187,49 @@ def test_the_written_out_reader_reads_what_each_columns_own_reader_reads(stream,
     parts = source.parts(record, ACCOUNT, slow)
     expected = tuple(c.read(parts if c.part == "*" else parts[c.part], slow) for c in source.columns)
     assert source.typed(record, ACCOUNT, fast) == expected and fast == slow
+
+
+# ---- the media list of a legacy message (sync/sources/media.py) ---------------------------------
+
+MEDIA_ITEM = {
+    "account_sid": "AC" + "a" * 32, "content_type": "image/jpeg", "date_created": "Sun, 16 Aug 2015 15:53:54 +0000",
+    "date_updated": "Sun, 16 Aug 2015 15:53:55 +0000", "parent_sid": "MM" + "b" * 32, "sid": "ME" + "c" * 32,
+    "uri": "/2010-04-01/Accounts/AC.../Messages/MM.../Media/ME....json",
+}
+
+
+@pytest.mark.parametrize(("item", "problem"), [
+    (MEDIA_ITEM, None),
+    ({**MEDIA_ITEM, "date_created": "yesterday"}, "date_created: "),
+    ({**MEDIA_ITEM, "content_type": 7}, "content_type: "),
+    ({**MEDIA_ITEM, "parent_sid": "MM" + "d" * 32}, "parent_sid: "),
+    ({**MEDIA_ITEM, "uri": "a\x00b"}, "nul_replaced"),
+])
+def test_a_media_item_becomes_a_row_its_problems_listed(item, problem):
+    """Every field that types goes to its column; one that does not is null, listed, and kept in raw."""
+    from sync.sources import media
+
+    row = media.to_row(item, "AC" + "a" * 32, "MM" + "b" * 32)
+    assert len(row) == len(media.COLUMNS) and row[0] == item["sid"] and row[2] == "MM" + "b" * 32
+    problems = row[-1]
+    assert (problems is None) if problem is None else problems[0].startswith(problem)
+    assert json.loads(row[media.COLUMNS.index("raw")])["sid"] == item["sid"]
+
+
+@pytest.mark.parametrize("item", [["not", "an", "object"], {"content_type": "image/png"}, {**MEDIA_ITEM, "sid": ""}])
+def test_a_media_item_without_a_usable_sid_is_rejected_whole(item):
+    from sync.models import Rejected
+    from sync.sources import media
+
+    made = media.to_row(item, "AC" + "a" * 32, "MM" + "b" * 32)
+    assert isinstance(made, Rejected) and json.loads(made.raw_text) == item
+
+
+def test_a_media_page_without_its_list_is_malformed():
+    """Retried as any malformed page is (http.py), never read as an empty list."""
+    from sync.sources import media
+
+    with pytest.raises(errors.RetryableSourceError):
+        media.parse_page({"messages": []}, "AC" + "a" * 32, "MM" + "b" * 32)
+    page = media.parse_page({"media_list": [MEDIA_ITEM, 3], "next_page_uri": None}, "AC" + "a" * 32, "MM" + "b" * 32)
+    assert len(page.rows) == 1 and len(page.rejected) == 1 and page.next_url is None
