@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--dlt", action="store_true",
                          help="also load the legacy list with dlt's rest_api source into Postgres, beside our "
                               "`backfill --source legacy` (needs the extra: pip install -e '.[bench-dlt]')")
+    parser.add_argument("--mms-share", type=flags.share, default=None, metavar="F",
+                        help="also measure what media costs (issue 21): a legacy backfill with and without its "
+                        "media lists, on an emulator whose messages carry media in this share, e.g. 0.1 "
+                        "(default: no media phase; the other phases run with --no-media)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
                         help="where to write every figure as JSON (default bench/results/latest.json)")
     return parser
@@ -210,7 +214,9 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     since = until - models.LEGACY_RETENTION
     window = models.default_window(until, since, until)
-    runner = runs.Runner(running, _rfc3339(since), _rfc3339(until), workdir)
+    # --no-media: these figures stay those of the list alone, comparable with the releases before
+    # media (its cost is the media phase's, with --mms-share).
+    runner = runs.Runner(running, _rfc3339(since), _rfc3339(until), workdir, ("--no-media",))
 
     with timed("fetch limit"):
         before, t0 = meter.sample(), time.perf_counter()
@@ -277,6 +283,13 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
         latency_phase = await latency.measure(args.latency_ms, args.latency_messages, args.concurrency, args.seed,
                                               server, databases, workdir, timed, cpu)
 
+    media_phase = None
+    if args.mms_share is not None:
+        from bench import media
+
+        media_phase = await media.measure(args.mms_share, messages, args.seed, _rfc3339(since), _rfc3339(until),
+                                          databases, workdir, timed)
+
     source = ("emulator (GET /_emulator/faults)" if backfill.emulator_requests is not None else
               "pages in twilio.scans (the emulator reports no request count; a page fetched but never "
               "saved is not counted)")
@@ -286,7 +299,7 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
     return report.Results(config=config, machine={}, fetch=fetch, write_new=write_new,
                           write_unchanged=write_same, backfill=backfill, rescan=rescan, resume=resume, cpu=cpu,
                           phase_seconds=phase_seconds, requests_source=source, latency=latency_phase,
-                          baseline=compared, dlt=dlt_compared)
+                          baseline=compared, dlt=dlt_compared, media=media_phase)
 
 
 def _rfc3339(when: datetime) -> str:

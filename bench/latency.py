@@ -123,7 +123,7 @@ async def measure(latencies: list[int], messages: int, concurrency: int, seed: i
         since = until - models.COMMS_RETENTION
         window = Window(since, until)
         phase = Phase(messages, concurrency, _rfc3339(since), _rfc3339(until))
-        runner = runs.Runner(running, phase.since, phase.until, workdir, ("--concurrency", str(concurrency)))
+        runner = runs.Runner(running, phase.since, phase.until, workdir, ("--concurrency", str(concurrency), "--no-media"))
         # First at zero latency: the same data set's figures without waiting, to set the others beside.
         for ms in [0, *(ms for ms in latencies if ms != 0)]:
             await _control(running, {"reset": True, "profile": f"latency-ms={ms}"})

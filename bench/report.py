@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import media
 from bench.baseline import Measured, Skipped
 from bench.dlt_rest import Compared
 from bench.latency import AtLatency, Phase
@@ -61,6 +62,7 @@ class Results:
     latency: Phase | None = None  # with --latency-ms: the serial bound and a backfill at each latency
     baseline: Measured | Skipped | None = None  # with --baseline (the default): the release to beat
     dlt: Compared | None = None  # with --dlt: dlt's rest_api source and ours on the legacy list alone
+    media: media.Phase | None = None  # with --mms-share: what reading media lists adds (bench/media.py)
 
     @property
     def limit(self) -> float:
@@ -129,6 +131,7 @@ def to_json(r: Results) -> dict[str, Any]:
         **({"latency": _latency_json(r.latency, r.backfill)} if r.latency is not None else {}),
         **({"baseline": _baseline_json(r)} if r.baseline is not None else {}),
         **({"dlt": _dlt_json(r.dlt)} if r.dlt is not None else {}),
+        **({"media": media.json(r.media)} if r.media is not None else {}),
     }
 
 
@@ -274,6 +277,8 @@ def table(r: Results) -> str:
         lines += ["", *_baseline_lines(r)]
     if r.dlt is not None:
         lines += ["", *_dlt_lines(r.dlt)]
+    if r.media is not None:
+        lines += ["", *media.lines(r.media)]
     total = sum(r.phase_seconds.values())
     lines += ["", f"took {total:.0f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.phase_seconds.items())]
     return "\n".join(lines)
@@ -370,3 +375,4 @@ def _aligned(rows: list[list[str]], *, numeric: bool = True) -> list[str]:
         cells += [cell.rjust(w) if numeric else cell.ljust(w) for cell, w in zip(row[1:], widths[1:])]
         out.append("  ".join(cells).rstrip())
     return out
+

@@ -122,6 +122,7 @@ class Runner:
         """The same runs with another release's interpreter, from its tree."""
         other = copy.copy(self)
         other.python, other.cwd, other.label_prefix = python, cwd, "baseline-"
+        other.args = [a for a in self.args if a != "--no-media"]  # it predates media: it reads none
         return other
 
     def with_options(self, *options: str) -> Runner:

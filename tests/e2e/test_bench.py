@@ -23,7 +23,8 @@ def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "figures.json"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--messages", "5000", "--latency-ms", str(LATENCY_MS),
-         "--latency-messages", str(LATENCY_MESSAGES), "--concurrency", str(CONCURRENCY), "--json", str(out)],
+         "--latency-messages", str(LATENCY_MESSAGES), "--concurrency", str(CONCURRENCY), "--mms-share", "0.1",
+         "--json", str(out)],
         capture_output=True, check=False, timeout=280,
     )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
@@ -65,6 +66,19 @@ def test_the_latency_phase_reports_the_bound_the_backfill_and_its_peak_in_flight
     table = stdout[stdout.index("at latency"):]
     assert f"{LATENCY_MS} ms" in table and f"{backfill['peak_in_flight']} of {CONCURRENCY}" in table
     assert "speedup" in table and "serial bound" in table
+
+
+def test_the_media_phase_reports_one_media_request_per_message_with_media(bench_run):
+    """--mms-share runs the legacy backfill without and with media: the difference is one request per
+    message with media (every list fits a page), every item archived, the same messages archived."""
+    stdout, figures = bench_run
+    phase = figures["media"]
+    assert phase["mms_share"] == 0.1 and 0.05 < phase["messages_with_media"] / phase["messages"] < 0.2
+    assert phase["media_requests"] == phase["messages_with_media"]
+    assert phase["media_requests_per_message_with_media"] == 1.0
+    assert phase["items"] >= phase["messages_with_media"]
+    assert phase["records_per_second_with_media"] > 0 and phase["records_per_second_without_media"] > 0
+    assert "per message with media" in stdout[stdout.index("media     legacy list only"):]
 
 
 def test_the_baseline_release_is_measured_beside_the_change(bench_run):

@@ -88,7 +88,9 @@ def _populate(emu: Emulator) -> dict[str, str]:
                                       date_created=rfc2822(now - HOUR))["sid"]
     gone = emu.add_legacy_message(status="delivered", date_created=rfc2822(now - HOUR))["sid"]
     gone_v1 = emu.add_comms_message(status="DELIVERED", createdAt=rfc3339(now - HOUR))["id"]
-    return {"eur": eur[0], "unpriced": unpriced, "slow": slow, "slow_v1": slow_v1, "redacted": redacted,
+    mms_in = emu.add_legacy_message(status="received", direction="inbound", num_media="4", body="",
+                                    date_created=rfc2822(now - 4 * HOUR))["sid"]
+    return {"mms_in": mms_in, "eur": eur[0], "unpriced": unpriced, "slow": slow, "slow_v1": slow_v1, "redacted": redacted,
             "gone": gone, "gone_v1": gone_v1, "created_ms": str(now - 2 * HOUR)}
 
 
@@ -517,11 +519,11 @@ async def test_the_dashboard_variables_and_filters_run(archive):
 # --- docs/analysts.md ----------------------------------------------------------------------------
 
 
-async def test_the_guide_asks_ten_questions_and_each_query_answers_as_the_reader(archive):
+async def test_the_guide_asks_eleven_questions_and_each_query_answers_as_the_reader(archive):
     """Every numbered question of docs/analysts.md has SQL that runs as twilio_archive_reader and returns rows."""
     dsn, _ = archive
     questions = analysts.guide_queries()
-    assert len(questions) == 10
+    assert len(questions) == 11
     for title, sql in questions:
         assert await fetch(dsn, sql, role=READER), title
 
@@ -546,3 +548,21 @@ async def test_the_guide_answers_agree_with_the_base_tables(archive):
     assert {r["id"] for r in answers["5"]} == stuck
     assert sum(r["redacted"] for r in answers["7"]) == sum(m["body"] == "" and not m["num_media"] for m in messages)
     assert sum(r["deleted_at_twilio"] for r in answers["7"]) == sum(m["deleted"] for m in messages) >= 2
+
+
+async def test_the_guide_counts_the_mms_received_last_week_by_content_type(archive):
+    """Question 11 counts every media item of the inbound legacy messages of the last 7 days, per content type."""
+    dsn, ids = archive
+    sql = dict(analysts.guide_queries())["11. MMS we received last week, by content type"]
+    answer = await fetch(dsn, sql, role=READER)
+    messages = {r["sid"]: r for r in await fetch(dsn, "SELECT sid, direction, date_created FROM twilio.legacy_messages")}
+    expected: dict = defaultdict(lambda: [0, set(), 0])
+    for item in await fetch(dsn, "SELECT message_sid, content_type, deleted_at FROM twilio.legacy_media"):
+        m = messages[item["message_sid"]]
+        if m["direction"] == "inbound" and m["date_created"] >= utcnow() - timedelta(days=7):
+            e = expected[item["content_type"]]
+            e[0], e[2] = e[0] + 1, e[2] + (item["deleted_at"] is not None)
+            e[1].add(m["sid"])
+    assert {r["content_type"]: (r["items"], r["messages"], r["deleted_at_twilio"]) for r in answer} == \
+        {k: (n, len(sids), gone) for k, (n, sids, gone) in expected.items()}
+    assert ids["mms_in"] in {sid for _, sids, _ in expected.values() for sid in sids}
