@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 import anyio
 
-from sync import errors, logs
+from sync import errors, logs, pagination, plan
 from sync.http import TwilioClient
 from sync.models import LEGACY_RETENTION, RETENTION_MARGIN
 from sync.observe import NOBODY, Observer
@@ -51,26 +51,33 @@ class MediaRun:
 
 
 async def read_list(client: TwilioClient, account_sid: str, message_sid: str, num_media: int,
-                    page_size: int = source.PAGE_SIZE) -> tuple[ListRead, MediaRun]:
-    """Every page of one message's media list, as the message's own account."""
+                    page_size: int = source.PAGE_SIZE) -> tuple[ListRead, MediaRun, int]:
+    """Every page of one message's media list, as the message's own account; also the page size
+    it ended with (smaller after 500s, which the next lists start from)."""
     run = MediaRun(lists=1)
     rows: list[tuple] = []
     rejected = []
     url: str | None = source.list_url(account_sid, message_sid, page_size)
+
+    def parse(fetched: str, body: object) -> tuple[str, source.MediaPage]:
+        return fetched, source.parse_page(body, account_sid, message_sid)
+
     while url is not None:
         run.requests += 1
         try:
-            page = await client.get_page("api", url, lambda _, body: source.parse_page(body, account_sid, message_sid))
+            # After 500s a smaller page, as the scans ask.
+            fetched, page = await client.get_page("api", url, parse, retry_url=plan.retry_url)
         except errors.FatalSourceError as exc:
             if exc.status != 404:
                 raise
             run.gone += 1
-            return ListRead(account_sid, message_sid, num_media, gone=True), run
+            return ListRead(account_sid, message_sid, num_media, gone=True), run, page_size
+        page_size = min(page_size, pagination.page_size(fetched) or page_size)
         rows += page.rows
         rejected += page.rejected
         run.problems += page.problems
         url = page.next_url
-    return ListRead(account_sid, message_sid, num_media, rows, rejected), run
+    return ListRead(account_sid, message_sid, num_media, rows, rejected), run, page_size
 
 
 async def follow(store: Store, client: TwilioClient, account_sid: str, *, recheck: timedelta | None = None,
@@ -97,8 +104,10 @@ async def follow(store: Store, client: TwilioClient, account_sid: str, *, rechec
         run = MediaRun()
 
         async def one(message_sid: str, num_media: int) -> None:
+            nonlocal page_size
             async with limiter:
-                read, counted = await read_list(client, account_sid, message_sid, num_media, page_size)
+                read, counted, used = await read_list(client, account_sid, message_sid, num_media, page_size)
+            page_size = min(page_size, used)
             reads.append(read)
             run.add(counted)
             observer.media_listed(account_sid, "gone" if read.gone else "read", len(read.rows), len(read.rejected))

@@ -20,7 +20,9 @@ from sync.sources.base import reader
 
 STREAM = "legacy_media"
 ITEMS_KEY = "media_list"
-PAGE_SIZE = 1000  # Twilio's largest: one request per message (a message carries 10 at most)
+# Twilio's default, five times the 10 items a message carries at most: one request per message,
+# and a page small enough that an API refusing large pages (500s) is rarely met.
+PAGE_SIZE = 50
 
 # (column, payload field, converter), in the table's order after sid, account_sid, message_sid.
 _TYPED = (

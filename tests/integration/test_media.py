@@ -156,3 +156,15 @@ async def test_an_unparseable_media_item_is_kept_raw_and_counted(store, emu, twi
         "WHERE message_sid = $1 AND parse_problems IS NOT NULL", target)
     assert bad["date_created"] is None and bad["raw_date"] == "yesterday"
     assert bad["parse_problems"][0].startswith("date_created:")
+
+
+async def test_media_lists_shrink_their_page_after_500s_like_the_scans(store, emu, twilio):
+    """An API that answers 500 to pages over 30 items: the media lists ask smaller pages and all arrive,
+    the lists after the first ones asking the smaller size at once."""
+    await run_backfill(store, twilio, streams=LEGACY)
+    emu.faults.profile = emulator_pkg.FaultProfile(max_page_size=30)
+    run = await follow(store, twilio)
+    archived_messages = {r["sid"] for r in await store.fetch("SELECT sid FROM twilio.legacy_messages")}
+    expected = {sid: m for sid, m in with_media(emu).items() if sid in archived_messages}
+    assert run.lists == len(expected) and run.items == sum(int(m["num_media"]) for m in expected.values())
+    assert emu.faults.stats()["injected"]["page_size"] < len(expected)
