@@ -17,6 +17,8 @@ every request after 50 ms and refuses a credential's requests beyond 3 in flight
 `Emulator(legacy_order="sent-created", legacy_history=200_000)` serves the legacy list in another of
 the plausible orders (`LEGACY_ORDERS`, see orders.py) over a year of history; `emu.list_requests(...)`
 and `emu.list_log` tell what list requests clients made, DateSent-filtered or not.
+`Emulator(mms_share=0.1)` gives a tenth of the legacy messages 1 to 10 media items, served by their
+Media lists (media.py); `emu.media.items(message)` lists them, `emu.media.delete(sid)` deletes one.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -55,8 +56,6 @@ class MediaPage:
 
 def raw_text(item: Any) -> str:
     """An item as JSON text that survives anything (NUL, lone surrogates): ASCII-escaped."""
-    import json
-
     return json.dumps(item, ensure_ascii=True)
 
 
