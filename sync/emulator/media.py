@@ -9,7 +9,7 @@ every time (so a 200k-message data set costs nothing until a list is asked for);
 deleted, through the DELETE route or `Media.delete`, is remembered by SID. Deleting an item
 leaves the message's `num_media` as it was: only a read of the list shows it gone. A message
 the caller cannot see (another account's, deleted, past retention) has no media list: 404.
-The list pages as the Messages list does (`PA<sid>` tokens, PageSize up to 1000) and filters
+The list pages as the Messages list does (`PA<sid>`/`PB<sid>` tokens, PageSize up to 1000) and filters
 by `DateCreated` (=, `<` on or before, `>` on or after, whole GMT days). This module may not
 touch the messages themselves (data.py) nor decide authentication (server.py).
 """
@@ -151,11 +151,12 @@ class Routes:
                  and (last is None or parse_rfc2822(m["date_created"]) <= last)]  # fmt: skip
         start_at = 0
         if token is not None:
-            direction, after = paging.parse_legacy_token(token)
+            direction, at = paging.parse_legacy_token(token)
             sids = [m["sid"] for m in items]
-            if direction != "after" or after not in sids:
+            if at not in sids:
                 raise errors.bad_request(f"Invalid PageToken: {token}", "PageToken")
-            start_at = sids.index(after) + 1
+            # PA<sid>: the page after that item; PB<sid>: the page before it (previous_page_uri).
+            start_at = sids.index(at) + 1 if direction == "after" else max(0, sids.index(at) - size)
         elif page > 0:
             raise errors.bad_request("PageToken is required for paging.", "PageToken")
         shown = items[start_at:start_at + size]
@@ -164,7 +165,8 @@ class Routes:
         body = {
             "first_page_uri": paging.legacy_uri(path, echo, size, 0),
             "end": page * size + max(len(shown) - 1, 0),
-            "previous_page_uri": None,
+            "previous_page_uri": (paging.legacy_uri(path, echo, size, page - 1, f"PB{shown[0]['sid']}")
+                                  if page > 0 and shown else None),
             "media_list": shown,
             "uri": paging.legacy_uri(path, echo, size, page, token),
             "page_size": size,

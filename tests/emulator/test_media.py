@@ -59,6 +59,17 @@ async def test_the_list_pages_with_tokens_until_every_item_is_read(http, emu: Em
     assert len(seen) == len(set(seen)) == int(message["num_media"])
 
 
+async def test_previous_page_uri_leads_back_to_the_page_before(http, emu: Emulator):
+    """The second page's previous_page_uri serves the first page again."""
+    message = max(with_media(emu), key=lambda m: int(m["num_media"]))
+    assert int(message["num_media"]) >= 2
+    _, first = await get_json(http, media_list(message["sid"]), {"PageSize": "1"})
+    _, second = await get_json(http, first["next_page_uri"])
+    assert first["previous_page_uri"] is None and second["page"] == 1
+    _, back = await get_json(http, second["previous_page_uri"])
+    assert back["media_list"] == first["media_list"]
+
+
 async def test_date_created_filters_select_whole_days(http, emu: Emulator):
     """DateCreated on the message's day lists its items; the day after lists none; a bad date is a 400."""
     message = with_media(emu)[0]
