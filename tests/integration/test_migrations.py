@@ -382,7 +382,6 @@ EXPECTED_INDEXES = {
     ("daily_account_overview", "UNIQUE btree (account_sid, day, source, price_unit) NULLS NOT DISTINCT"),
     ("legacy_messages", "UNIQUE btree (sid)"),
     ("legacy_messages", "btree (date_created)"),
-    ("legacy_messages", "btree (date_sent)"),
     ("legacy_messages", "btree (status, date_created)"),
     ("legacy_messages", "btree (from_address, date_created)"),
     ("legacy_messages", "btree (to_address, date_created)"),
@@ -538,6 +537,25 @@ async def test_every_table_view_and_column_is_commented(migrated_dsn):
         "SELECT count(*) FROM pg_class WHERE relnamespace = 'twilio'::regnamespace AND relkind IN ('r', 'v', 'm')",
     )
     assert counted[0][0] == len(EXPECTED_COLUMNS)
+
+
+async def test_0008_drops_the_unread_date_sent_index_and_says_when_a_backfill_refreshes(empty_database_dsn):
+    """0008: no index on legacy_messages.date_sent (no query reads through it), and the overview's
+    comment says a backfill that wrote nothing leaves it; downgrading to 0007 puts both back."""
+    dsn = empty_database_dsn
+
+    async def state() -> tuple[bool, str]:
+        indexed = await fetch(dsn, "SELECT 1 FROM pg_indexes WHERE schemaname = 'twilio' "
+                                   "AND indexname = 'legacy_messages_date_sent_idx'")
+        comment = await fetch(dsn, "SELECT obj_description('twilio.daily_account_overview'::regclass, 'pg_class')")
+        return bool(indexed), comment[0][0]
+
+    await upgrade(dsn)
+    indexed, comment = await state()
+    assert not indexed and "one that wrote nothing leaves it as it was" in comment
+    await downgrade(dsn, "0007")
+    indexed, comment = await state()
+    assert indexed and "`backfill` refreshes it at its end and `run`" in comment
 
 
 async def test_reader_role_may_select_everything_and_insert_nothing(migrated_dsn):
