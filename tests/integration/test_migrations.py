@@ -408,7 +408,7 @@ EXPECTED_INDEXES = {
     ("scan_slices", "UNIQUE btree (id)"),
     ("scan_slices", "btree (scan_id)"),
     ("message_status_history", "UNIQUE btree (id)"),
-    ("message_status_history", "btree (message_id, observed_at)"),
+    ("message_status_history", "hash (message_id)"),
     ("comms_messages", "btree (account_sid, created_at DESC) WHERE (hydrated_at IS NULL)"),
     ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
 }
@@ -540,22 +540,25 @@ async def test_every_table_view_and_column_is_commented(migrated_dsn):
 
 
 async def test_0008_drops_the_unread_date_sent_index_and_says_when_a_backfill_refreshes(empty_database_dsn):
-    """0008: no index on legacy_messages.date_sent (no query reads through it), and the overview's
-    comment says a backfill that wrote nothing leaves it; downgrading to 0007 puts both back."""
+    """0008: no index on legacy_messages.date_sent (no query reads through it), a hash index on the
+    status history's message_id, and the overview's comment says a backfill that wrote nothing
+    leaves it; downgrading to 0007 puts all three back as they were."""
     dsn = empty_database_dsn
 
-    async def state() -> tuple[bool, str]:
-        indexed = await fetch(dsn, "SELECT 1 FROM pg_indexes WHERE schemaname = 'twilio' "
-                                   "AND indexname = 'legacy_messages_date_sent_idx'")
+    async def state() -> tuple[bool, str, str]:
+        indexes = {r[0]: index_shape(r[1]) for r in await fetch(dsn, "SELECT indexname, indexdef FROM pg_indexes "
+                                                                     "WHERE schemaname = 'twilio'")}
         comment = await fetch(dsn, "SELECT obj_description('twilio.daily_account_overview'::regclass, 'pg_class')")
-        return bool(indexed), comment[0][0]
+        return "legacy_messages_date_sent_idx" in indexes, indexes["message_status_history_message_idx"], comment[0][0]
 
     await upgrade(dsn)
-    indexed, comment = await state()
-    assert not indexed and "one that wrote nothing leaves it as it was" in comment
+    date_sent, history, comment = await state()
+    assert not date_sent and history == "hash (message_id)"
+    assert "one that wrote nothing leaves it as it was" in comment
     await downgrade(dsn, "0007")
-    indexed, comment = await state()
-    assert indexed and "`backfill` refreshes it at its end and `run`" in comment
+    date_sent, history, comment = await state()
+    assert date_sent and history == "btree (message_id, observed_at)"
+    assert "`backfill` refreshes it at its end and `run`" in comment
 
 
 async def test_reader_role_may_select_everything_and_insert_nothing(migrated_dsn):
