@@ -21,7 +21,7 @@ from sync import flags
 
 DEFAULT_MESSAGES = 200_000
 QUICK_MESSAGES = 20_000
-MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kill a run half-way
+MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kill a run mid-way
 DEFAULT_KILLS = 3  # the measurement: three kills during one backfill
 LATENCY_MESSAGES = 50_000  # the target: a 7-day backfill of 50,000 + 50,000
 MIN_LATENCY_MESSAGES = 1_000
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "unchanged rows), "
         "`python -m sync backfill` from empty (records/s per stream and in all, requests, peak RSS), a "
         "rescan of the unchanged window (records/s, rows written: must be 0), and the requests a "
-        "backfill killed with SIGKILL half-way needs to finish, against a clean run's.",
+        "backfill killed with SIGKILL --kills times (at the emulator's gate) needs to finish, against a clean "
+        "run's, and what each kill lost against the pages in hand.",
         epilog="Progress goes to stderr, the table to stdout. Needs psutil: pip install -e '.[bench]'.",
     )
     size = parser.add_mutually_exclusive_group()
