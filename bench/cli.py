@@ -21,7 +21,8 @@ from sync import flags
 
 DEFAULT_MESSAGES = 200_000
 QUICK_MESSAGES = 20_000
-MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kill a run half-way
+MIN_MESSAGES = 5_000  # below a few pages per stream the resume phase cannot kill a run mid-way
+DEFAULT_KILLS = 3  # the issue's measurement: three kills during one backfill
 LATENCY_MESSAGES = 50_000  # the issue's target: a 7-day backfill of 50,000 + 50,000
 MIN_LATENCY_MESSAGES = 1_000
 DEFAULT_CONCURRENCY = 16  # the issue's target: at most 16 requests in flight
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "unchanged rows), "
         "`python -m sync backfill` from empty (records/s per stream and in all, requests, peak RSS), a "
         "rescan of the unchanged window (records/s, rows written: must be 0), and the requests a "
-        "backfill killed with SIGKILL half-way needs to finish, against a clean run's.",
+        "backfill killed with SIGKILL --kills times (at the emulator's gate) needs to finish, against a clean "
+        "run's, and what each kill lost against the pages in hand.",
         epilog="Progress goes to stderr, the table to stdout. Needs psutil: pip install -e '.[bench]'.",
     )
     size = parser.add_mutually_exclusive_group()
@@ -48,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true",
                       help=f"a smoke run with {QUICK_MESSAGES:,} messages per API")
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulator's data set (default 0)")
-    parser.add_argument("--resume-at", type=_fraction, default=0.5, metavar="F",
-                        help="kill the resume phase's first run once this fraction is archived (default 0.5)")
+    parser.add_argument("--kills", type=_kills, default=DEFAULT_KILLS, metavar="K",
+                        help=f"the resume phase kills the backfill K times (default {DEFAULT_KILLS}), each once the "
+                             "emulator has answered 1/(K+1) of the clean run's requests, then runs it to the end")
     latency = parser.add_argument_group(
         "latency phase (issue 11)",
         "With --latency-ms, after the phases above (which stay at zero latency), a second emulator serves "
@@ -122,13 +125,10 @@ def _latencies(value: str) -> list[int]:
     return numbers
 
 
-def _fraction(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.05 <= number <= 0.95:
-        raise argparse.ArgumentTypeError(f"must be between 0.05 and 0.95, got {value}")
+def _kills(value: str) -> int:
+    number = _whole(value)
+    if not 1 <= number <= 9:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 9, got {number}")
     return number
 
 
@@ -190,7 +190,8 @@ def _drop_all(databases) -> None:
 async def _measure(args, messages, running, server, databases, workdir, phase_seconds):
     from bench import limits, report, runs, usage
     from bench.console import say, step
-    from sync import models, worker
+    from sync import budget, models, worker
+    from sync.config import DEFAULT_CONCURRENCY as DEFAULT_CLI_CONCURRENCY
 
     meter = usage.Meter(running.pid, server.pid)
     cpu: dict[str, usage.PhaseCpu] = {}
@@ -271,10 +272,13 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
     resume_dsn = await databases.fresh("resume")
     with timed("resume"):
         before = meter.sample()
-        resume = await runs.resume(runner, resume_dsn, backfill, clean_dsn, args.resume_at)
-        cpu["resume (both runs)"] = usage.between(before, meter.sample(), resume.seconds,
-                                                  child_cpu=resume.first.cpu_seconds + resume.second.exit.cpu_seconds)
-    say(f"resume: {resume.requests:,} requests vs {resume.clean_requests:,} for the clean run")
+        in_hand = budget.PAGES_IN_HAND * DEFAULT_CLI_CONCURRENCY  # the zero-latency runs keep the CLI's default
+        resume = await runs.resume(runner, resume_dsn, backfill, clean_dsn, args.kills, in_hand)
+        cpu["resume (every run)"] = usage.between(
+            before, meter.sample(), resume.seconds,
+            child_cpu=sum(k.exit.cpu_seconds for k in resume.kills) + resume.second.exit.cpu_seconds)
+    say(f"resume: {resume.requests:,} requests vs {resume.clean_requests:,} for the clean run, "
+        f"{resume.lost_per_kill:.1f} lost per kill (at most {in_hand} in hand)")
 
     latency_phase = None
     if args.latency_ms:
@@ -295,7 +299,7 @@ async def _measure(args, messages, running, server, databases, workdir, phase_se
               "saved is not counted)")
     config = {"messages": messages, "seed": args.seed, "since": _rfc3339(since), "until": _rfc3339(until),
               "postgres": f"{version} ({'embedded' if server.embedded else 'DATABASE_URL'})",
-              "page_size": worker.PAGE_SIZE, "resume_at": args.resume_at}
+              "page_size": worker.PAGE_SIZE, "kills": args.kills}
     return report.Results(config=config, machine={}, fetch=fetch, write_new=write_new,
                           write_unchanged=write_same, backfill=backfill, rescan=rescan, resume=resume, cpu=cpu,
                           phase_seconds=phase_seconds, requests_source=source, latency=latency_phase,

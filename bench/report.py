@@ -112,13 +112,16 @@ def to_json(r: Results) -> dict[str, Any]:
         "backfill": _run_json(r.backfill),
         "rescan": _run_json(r.rescan),
         "resume": {
-            "killed_at_fraction": round(resume.fraction, 3), "killed_after_seconds": round(resume.killed_after_seconds, 3),
-            "records_at_kill": resume.records_at_kill, "requests": resume.requests,
+            "kills": [{"requests": k.requests, "pages_saved": k.pages_saved, "lost": k.lost,
+                       "records_at_kill": k.records_at_kill, "killed_after_seconds": round(k.exit.seconds, 3),
+                       "process": asdict(k.exit)} for k in resume.kills],
+            "pages_in_hand": resume.in_hand, "lost_per_kill": round(resume.lost_per_kill, 1),
+            "requests": resume.requests,
             "clean_requests": resume.clean_requests, "request_ratio": _ratio(resume.requests, resume.clean_requests),
             "seconds": round(resume.seconds, 3), "clean_seconds": round(resume.clean_seconds, 3),
             "time_ratio": _ratio(resume.seconds, resume.clean_seconds),
             "rows": resume.rows, "clean_rows": resume.clean_rows,
-            "killed_run": asdict(resume.first), "second_run": _run_json(resume.second),
+            "second_run": _run_json(resume.second),
         },
         "requests_source": r.requests_source,
         "ratios": {
@@ -259,10 +262,11 @@ def table(r: Results) -> str:
                       f"{b.requests:,} requests, peak RSS {_mb(b.exit.peak_rss_bytes)}, WAL {_wal(b)}")],
         ["rescan", (f"{s.rows_written:,} rows written (twilio.scans), {s.rows_with_new_versions:,} new row versions "
                     f"(xmin), {s.requests:,} requests, peak RSS {_mb(s.exit.peak_rss_bytes)}, WAL {_wal(s)}")],
-        ["resume after kill -9", (f"killed at {res.fraction:.0%} after {res.killed_after_seconds:.1f} s; "
+        ["resume after kill -9", (f"{len(res.kills)} kills, each losing {', '.join(str(k.lost) for k in res.kills)} "
+                                  f"requests (at most {res.in_hand} pages in hand); "
                                   f"{res.requests:,} requests vs {res.clean_requests:,} clean = "
-                                  f"{_ratio(res.requests, res.clean_requests)}x; "
-                                  f"wall time {_ratio(res.seconds, res.clean_seconds)}x")],
+                                  f"{_ratio(res.requests, res.clean_requests)}x "
+                                  f"({res.lost_per_kill:.1f} a kill); wall time {_ratio(res.seconds, res.clean_seconds)}x")],
         ["requests counted from", r.requests_source],
     ]
     lines += ["", *_aligned(facts, numeric=False)]

@@ -1,8 +1,11 @@
 """The real CLI, `python -m sync backfill`, run as a child process against the emulator.
 
 backfill: from an empty database. rescan: the same window again, nothing changed; it must
-write no rows. resume: a backfill killed with SIGKILL half-way, then run again to the end;
-what did the crash cost in requests?
+write no rows. resume: a backfill killed with SIGKILL several times, then run again to the end;
+what did each kill cost in requests, against the pages in hand it may lose (PAGES_IN_HAND x
+--concurrency)? Each kill comes at the emulator's gate (its control route's "hold_after"): the
+killed run gets an equal share of the clean run's requests answered, and is killed once a later
+request of it is held, so it surely had work left, however loaded the machine.
 
 Per-stream figures come from twilio.scans, which the worker keeps in the same transaction as
 each page: records_seen over finished_at - started_at. Requests come from the emulator's own
@@ -27,7 +30,7 @@ from bench.child import Child, Exit
 from bench.console import say
 from sync import models
 
-POLL_SECONDS = 0.02  # how often the resume phase looks at the archived count before the kill
+POLL_SECONDS = 0.02  # how often the resume phase asks the emulator whether its gate holds a request
 
 
 @dataclass(frozen=True)
@@ -81,19 +84,36 @@ class Run:
         return self.records / self.span_seconds if self.span_seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Kill:
+    """One run of the resume phase killed with SIGKILL at the emulator's gate."""
+
+    exit: Exit
+    requests: int  # the emulator answered, in this run
+    pages_saved: int  # pages this run committed (twilio.scans.pages)
+    records_at_kill: int  # archived in all, after it
+
+    @property
+    def lost(self) -> int:
+        """Requests answered whose pages were not saved: the pages in hand at the kill."""
+        return self.requests - self.pages_saved
+
+
 @dataclass
 class Resume:
-    fraction: float  # of the clean run's records archived when the first run was killed
-    killed_after_seconds: float
-    records_at_kill: int
-    first: Exit
+    kills: list[Kill]
+    in_hand: int  # the bound on each kill's loss: PAGES_IN_HAND x the CLI's --concurrency
     second: Run
-    requests: int  # both runs, counted like the clean run's
+    requests: int  # every run, counted like the clean run's
     clean_requests: int
-    seconds: float  # both runs' wall time
+    seconds: float  # every run's wall time
     clean_seconds: float
-    rows: dict[str, int] = field(default_factory=dict)  # archived rows per table after both runs
+    rows: dict[str, int] = field(default_factory=dict)  # archived rows per table after every run
     clean_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lost_per_kill(self) -> float:
+        return (self.requests - self.clean_requests) / max(len(self.kills), 1)
 
 
 class Runner:
@@ -186,35 +206,58 @@ async def rescan(runner: Runner, dsn: str) -> Run:
     return result
 
 
-async def resume(runner: Runner, dsn: str, clean: Run, clean_dsn: str, fraction: float) -> Resume:
-    target = max(1, int(clean.records * fraction))
+async def resume(runner: Runner, dsn: str, clean: Run, clean_dsn: str, kills: int, in_hand: int) -> Resume:
+    """`kills` runs killed at the gate, each after an equal share of the clean run's requests,
+    then one run to the end; what it all cost in requests against the clean run."""
+    if clean.emulator_requests is None:
+        raise BenchError("resume: the emulator reports no request count, so its gate cannot time the kills")
+    share = max(1, clean.emulator_requests // (kills + 1))
     before = await runner.requests_so_far()
+    killed: list[Kill] = []
     async with _connected(dsn) as conn:
         await procs.checkpoint(conn)
-        with runner.child(dsn, "resume-killed") as child:
-            archived = 0
-            while archived < target:
-                await anyio.sleep(POLL_SECONDS)
-                # records_seen moves in the transaction that stores the page: it is what is archived.
-                archived = await conn.fetchval("SELECT coalesce(sum(records_seen), 0)::bigint FROM twilio.scans")
-                if not child.running():
-                    raise BenchError("resume: the backfill finished before it could be killed; use more --messages")
-            first = child.kill()
-        killed_after = first.seconds
-        at_kill = await conn.fetchval("SELECT coalesce(sum(records_seen), 0)::bigint FROM twilio.scans")
-    say(f"killed the backfill after {killed_after:.1f} s with {at_kill:,} of {clean.records:,} records archived "
-        f"({at_kill / max(clean.records, 1):.0%}); running it again")
+        for n in range(kills):
+            asked, saved = await runner.requests_so_far(), await _saved_pages(conn)
+            await _gate(runner, {"hold_after": share})
+            try:
+                with runner.child(dsn, f"resume-killed-{n + 1}") as child:
+                    while not (await _gate(runner))["held"]:
+                        if not child.running():
+                            raise BenchError("resume: the backfill finished before it could be killed; "
+                                             "use more --messages or fewer kills")
+                        await anyio.sleep(POLL_SECONDS)
+                    exit = child.kill()
+            finally:
+                await _gate(runner, {"release": True})
+            now_saved = await _saved_pages(conn)
+            at_kill = await conn.fetchval("SELECT coalesce(sum(records_seen), 0)::bigint FROM twilio.scans")
+            kill = Kill(exit, await runner.requests_so_far() - asked, now_saved - saved, at_kill)
+            killed.append(kill)
+            say(f"kill {n + 1}: after {exit.seconds:.1f} s, {kill.requests:,} requests answered, "
+                f"{kill.pages_saved:,} pages saved ({kill.lost} lost; at most {in_hand} in hand), "
+                f"{at_kill:,} of {clean.records:,} records archived")
     second = await runner.run(dsn, "resume-again", all_scans=True)
     after = await runner.requests_so_far()
-    if before is not None and after is not None and clean.emulator_requests is not None:
-        requests, clean_requests = after - before, clean.emulator_requests
-    else:
-        # Every scan row of this database: the killed run's pages live on in the scans it resumed.
-        requests, clean_requests = second.pages, clean.pages
-    return Resume(fraction=at_kill / max(clean.records, 1), killed_after_seconds=killed_after, records_at_kill=at_kill,
-                  first=first, second=second, requests=requests, clean_requests=clean_requests,
-                  seconds=first.seconds + second.exit.seconds, clean_seconds=clean.exit.seconds,
+    return Resume(kills=killed, in_hand=in_hand, second=second, requests=after - before,
+                  clean_requests=clean.emulator_requests,
+                  seconds=sum(k.exit.seconds for k in killed) + second.exit.seconds, clean_seconds=clean.exit.seconds,
                   rows=await row_counts(dsn), clean_rows=await row_counts(clean_dsn))
+
+
+async def _gate(runner: Runner, command: dict | None = None) -> dict:
+    return await anyio.to_thread.run_sync(procs.fault_control, runner.running, command)
+
+
+async def _saved_pages(conn: asyncpg.Connection) -> int:
+    """Pages every scan has saved, once a killed CLI's sessions are gone (a commit it sent before
+    the kill counts for its run, not the next one)."""
+    for _ in range(500):
+        others = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+        if not others:
+            break
+        await anyio.sleep(0.02)
+    return await conn.fetchval("SELECT coalesce(sum(pages), 0)::bigint FROM twilio.scans")
 
 
 @asynccontextmanager

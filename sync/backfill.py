@@ -5,16 +5,13 @@ what the pass archived, when it archived anything."""
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import anyio
 
-from sync import analytics, machinery, media, models, privacy, worker
+from sync import analytics, collector, machinery, media, models, privacy, worker
 from sync.config import TwilioSettings
 from sync.progress import Progress
 
@@ -28,7 +25,7 @@ async def run(dsn: str, twilio: TwilioSettings, streams, window: models.Window, 
     """Backfill `streams` of the account over `window`, then (with the legacy list, unless not
     `with_media`) the media its messages owe; each stream's ScanResult, the seconds taken, and
     what the media lists cost."""
-    with collector_for_a_pass():
+    with collector.tuned():
         return await _pass(dsn, twilio, streams, window, fixed_end=fixed_end, now=now, page_size=page_size,
                            bodies=bodies, with_media=with_media)
 
@@ -58,28 +55,6 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
         if interrupted or any(r.inserted or r.updated for r in results):
             await analytics.refresh(store)
     return results, time.monotonic() - started, media_run
-
-
-# Container allocations between two collections of the youngest generation (Python's default: 700).
-YOUNG = 20_000
-
-
-@contextmanager
-def collector_for_a_pass() -> Iterator[None]:
-    """The cyclic garbage collector tuned for a pass, as it was after. A page decodes into
-    thousands of dicts that are alive until it is parsed: collected every 700 allocations, each was
-    scanned up to three times, and every full collection scanned the loaded modules again. With
-    what is loaded frozen and the young generation 20,000 deep, collections cost a tenth of the
-    CPU they did (0.05 s against 0.37 s in a rescan of 107,000 records, measured), with
-    at most that many more objects waiting for one."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 async def interrupted_before(store: Store, account_sid: str, streams: tuple[str, ...]) -> bool:

@@ -14,8 +14,8 @@ from typing import Any
 
 import anyio
 
-from sync import (__version__, backfill, chains, database, demo, errors, flags, leases, logs, machinery, models,
-                  privacy, psql, report, schedule, service, worker)
+from sync import (__version__, backfill, chains, collector, database, demo, errors, flags, leases, logs, machinery,
+                  models, privacy, psql, report, schedule, service, worker)
 from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
 
 log = logs.get("sync")
@@ -213,7 +213,6 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    from sync.health import serve
     from sync.metrics import Metrics
 
     timing = schedule.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
@@ -228,6 +227,16 @@ async def cmd_run(args: argparse.Namespace) -> int:
     accounts = [dataclasses.replace(a, concurrency=args.concurrency) for a in accounts]
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
+    # Its scans decode pages as backfill's do, all day: the collector tuned as for a backfill.
+    with collector.tuned():
+        await _serve(args, dsn, accounts, timing, bodies, metrics)
+    return 0
+
+
+async def _serve(args: argparse.Namespace, dsn: str, accounts: list, timing: schedule.Schedule,
+                 bodies: privacy.Bodies, metrics) -> None:
+    from sync.health import serve
+
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
         svc = service.Service(store, accounts, schedule=timing, metrics=metrics, bodies=bodies,
@@ -242,7 +251,6 @@ async def cmd_run(args: argparse.Namespace) -> int:
             else:
                 await svc.run()
             tg.cancel_scope.cancel()
-    return 0
 
 
 async def _stop_on_signal(stop: anyio.Event) -> None:

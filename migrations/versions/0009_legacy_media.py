@@ -1,7 +1,7 @@
 """The media of legacy messages (MMS, WhatsApp): what a message carried, and which lists were read.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 
 twilio.legacy_media holds one row per media item of a legacy message, as its message's media
@@ -16,7 +16,7 @@ are mostly plain SMS.
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

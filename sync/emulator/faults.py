@@ -56,7 +56,9 @@ The gate (for tests that kill or signal a client): `hold_after(n)` answers the n
 requests, then holds every later one unanswered, before anything above, until `release()` or
 another `hold_after`. A held request is not in flight (it has not reached the API yet); `held`
 counts them, and one whose client has gone by its release is dropped unanswered. A client killed while one of its requests is held surely had work left: it cannot
-have finished first, however loaded the machine.
+have finished first, however loaded the machine. The control route drives the gate too
+({"hold_after": n}, {"release": true}; `stats()` says how many are `held`), for a client in
+another process than the emulator's (the bench's resume phase).
 
 Selection costs one attribute test per request while the profile is empty, nothing is
 queued and no deadline is pending (`Faults.armed` is false). The emulator runs on one event
@@ -349,18 +351,21 @@ class Faults:
             "pending": [dataclasses.asdict(i) for i in self._queue],
             "in_flight": {credential: n for credential, n in self.in_flight.items() if n},
             "peak_in_flight": dict(self.peak_in_flight),
+            "held": self.held,
+            "gate": self._allowance,  # answers the gate still lets through; None: open
         }
 
     def command(self, body: object) -> dict:
         """Apply a control request body (the `POST /_emulator/faults` JSON); return `stats()`.
 
         Keys: "reset": true (first), "seed": int, "profile": spec string, "inject": kind with
-        optional "times" and "path_contains". All or nothing: a bad key, value or combination
-        raises ValueError (TypeError for a value of the wrong JSON type) and changes nothing.
+        optional "times" and "path_contains", then the gate: "hold_after": n or "release": true
+        (not both). All or nothing: a bad key, value or combination raises ValueError (TypeError
+        for a value of the wrong JSON type) and changes nothing.
         """
         if not isinstance(body, Mapping):
             raise TypeError("expected a JSON object")
-        unknown = set(body) - {"reset", "seed", "profile", "inject", "times", "path_contains"}
+        unknown = set(body) - {"reset", "seed", "profile", "inject", "times", "path_contains", "hold_after", "release"}
         if unknown:
             raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
         reset, seed, spec = body.get("reset", False), body.get("seed"), body.get("profile")
@@ -376,6 +381,15 @@ class Faults:
             injection = _Injection(body["inject"], body.get("times", 1), body.get("path_contains"))
         elif "times" in body or "path_contains" in body:
             raise ValueError("times and path_contains go with inject")
+        hold, release = body.get("hold_after"), body.get("release", False)
+        if hold is not None and not _is_int(hold):
+            raise TypeError("hold_after must be an integer")
+        if hold is not None and hold < 0:
+            raise ValueError(f"hold_after must be 0 or more, got {hold}")
+        if not isinstance(release, bool):
+            raise TypeError("release must be true or false")
+        if hold is not None and release:
+            raise ValueError("hold_after and release do not go together")
         if reset:
             self.reset_counts()
         if seed is not None:
@@ -385,6 +399,10 @@ class Faults:
         if injection is not None:
             self._queue.append(injection)
             self._rearm()
+        if hold is not None:
+            self.hold_after(hold)
+        if release:
+            self.release()
         return self.stats()
 
     # ------------------------------------------------------------ per request

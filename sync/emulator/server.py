@@ -6,7 +6,8 @@
     v1       GET  /v1/Messages, /v1/Messages/{messageId}
              GET  /v1/Messages/Operations, /v1/Messages/Operations/{operationId}
     control  GET/POST /_emulator/faults   the fault injector's stats / {"profile": spec,
-             "inject": kind, "times": n, "path_contains": s, "seed": n, "reset": true}
+             "inject": kind, "times": n, "path_contains": s, "seed": n, "reset": true,
+             "hold_after": n, "release": true}
 
 Every API request needs HTTP Basic credentials (Account SID + Auth Token, or API key + secret)
 and may then meet latency, the concurrency limit or a fault (faults.py); the control route

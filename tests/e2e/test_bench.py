@@ -40,6 +40,9 @@ def test_a_small_benchmark_run_reports_consistent_figures(bench_run):
     assert rescan["records"] == backfill["records"]
     assert rescan["rows_written"] == 0 and rescan["rows_with_new_versions"] == 0
     assert resume["rows"] == resume["clean_rows"]
+    # Each kill comes at the emulator's gate and loses at most the pages in hand.
+    assert len(resume["kills"]) == 3
+    assert all(0 <= kill["lost"] <= resume["pages_in_hand"] for kill in resume["kills"])
 
 
 def test_the_latency_phase_reports_the_bound_the_backfill_and_its_peak_in_flight(bench_run):

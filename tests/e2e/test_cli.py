@@ -100,6 +100,68 @@ async def test_kill_9_mid_slices_resumes_each_slice_and_never_reads_a_finished_o
     await assert_archive_equals_emulator(store, emu, streams=("legacy_messages",))
 
 
+async def sessions(dsn: str) -> set[int]:
+    """The server processes of the sessions on the database now (the test's own pool among them)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {r[0] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                              "AND backend_type = 'client backend'")}
+    finally:
+        await conn.close()
+
+
+async def saved_pages(dsn: str, ours: set[int]) -> int:
+    """Pages saved by every scan so far, once no session but `ours` is left on the database: a
+    commit a killed CLI sent before the kill is counted here, not in the next run."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                                  "AND NOT pid = ANY($1::int[])", list(ours)):
+            await anyio.sleep(0.02)
+        return await conn.fetchval("SELECT coalesce(sum(pages), 0)::int FROM twilio.scans")
+    finally:
+        await conn.close()
+
+
+async def test_each_kill_9_loses_at_most_the_pages_in_hand_and_the_rerun_asks_only_for_what_it_saves(db_dsn, store):
+    """Three kill -9s of a backfill reading many slices at once, then a rerun. Every request a
+    killed run made whose page it did not save held one of the account's pages in hand, so no
+    kill wastes more than PAGES_IN_HAND x --concurrency requests; and the rerun re-reads nothing
+    (no slice split again, no first page or head asked twice): each request is a page it saves."""
+    emu = emulator.Emulator(seed=5, comms_messages=3_000, legacy_messages=3_000, legacy_days=7,
+                            legacy_history=6_000, legacy_history_days=120, legacy_order="sent-created")
+    concurrency = 2
+    in_hand = budget.PAGES_IN_HAND * concurrency
+    command = ["backfill", "--since", _days_ago(130), "--page-size", "50",
+               "--concurrency", str(concurrency)]
+    async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
+        env = cli_env(url, db_dsn)
+        ours, saved = await sessions(db_dsn), 0
+        for _ in range(3):
+            asked = len(emu.list_log)
+            async with held_after(emu, 25):  # of some 250 requests
+                proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
+                await until_held(emu, proc)
+                os.kill(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            now_saved = await saved_pages(db_dsn, ours)
+            assert now_saved > saved, "a killed run saved no page: the kill came too early to say anything"
+            wasted = (len(emu.list_log) - asked) - (now_saved - saved)
+            assert wasted <= in_hand, f"a kill lost {wasted} requests, beyond the {in_hand} pages in hand"
+            saved = now_saved
+        asked = len(emu.list_log)
+        final = await sync_cli(*command, env=env)
+        assert final.returncode == 0, final.stderr.decode()
+        assert "(resumed)" in final.stdout.decode()
+        assert len(emu.list_log) - asked == await saved_pages(db_dsn, ours) - saved
+    await assert_archive_equals_emulator(store, emu)
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%d")
+
+
 def _killable(slices: list[asyncpg.Record]) -> bool:
     """Whether one slice is read and another is half-read with pages saved."""
     return any(r["cursor"] is None for r in slices) and any(r["cursor"] and r["pages"] for r in slices)

@@ -164,6 +164,26 @@ async def test_the_gate_answers_n_requests_then_holds_the_rest_until_released(ht
     assert (await answer(http, LEGACY_LIST))[0] == 200  # open: nothing is held any more
 
 
+async def test_the_control_route_drives_the_gate_for_a_client_in_another_process(base_url, http, emu: Emulator):
+    """{"hold_after": 1} over the control route: one answer, the next is held (stats say so)
+    until {"release": true}; a bad gate command is a 400 and leaves the gate as it was."""
+    async with aiohttp.ClientSession(base_url) as control:
+        async with control.post(CONTROL, json={"hold_after": 1}) as response:
+            assert response.status == 200 and (await response.json())["gate"] == 1
+        assert (await answer(http, LEGACY_LIST))[0] == 200
+        second = asyncio.ensure_future(answer(http, LEGACY_LIST))
+        while not (await get_json(control, CONTROL))[1]["held"]:
+            await asyncio.sleep(0.01)
+        assert not second.done()
+        for bad in ({"hold_after": -1}, {"hold_after": "2"}, {"hold_after": 1, "release": True}):
+            async with control.post(CONTROL, json=bad) as response:
+                assert response.status == 400
+        assert not second.done() and emu.faults.held == 1
+        async with control.post(CONTROL, json={"release": True}) as response:
+            assert (await response.json())["gate"] is None
+        assert (await second)[0] == 200
+
+
 async def test_a_held_request_whose_client_went_is_dropped_with_no_fault_spent(base_url, http, emu: Emulator):
     """A client killed while its request is held sees no answer, so none is chosen for it: the
     queued 429 and its Retry-After go to the next request, not to the one nobody got."""

@@ -576,6 +576,22 @@ async def test_every_table_view_and_column_is_commented(migrated_dsn):
     assert counted[0][0] == len(EXPECTED_COLUMNS)
 
 
+async def test_0008_says_a_backfill_that_wrote_nothing_leaves_the_overview(empty_database_dsn):
+    """0008: the overview's comment says when a backfill refreshes it (not when it wrote nothing);
+    downgrading to 0007 gives back 0005's comment."""
+    dsn = empty_database_dsn
+
+    async def comment() -> str:
+        rows = await fetch(dsn, "SELECT obj_description('twilio.daily_account_overview'::regclass, 'pg_class')")
+        return rows[0][0]
+
+    await upgrade(dsn)
+    assert "`backfill` refreshes it at its end when it wrote rows or followed an interrupted backfill (one that " \
+           "wrote nothing leaves it as it was), and `run` after each full cycle" in await comment()
+    await downgrade(dsn, "0007")
+    assert "`backfill` refreshes it at its end and `run` after each full cycle" in await comment()
+
+
 async def test_reader_role_may_select_everything_and_insert_nothing(migrated_dsn):
     """twilio_archive_reader exists, reads every table and the view (and tables added later), and may not write."""
     role = await fetch(migrated_dsn, "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", READER)
