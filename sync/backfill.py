@@ -1,6 +1,8 @@
 """One pass over a window, as `backfill` and `demo` run it (and the tests that want the
 command's own pass): the store, the account's client, the progress line on stderr, then the
-materialized overviews brought up to what the pass archived, when it archived anything."""
+materialized overviews brought up to what the pass archived, when it archived anything.
+Over many accounts (an accounts file, --subaccounts: `run_accounts`), a few accounts at once,
+an account failing its own way reported and the others archived."""
 
 from __future__ import annotations
 
@@ -8,14 +10,22 @@ import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import anyio
 
-from sync import analytics, machinery, models, privacy, worker
+from sync import analytics, chains, errors, logs, machinery, models, privacy, worker
 from sync.config import TwilioSettings
 from sync.progress import Progress
+from sync.roster import Roster
+
+log = logs.get(__name__)
+
+# Accounts a pass over many scans at once: each has its own concurrency budget, so this bounds
+# the process' requests in flight and pages in hand to this many accounts' worth (--accounts-at-once).
+ACCOUNTS_AT_ONCE = 4
 
 if TYPE_CHECKING:
     from sync.store import Store
@@ -50,6 +60,61 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
         if interrupted or any(r.inserted or r.updated for r in results):
             await analytics.refresh(store)
     return results, time.monotonic() - started
+
+
+@dataclass
+class AccountsPass:
+    """What a pass over many accounts did: each account's results, the closed ones skipped, and
+    the accounts that failed their own way (one line each), which never stopped the others."""
+
+    results: dict[str, list] = field(default_factory=dict)
+    closed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+async def run_accounts(dsn: str, roster: Roster, streams, window: models.Window, *, fixed_end: bool, now: datetime,
+                       page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP,
+                       accounts_at_once: int = ACCOUNTS_AT_ONCE) -> AccountsPass:
+    """Backfill every account of `roster` (the listing's with --subaccounts), `accounts_at_once`
+    of them at a time; then the overviews' one refresh."""
+    started = time.monotonic()
+    done = AccountsPass()
+    with collector_for_a_pass():
+        async with await machinery.open_store(dsn) as store:
+            await store.status.check_schema()
+            chosen = await roster.current(store)
+            done.closed = chosen.closed
+            limiter = anyio.CapacityLimiter(accounts_at_once)
+            options = worker.ScanOptions(page_size=page_size, bodies=bodies)
+            wrote = False
+
+            async def one(account: TwilioSettings) -> None:
+                nonlocal wrote
+                async with limiter:
+                    try:
+                        wrote |= await interrupted_before(store, account.account_sid, streams)
+                        async with machinery.twilio_client(account, store=store) as client:
+                            results = await worker.backfill(store, client, account.account_sid, streams, window,
+                                                            fixed_end=fixed_end, now=now, progress=Progress(),
+                                                            options=options)
+                    except Exception as exc:  # noqa: BLE001 - sorted: the account's own failure, or not ours
+                        shown = chains.first_error(exc)
+                        if not isinstance(shown, errors.SourceError):
+                            raise
+                        done.failed[account.account_sid] = str(shown)
+                        log.error("account.failed", account=account.account_sid, cause=str(shown))
+                        return
+                done.results[account.account_sid] = results
+                wrote |= any(r.inserted or r.updated for r in results)
+
+            async with anyio.create_task_group() as tg:
+                for account in chosen.accounts:
+                    tg.start_soon(one, account)
+            if wrote:
+                await analytics.refresh(store)
+    done.seconds = time.monotonic() - started
+    return done
 
 
 # Container allocations between two collections of the youngest generation (Python's default: 700).

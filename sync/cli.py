@@ -17,6 +17,7 @@ import anyio
 from sync import (__version__, backfill, chains, database, demo, errors, flags, leases, logs, machinery, models,
                   privacy, psql, report, schedule, service, worker)
 from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
+from sync.roster import Roster
 
 log = logs.get("sync")
 
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--since", metavar="T", help="window start: YYYY-MM-DD (00:00 UTC) or RFC 3339; "
                     "default 7 days ago. Only the legacy API keeps more than 7 days (up to 400)")
     bf.add_argument("--until", metavar="T", help="window end (exclusive), same formats; default now")
+    _accounts_options(bf)
+    bf.add_argument("--accounts-at-once", type=flags.limit, default=backfill.ACCOUNTS_AT_ONCE, metavar="N",
+                    help="accounts scanned at the same time, each with its own --concurrency "
+                    f"(default {backfill.ACCOUNTS_AT_ONCE})")
     _scan_options(bf)
 
     run = sub.add_parser(
@@ -68,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-host", default="127.0.0.1", metavar="HOST",
                      help="address of /healthz, /readyz, /metrics (default 127.0.0.1; 0.0.0.0 in a container)")
     run.add_argument("--http-port", type=flags.port, default=8000, metavar="N", help="their port (default 8000; 0: off)")
-    run.add_argument("--accounts", type=Path, default=None, metavar="FILE",
-                     help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
-                     "one account of TWILIO_ACCOUNT_SID)")
+    _accounts_options(run)
+    run.add_argument("--discovery-interval", type=flags.seconds, default=service.DISCOVERY_INTERVAL, metavar="S",
+                     help="with --subaccounts, seconds between listings of the subaccounts (default "
+                     f"{service.DISCOVERY_INTERVAL:.0f})")
     run.add_argument("--lease-seconds", type=flags.seconds, default=leases.LEASE_TTL, metavar="S",
                      help="a replica that stops renewing its leases loses its streams to another after this "
                      f"long (default {leases.LEASE_TTL:.0f})")
@@ -132,6 +138,29 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--legacy-order", choices=orders.LEGACY_ORDERS, default=orders.DEFAULT_LEGACY_ORDER, metavar="ORDER",
                      help=f"order of the legacy Messages list, one of the orders below (default {orders.DEFAULT_LEGACY_ORDER})")
     return parser
+
+
+def _accounts_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accounts", type=Path, default=None, metavar="FILE",
+                        help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
+                        "one account of TWILIO_ACCOUNT_SID)")
+    parser.add_argument("--subaccounts", action="store_true", default=None,
+                        help="also archive every subaccount GET /2010-04-01/Accounts.json lists for the main "
+                        "account of the credentials (same as TWILIO_ARCHIVE_SUBACCOUNTS=true)")
+
+
+def _roster(args: argparse.Namespace, settings: Settings) -> Roster:
+    """The accounts a command archives: the environment's, an accounts file's, the listing's."""
+    accounts_file = args.accounts or (Path(os.environ["TWILIO_ARCHIVE_ACCOUNTS"])
+                                      if os.environ.get("TWILIO_ARCHIVE_ACCOUNTS") else None)
+    subaccounts = bool(args.subaccounts) or settings.subaccounts
+    named = load_accounts(accounts_file, os.environ, settings.twilio) if accounts_file is not None else []
+    main = settings.twilio
+    if (subaccounts or not named) and main is None:
+        settings.require_twilio()  # one line: what is missing
+    budget = args.concurrency
+    return Roster(main=dataclasses.replace(main, concurrency=budget) if main is not None else None,
+                  named=tuple(dataclasses.replace(a, concurrency=budget) for a in named), subaccounts=subaccounts)
 
 
 def _scan_options(parser: argparse.ArgumentParser) -> None:
@@ -196,13 +225,21 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     until = models.parse_instant(args.until, "--until") if args.until else None
     window = models.default_window(now, since, until)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
-    twilio = dataclasses.replace(settings.require_twilio(), concurrency=args.concurrency)
+    roster = _roster(args, settings)
     dsn = await database.resolve_dsn(settings)
-    results, seconds = await backfill.run(dsn, twilio, models.SOURCES[args.source], window,
-                                          fixed_end=until is not None, now=now, page_size=args.page_size,
-                                          bodies=bodies)
-    report.print_results(results, seconds)
-    return 0
+    if not roster.subaccounts and not roster.named:
+        twilio = settings.require_twilio()
+        twilio = dataclasses.replace(twilio, concurrency=args.concurrency)
+        results, seconds = await backfill.run(dsn, twilio, models.SOURCES[args.source], window,
+                                              fixed_end=until is not None, now=now, page_size=args.page_size,
+                                              bodies=bodies)
+        report.print_results(results, seconds)
+        return 0
+    done = await backfill.run_accounts(dsn, roster, models.SOURCES[args.source], window, fixed_end=until is not None,
+                                       now=now, page_size=args.page_size, bodies=bodies,
+                                       accounts_at_once=args.accounts_at_once)
+    report.print_accounts(done)
+    return 1 if done.failed else 0
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -212,19 +249,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
     timing = schedule.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
     settings = Settings.from_env()
-    accounts_file = args.accounts or (Path(os.environ["TWILIO_ARCHIVE_ACCOUNTS"])
-                                      if os.environ.get("TWILIO_ARCHIVE_ACCOUNTS") else None)
-    if accounts_file is not None:
-        accounts = load_accounts(accounts_file, os.environ, settings.twilio)
-    else:
-        accounts = [settings.require_twilio()]
-    accounts = [dataclasses.replace(a, concurrency=args.concurrency) for a in accounts]
+    roster = _roster(args, settings)
     dsn = await database.resolve_dsn(settings)
     metrics = Metrics()
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
-        svc = service.Service(store, accounts, schedule=timing, metrics=metrics, bodies=bodies,
-                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds)
+        svc = service.Service(store, roster.fixed(), schedule=timing, metrics=metrics, bodies=bodies,
+                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds,
+                              roster=roster, discovery_interval=args.discovery_interval)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)
             if args.http_port:

@@ -20,6 +20,21 @@ def print_results(results: list[worker.ScanResult], seconds: float) -> None:
     print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
 
 
+def print_accounts(done) -> None:
+    """A pass over many accounts (`backfill.AccountsPass`): each account's table, the closed
+    accounts skipped, the accounts that failed (one line each), then the total."""
+    for sid, results in sorted(done.results.items()):
+        print(f"account {sid}")
+        print_results(results, sum(r.seconds for r in results) / max(len(results), 1))
+    for sid in done.closed:
+        print(f"account {sid}: closed at Twilio, skipped (its archive stays)")
+    for sid, cause in sorted(done.failed.items()):
+        print(f"account {sid}: failed: {cause}")
+    total = sum(r.seen for results in done.results.values() for r in results)
+    print(f"{len(done.results)} accounts archived, {len(done.closed)} closed, {len(done.failed)} failed, in "
+          f"{done.seconds:.1f} s: {total:,} records fetched")
+
+
 async def print_status(settings: Settings, *, demo: bool) -> None:
     """The status of the archive `database.choose_archive` picks, with what its reader should
     know about that choice. `--demo` says where the demo's archive is first, even when there is

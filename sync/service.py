@@ -16,11 +16,11 @@ import os
 import secrets
 import socket
 import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import anyio
+import anyio.abc
 
 from sync import errors, logs, machinery, sources, worker
 from sync.config import TwilioSettings
@@ -29,6 +29,7 @@ from sync.leases import LEASE_TTL, Leases
 from sync.metrics import Metrics
 from sync.models import STREAMS
 from sync.privacy import KEEP, Bodies
+from sync.roster import Roster
 from sync.schedule import Schedule, overdue
 from sync.store import Store
 from sync.turns import Turns
@@ -36,6 +37,7 @@ from sync.turns import Turns
 log = logs.get(__name__)
 
 STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
+DISCOVERY_INTERVAL = 300.0  # with --subaccounts: a new subaccount is archived within this long
 
 
 @dataclass
@@ -54,8 +56,13 @@ class Service:
     leases: Leases = field(init=False)
     turns: Turns = field(init=False)
     _busy: dict[tuple[str, str], bool] = field(default_factory=dict)  # a scan is in flight
+    roster: Roster | None = None  # with `subaccounts`, the accounts are listed again every discovery_interval
+    discovery_interval: float = DISCOVERY_INTERVAL
+    _running: dict[str, anyio.CancelScope] = field(default_factory=dict)  # account sid -> its loops
+    _listed: bool = False  # the first listing is done (or there is none to wait for)
 
     def __post_init__(self) -> None:
+        self._listed = self.roster is None or not self.roster.subaccounts
         self.leases = Leases(self.store, self.metrics, self.holder, wanted=len(self.accounts) * len(STREAMS),
                              ttl=self.lease_ttl)
         self.turns = Turns(self.store, self.metrics, self.schedule, self.leases, self.stop, bodies=self.bodies,
@@ -69,24 +76,23 @@ class Service:
                  full_interval=self.schedule.full_interval, lookback=self.schedule.lookback, hydrate=self.hydrate)
         self._zero_series()
         try:
-            async with AsyncExitStack() as stack:
-                clients = [await stack.enter_async_context(
-                               machinery.twilio_client(a, store=self.store, observer=self.metrics))
-                           for a in self.accounts]
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._beat)
-                    tg.start_soon(self.leases.renew)
-                    tg.start_soon(self._gauges)
-                    for account, client in zip(self.accounts, clients):
-                        tg.start_soon(self._account, account, client)
-                    await self.stop.wait()
-                    log.info("service.stopping", grace=STOP_GRACE)
-                    # The loops see `stop` and end their scans; what is not done by then is
-                    # abandoned mid-transaction, which rolls the page and its checkpoint back.
-                    with anyio.move_on_after(STOP_GRACE):
-                        while any(self._busy.values()):
-                            await anyio.sleep(0.05)
-                    tg.cancel_scope.cancel()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._beat)
+                tg.start_soon(self.leases.renew)
+                tg.start_soon(self._gauges)
+                if self.roster is not None and self.roster.subaccounts:
+                    tg.start_soon(self._discover, tg)
+                else:
+                    for account in list(self.accounts):
+                        self._start(tg, account, discovered=False)
+                await self.stop.wait()
+                log.info("service.stopping", grace=STOP_GRACE)
+                # The loops see `stop` and end their scans; what is not done by then is
+                # abandoned mid-transaction, which rolls the page and its checkpoint back.
+                with anyio.move_on_after(STOP_GRACE):
+                    while any(self._busy.values()):
+                        await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
         finally:
             await self.leases.release()
             log.info("service.stopped", holder=self.holder)
@@ -99,31 +105,90 @@ class Service:
         for api in ("comms", "legacy"):
             m.rate_limited.labels(api)
         for account in self.accounts:
-            sid = account.account_sid
-            for outcome in ("ok", "gone"):
-                m.hydrations.labels(sid, outcome)
-            for stream in STREAMS:
-                m.lease_held.labels(sid, stream).set(0)
-                for counter in (m.pages, m.records_fetched, m.records_rejected, m.records_deleted):
-                    counter.labels(sid, stream)
-                for kind in ("recent", "full"):
-                    for outcome in ("complete", "failed"):
-                        m.scans.labels(sid, stream, kind, outcome)
+            self._zero_account(account.account_sid)
 
-    async def _account(self, account: TwilioSettings, client: TwilioClient) -> None:
+    def _zero_account(self, sid: str) -> None:
+        m = self.metrics
+        for outcome in ("ok", "gone"):
+            m.hydrations.labels(sid, outcome)
+        for stream in STREAMS:
+            m.lease_held.labels(sid, stream).set(0)
+            for counter in (m.pages, m.records_fetched, m.records_rejected, m.records_deleted):
+                counter.labels(sid, stream)
+            for kind in ("recent", "full"):
+                for outcome in ("complete", "failed"):
+                    m.scans.labels(sid, stream, kind, outcome)
+
+    # ---- the accounts -----------------------------------------------------------------------
+
+    async def _discover(self, tg: anyio.abc.TaskGroup) -> None:
+        """List the accounts every discovery interval: start the new ones, stop the closed ones.
+        The first listing refused ends the service (the main credentials are wrong); a later one
+        failing leaves the accounts as they were until the next."""
+        assert self.roster is not None
+        while not self.stop.is_set():
+            try:
+                chosen = await self.roster.current(self.store)
+            except errors.FatalSourceError as exc:
+                if not self._listed:
+                    raise errors.FatalSourceError(f"listing the accounts: {exc}", status=exc.status,
+                                                  code=exc.code) from exc
+                log.error("accounts.listing_failed", cause=str(exc))
+            except errors.SyncError as exc:
+                log.warning("accounts.listing_failed", cause=str(exc))
+            else:
+                wanted = {a.account_sid for a in chosen.accounts}
+                for sid in [s for s in self._running if s not in wanted]:
+                    log.warning("account.stopped", account=sid, closed=sid in chosen.closed)
+                    self._running.pop(sid).cancel()
+                for sid in chosen.closed:
+                    log.warning("account.closed", account=sid)
+                self.accounts[:] = chosen.accounts
+                for account in chosen.accounts:
+                    if account.account_sid not in self._running:
+                        self._zero_account(account.account_sid)
+                        self._start(tg, account, discovered=True)
+                self._listed = True
+            await self._sleep(self.discovery_interval)
+
+    def _start(self, tg: anyio.abc.TaskGroup, account: TwilioSettings, *, discovered: bool) -> None:
+        scope = self._running[account.account_sid] = anyio.CancelScope()
+        self.leases.wanted = len(self._running) * len(STREAMS)
+
+        async def loops() -> None:
+            with scope:
+                try:
+                    await self._account(account, discovered=discovered)
+                finally:
+                    if self._running.get(account.account_sid) is scope:
+                        del self._running[account.account_sid]  # listed again, it starts again
+                    for stream in STREAMS:
+                        self.leases.lost((account.account_sid, stream))
+                        self.leases.asked.discard((account.account_sid, stream))
+                    self.leases.wanted = len(self._running) * len(STREAMS)
+
+        tg.start_soon(loops)
+
+    async def _account(self, account: TwilioSettings, *, discovered: bool) -> None:
         """Check the credentials with one small request, then keep the account's streams current.
-        Credentials Twilio refuses end the service (one line, non-zero exit): no scan could
-        ever succeed. Twilio being unreachable does not: the scans retry it."""
-        try:
-            await client.get_json("api", sources.legacy.list_url(account.account_sid, 1))
-        except errors.FatalSourceError as exc:
-            raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
-                                          code=exc.code) from exc
-        except errors.RetryableSourceError as exc:
-            log.warning("service.twilio_unreachable", account=account.account_sid, cause=str(exc))
-        async with anyio.create_task_group() as tg:
-            for stream in STREAMS:
-                tg.start_soon(self._stream, account, client, stream)
+        Credentials Twilio refuses for an account named by hand end the service (one line,
+        non-zero exit): no scan could ever succeed. A listed account refused is reported alone
+        and tried again after the next listing: the others go on. Twilio being unreachable
+        ends nothing: the scans retry it."""
+        async with machinery.twilio_client(account, store=self.store, observer=self.metrics) as client:
+            try:
+                await client.get_json("api", sources.legacy.list_url(account.account_sid, 1))
+            except errors.FatalSourceError as exc:
+                if discovered:
+                    log.error("account.failed", account=account.account_sid, cause=str(exc))
+                    return
+                raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
+                                              code=exc.code) from exc
+            except errors.RetryableSourceError as exc:
+                log.warning("service.twilio_unreachable", account=account.account_sid, cause=str(exc))
+            async with anyio.create_task_group() as tg:
+                for stream in STREAMS:
+                    tg.start_soon(self._stream, account, client, stream)
 
     async def _beat(self) -> None:
         while True:
@@ -150,6 +215,8 @@ class Service:
         every stream it holds had a scan complete within the last few intervals. A replica that
         holds no stream (a standby) is ready when the database is."""
         problems = []
+        if not self._listed:
+            problems.append("starting: the accounts have not been listed yet")
         if not self.leases.all_asked:
             problems.append("starting: not every stream's lease has been asked for yet")
         try:
