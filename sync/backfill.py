@@ -7,6 +7,7 @@ an account failing its own way reported and the others archived."""
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,45 +77,70 @@ class AccountsPass:
 async def run_accounts(dsn: str, roster: Roster, streams, window: models.Window, *, fixed_end: bool, now: datetime,
                        page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP,
                        accounts_at_once: int = ACCOUNTS_AT_ONCE) -> AccountsPass:
-    """Backfill every account of `roster` (the listing's with --subaccounts), `accounts_at_once`
-    of them at a time; then the overviews' one refresh."""
+    """Backfill every account of `roster` (the listing's with --subaccounts) through the job queue,
+    `accounts_at_once` of them at a time; then the overviews' one refresh. Each account is one
+    job carrying the window of the process that offered it first, so the same command started on
+    several machines shares the accounts between them (each reports its own), and an account a
+    dead machine was passing is taken up by another after the heartbeat timeout."""
+    from sync.queue import PASS, Queue
+
     started = time.monotonic()
     done = AccountsPass()
     with collector_for_a_pass():
-        async with await machinery.open_store(dsn) as store:
+        async with await machinery.open_store(dsn) as store, Queue.open(dsn) as queue:
             await store.status.check_schema()
             chosen = await roster.current(store)
             done.closed = chosen.closed
-            limiter = anyio.CapacityLimiter(accounts_at_once)
-            options = worker.ScanOptions(page_size=page_size, bodies=bodies)
+            known = {a.account_sid: a for a in chosen.accounts}
+            job = {"since": window.start.isoformat(), "until": window.end.isoformat(), "fixed_end": fixed_end,
+                   "now": now.isoformat(), "streams": list(streams)}
+            await queue.offer(sorted(known), entrypoint=PASS,
+                              payloads=[json.dumps({**job, "sid": sid}).encode() for sid in sorted(known)])
             wrote = False
+            bugs: list[BaseException] = []
 
-            async def one(account: TwilioSettings) -> None:
+            async def one(queued) -> None:
                 nonlocal wrote
-                async with limiter:
-                    try:
-                        wrote |= await interrupted_before(store, account.account_sid, streams)
-                        async with machinery.twilio_client(account, store=store) as client:
-                            results = await worker.backfill(store, client, account.account_sid, streams, window,
-                                                            fixed_end=fixed_end, now=now, progress=Progress(),
-                                                            options=options)
-                    except Exception as exc:  # noqa: BLE001 - sorted: the account's own failure, or not ours
-                        shown = chains.first_error(exc)
-                        if not isinstance(shown, errors.SourceError):
-                            raise
-                        done.failed[account.account_sid] = str(shown)
-                        log.error("account.failed", account=account.account_sid, cause=str(shown))
-                        return
-                done.results[account.account_sid] = results
-                wrote |= any(r.inserted or r.updated for r in results)
+                spec = json.loads(queued.payload)
+                account = known.get(spec["sid"])
+                if account is None:
+                    from sync.queue import next_round
 
-            async with anyio.create_task_group() as tg:
-                for account in chosen.accounts:
-                    tg.start_soon(one, account)
+                    raise next_round(1.0)  # offered by a process that knows an account this one does not
+                try:
+                    results = await _account_pass(store, account, spec, page_size, bodies)
+                except Exception as exc:  # noqa: BLE001 - sorted: the account's own failure, or a bug
+                    shown = chains.first_error(exc)
+                    if not isinstance(shown, errors.SyncError):
+                        bugs.append(exc)  # raised once the queue is drained: pgqueuer would only log it
+                        shown = exc
+                    done.failed[account.account_sid] = str(shown)
+                    log.error("account.failed", account=account.account_sid, cause=str(shown))
+                    return
+                done.results[account.account_sid] = results
+                wrote |= any(r.inserted or r.updated or r.resumed for r in results)
+
+            await queue.work(one, at_once=accounts_at_once, heartbeat=PASS_HEARTBEAT, poll=1.0, stop=anyio.Event(),
+                             entrypoint=PASS, drain=True)
+            if bugs:
+                raise bugs[0]
             if wrote:
                 await analytics.refresh(store)
     done.seconds = time.monotonic() - started
     return done
+
+
+PASS_HEARTBEAT = 30.0  # a dead machine's account passes are taken up after this long
+
+
+async def _account_pass(store: Store, account: TwilioSettings, spec: dict, page_size: int,
+                        bodies: privacy.Bodies) -> list:
+    """One account's pass over the window its job carries."""
+    window = models.Window(datetime.fromisoformat(spec["since"]), datetime.fromisoformat(spec["until"]))
+    async with machinery.twilio_client(account, store=store) as client:
+        return await worker.backfill(store, client, account.account_sid, tuple(spec["streams"]), window,
+                                     fixed_end=spec["fixed_end"], now=datetime.fromisoformat(spec["now"]),
+                                     progress=Progress(), options=worker.ScanOptions(page_size=page_size, bodies=bodies))
 
 
 # Container allocations between two collections of the youngest generation (Python's default: 700).

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from sync import (__version__, backfill, chains, database, demo, errors, flags, leases, logs, machinery, models,
+from sync import (__version__, backfill, chains, database, demo, errors, flags, logs, machinery, models,
                   privacy, psql, report, schedule, service, worker)
 from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
 from sync.roster import Roster
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the long-running service: keep every stream current until SIGTERM / Ctrl-C",
         description="Scan every stream on a schedule: the last --lookback seconds every --interval seconds "
         "(new messages, status changes), the whole retention window every --full-interval seconds (late "
-        "changes, deletions). Scans resume after a restart. Replicas sharing a database split the streams "
-        "by lease. Serves /healthz, /readyz and /metrics on --http-port.",
+        "changes, deletions). Scans resume after a restart. Replicas sharing a database share the accounts "
+        "through a job queue in the database: one job per account. Serves /healthz, /readyz and /metrics on --http-port.",
     )
     run.add_argument("--interval", type=flags.seconds, default=schedule.Schedule.interval, metavar="S",
                      help=f"seconds between scans of a stream (default {schedule.Schedule.interval:.0f})")
@@ -77,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--discovery-interval", type=flags.seconds, default=service.DISCOVERY_INTERVAL, metavar="S",
                      help="with --subaccounts, seconds between listings of the subaccounts (default "
                      f"{service.DISCOVERY_INTERVAL:.0f})")
-    run.add_argument("--lease-seconds", type=flags.seconds, default=leases.LEASE_TTL, metavar="S",
-                     help="a replica that stops renewing its leases loses its streams to another after this "
-                     f"long (default {leases.LEASE_TTL:.0f})")
+    run.add_argument("--heartbeat-seconds", type=flags.seconds, default=service.HEARTBEAT, metavar="S",
+                     help="a replica whose jobs' heartbeats stop (it died) loses its accounts to another after "
+                     f"this long (default {service.HEARTBEAT:.0f})")
+    run.add_argument("--accounts-at-once", type=flags.limit, default=service.ACCOUNTS_AT_ONCE, metavar="N",
+                     help="accounts this replica scans at the same time, each with its own --concurrency "
+                     f"(default {service.ACCOUNTS_AT_ONCE})")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
     _scan_options(run)
@@ -135,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "ago, as a real account keeps behind the 7-day window (default 0)")
     emu.add_argument("--legacy-history-days", type=flags.days, default=400, metavar="D",
                      help="how far back that history reaches, more than --legacy-days and at most 400 (default 400)")
+    emu.add_argument("--subaccounts", type=flags.count, default=0, metavar="N",
+                     help="N subaccounts of the main account, each with its own data set (default 0); "
+                     "POST /_emulator/accounts creates and closes more while it serves")
+    emu.add_argument("--subaccount-messages", type=flags.count, default=None, metavar="N",
+                     help="messages per API of each subaccount (default: --messages)")
     emu.add_argument("--legacy-order", choices=orders.LEGACY_ORDERS, default=orders.DEFAULT_LEGACY_ORDER, metavar="ORDER",
                      help=f"order of the legacy Messages list, one of the orders below (default {orders.DEFAULT_LEGACY_ORDER})")
     return parser
@@ -255,7 +263,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
         svc = service.Service(store, roster.fixed(), schedule=timing, metrics=metrics, bodies=bodies,
-                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds,
+                              hydrate=args.hydrate, page_size=args.page_size, dsn=dsn, heartbeat_timeout=args.heartbeat_seconds,
+                              accounts_at_once=args.accounts_at_once,
                               roster=roster, discovery_interval=args.discovery_interval)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)
@@ -306,7 +315,8 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
         profile = dataclasses.replace(profile, concurrency_limit=args.concurrency_limit)
     emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
                             legacy_days=args.legacy_days, faults=profile, legacy_order=args.legacy_order,
-                            legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days)
+                            legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days,
+                            subaccounts=args.subaccounts, subaccount_messages=args.subaccount_messages)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
         faults = f"injecting faults: {profile.spec()}\n" if profile.spec() else ""
         history = (f" + {args.legacy_history:,} between {args.legacy_days} and {args.legacy_history_days} days ago"
@@ -314,6 +324,7 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
         print(f"Twilio emulator serving both APIs at {base_url}\n{faults}"
               f"legacy list: {args.messages:,} messages over {args.legacy_days} days{history}, "
               f"order {args.legacy_order}\n"
+              + (f"{args.subaccounts} subaccounts (--subaccounts lists them)\n" if args.subaccounts else "") +
               f"export TWILIO_COMMS_BASE_URL={base_url} TWILIO_API_BASE_URL={base_url}\n"
               f"export TWILIO_ACCOUNT_SID={emulator.DEFAULT_ACCOUNT_SID} TWILIO_AUTH_TOKEN={emulator.DEFAULT_AUTH_TOKEN}\n"
               "Ctrl-C stops it.", flush=True)

@@ -72,8 +72,8 @@ class Metrics(Observer):
                                   "Unix time the last scan of this kind completed", scan, registry=r)
         self.newest_record_age = Gauge(f"{PREFIX}_newest_record_age_seconds",
                                        "Seconds since the creation of the newest archived record", stream, registry=r)
-        self.lease_held = Gauge(f"{PREFIX}_lease_held", "1 while this replica holds the stream's lease", stream,
-                                registry=r)
+        self.rounds = Counter(f"{PREFIX}_rounds", "Scan rounds of an account (all its streams) this replica completed",
+                              registry=r)
         self.analytics_refresh_duration = Gauge(f"{PREFIX}_analytics_refresh_seconds",
                                                 "Seconds the last refresh of an analysts' materialized view took",
                                                 ["view"], registry=r)
@@ -109,6 +109,17 @@ class Metrics(Observer):
 
     def hydrated(self, account_sid: str, outcome: str) -> None:
         self.hydrations.labels(account_sid, outcome).inc()
+
+    def zero_account(self, sid: str) -> None:
+        """An account's alerting series at 0 from the start: `increase()` misses a counter's first step."""
+        for outcome in ("ok", "gone"):
+            self.hydrations.labels(sid, outcome)
+        for stream in ("comms_messages", "comms_operations", "legacy_messages"):
+            for counter in (self.pages, self.records_fetched, self.records_rejected, self.records_deleted):
+                counter.labels(sid, stream)
+            for kind in ("recent", "full"):
+                for outcome in ("complete", "failed"):
+                    self.scans.labels(sid, stream, kind, outcome)
 
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         self.records_deleted.labels(account_sid, stream).inc(count)

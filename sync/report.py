@@ -58,12 +58,26 @@ async def print_streams(dsn: str) -> None:
     async with await Store.connect(dsn) as store:
         await store.status.check_schema()
         entries = await store.status.streams()
+        accounts = await store.status.accounts()
     now = datetime.now(timezone.utc)
     for e in entries:
         print(f"{e['stream']}: {e['rows']:,} rows; newest record {_ago(e['newest'], now)}")
         _print_complete(e["complete"], now)
         if e["running"] is not None:
             _print_running(e["running"], now)
+    if len(accounts) > 1 or any(a["status"] for a in accounts):
+        _print_accounts(accounts, now)
+
+
+def _print_accounts(accounts: list, now: datetime) -> None:
+    """One line per account: its status at Twilio, every stream's last complete scan, rows, and
+    the replica that took its last round."""
+    print(f"\naccounts ({len(accounts)}):")
+    for a in accounts:
+        name = f" {a['friendly_name']!r}" if a["friendly_name"] else ""
+        worked = f"; last round by {a['last_worked_by']} {_ago(a['last_worked_at'], now)}" if a["last_worked_by"] else ""
+        print(f"  {a['account_sid']}{name}: {a['status'] or 'not listed'}; {a['rows']:,} rows; "
+              f"last complete scan of every stream {_ago(a['done'], now)}{worked}")
 
 
 def _print_complete(done: models.Scan | None, now: datetime) -> None:

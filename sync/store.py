@@ -6,8 +6,8 @@ attribute per concern (the statements live in sync/sql/, the only SQL besides th
         written, slices = await store.pages.save(source, scan, models.HEAD, before, after, page, spawn=step.spawn)
 
 `pages` a page's rows with its checkpoint, `scans` the scans' rows, `deletions` what a full
-scan proved gone, `hydration` the v1 messages waiting for their content, `leases` one replica
-per stream, `accounts` an account's Retry-After pause, `status` the archive as a whole, `views`
+scan proved gone, `hydration` the v1 messages waiting for their content, `accounts` an
+account's Retry-After pause, its listing and the replica of its last round, `status` the archive as a whole, `views`
 the materialized views' refresh. Each concern holds the edge and nothing else, so every
 statement goes through its one retry loop; `fetch`, `fetchrow`, `fetchval`, `execute` (retried)
 and `ping` hand the edge's own to what no concern owns (the tests, the demo's example queries)."""
@@ -23,7 +23,6 @@ from sync.sql.accounts import Accounts
 from sync.sql.deletions import Deletions
 from sync.sql.edge import Postgres
 from sync.sql.hydration import Hydration
-from sync.sql.leases import Leases
 from sync.sql.pages import Pages
 from sync.sql.scans import Scans
 from sync.sql.status import Status
@@ -39,7 +38,6 @@ class Store:
         self.scans = Scans(edge)
         self.deletions = Deletions(edge)
         self.hydration = Hydration(edge)
-        self.leases = Leases(edge)
         self.accounts = Accounts(edge)
         self.status = Status(edge, self.scans)
         self.views = Views(edge)

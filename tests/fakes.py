@@ -145,12 +145,21 @@ class Hydration:
         return []
 
 
+class Views:
+    def __init__(self) -> None:
+        self.refreshed: list[str] = []
+
+    async def refresh(self, view: str) -> None:
+        self.refreshed.append(view)
+
+
 class Store:
     def __init__(self) -> None:
         self.scans = Scans()
         self.pages = Pages(self.scans)
         self.deletions = Deletions()
         self.hydration = Hydration()
+        self.views = Views()
         self.reachable = True
 
     async def ping(self) -> None:

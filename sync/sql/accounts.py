@@ -49,3 +49,12 @@ class Accounts:
         return await self._db.fetch(
             "SELECT account_sid, status, friendly_name, owner_account_sid, last_listed_at FROM twilio.accounts "
             "ORDER BY account_sid")
+
+    async def worked(self, account_sid: str, holder: str) -> None:
+        """Which replica took the account's last round, and when (for `status`)."""
+        await self._db.execute(
+            "INSERT INTO twilio.accounts AS a (account_sid, last_worked_by, last_worked_at) VALUES ($1, $2, now()) "
+            "ON CONFLICT (account_sid) DO UPDATE SET last_worked_by = excluded.last_worked_by, "
+            "last_worked_at = excluded.last_worked_at",
+            account_sid, holder,
+        )

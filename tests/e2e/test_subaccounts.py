@@ -5,6 +5,7 @@ its own way never stopping the others, and no subaccount's token anywhere it cou
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from sync import emulator
@@ -68,6 +69,11 @@ async def test_backfill_archives_every_active_and_suspended_subaccount_and_skips
     stored = await database_text(db_dsn)
     for token in tokens_of(emu):
         assert token not in out and token not in err and token not in stored
+    status = (await sync_cli("status", env=cli_env(None, db_dsn))).stdout.decode()
+    rows = await query(db_dsn, "SELECT count(*) FROM twilio.legacy_messages WHERE account_sid = $1", subs[1].sid)
+    assert f"{subs[2].sid} 'Customer 3': closed; 0 rows" in status, status
+    assert f"{subs[1].sid} 'Customer 2': suspended; " in status and "last complete scan of every stream 20" in status
+    assert rows[0][0] > 0
 
 
 async def test_an_account_refused_is_reported_and_the_others_are_archived(db_dsn, tmp_path):
@@ -126,4 +132,35 @@ async def test_run_archives_subaccounts_and_follows_new_and_closed_ones(db_dsn):
 
 
 async def _stopped(svc: Service, sid: str) -> bool:
-    return any(e.get("account") == sid for e in svc.events("account.stopped"))
+    return any(e.get("account") == sid and e.get("closed") for e in svc.events("round.dropped"))
+
+
+async def test_a_backfill_started_on_two_machines_shares_the_accounts(db_dsn):
+    """Two `backfill --subaccounts` at once take their accounts from one queue: each passes some,
+    together every account once, and the archive is exact."""
+    emu = emulator.Emulator(seed=44, comms_messages=100, legacy_messages=100, legacy_days=7, subaccounts=7,
+                            subaccount_messages=100, faults=emulator.FaultProfile(latency=0.05))
+    sids = [emulator.DEFAULT_ACCOUNT_SID] + [p.sid for p in emu.directory.subaccounts()]
+    outputs: list[str] = []
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn)
+
+        async def one() -> None:
+            result = await sync_cli("backfill", "--subaccounts", "--accounts-at-once", "2", "--page-size", "50",
+                                    env=env)
+            assert result.returncode == 0, result.stderr.decode()
+            outputs.append(result.stdout.decode())
+
+        # Both start with their listing held at the gate, so neither is done before the other offers.
+        async with anyio.create_task_group() as tg:
+            emu.faults.hold_after(0)
+            tg.start_soon(one)
+            tg.start_soon(one)
+            while emu.faults.held < 2:
+                await anyio.sleep(0.01)
+            emu.faults.release()
+    passed = [{sid for sid in sids if f"account {sid}\n" in out} for out in outputs]
+    assert passed[0] and passed[1], "each machine passed some accounts"
+    assert passed[0] | passed[1] == set(sids) and not passed[0] & passed[1]
+    for sid in sids:
+        await assert_account_archived(db_dsn, emu, sid)

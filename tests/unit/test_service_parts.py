@@ -92,7 +92,7 @@ def test_hydrated_text_follows_the_body_policy_everywhere():
 
 
 @pytest.mark.parametrize("flags", [["--interval", "0"], ["--interval", "soon"], ["--http-port", "70000"],
-                                   ["--full-interval", "-5"], ["--lease-seconds", "x"]])
+                                   ["--full-interval", "-5"], ["--heartbeat-seconds", "x"], ["--accounts-at-once", "0"]])
 def test_bad_run_flags_are_refused(flags, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["run", *flags])
