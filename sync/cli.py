@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accounts-at-once", type=flags.limit, default=service.ACCOUNTS_AT_ONCE, metavar="N",
                      help="accounts this replica scans at the same time, each with its own --concurrency "
                      f"(default {service.ACCOUNTS_AT_ONCE})")
+    run.add_argument("--metrics-per-account", action="store_true",
+                     help="label the metrics with each account (default: all accounts together, account=\"*\", "
+                     "so hundreds of subaccounts do not make tens of thousands of series)")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
     _scan_options(run)
@@ -259,7 +262,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     roster = _roster(args, settings)
     dsn = await database.resolve_dsn(settings)
-    metrics = Metrics()
+    metrics = Metrics(per_account=args.metrics_per_account)
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
         svc = service.Service(store, roster.fixed(), schedule=timing, metrics=metrics, bodies=bodies,

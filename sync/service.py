@@ -270,9 +270,16 @@ class Service:
         while True:
             try:
                 now = datetime.now(timezone.utc)
+                ages: dict[tuple[str, str], float] = {}
                 for account_sid, stream, newest in await self.store.status.newest_records(sorted(self._known)):
                     if newest is not None:
-                        self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
+                        key = (self.metrics.account(account_sid), stream)
+                        # Over all accounts (account="*"): the newest record of any of them.
+                        ages[key] = min(ages.get(key, float("inf")), (now - newest).total_seconds())
+                for (account, stream), age in ages.items():
+                    self.metrics.newest_record_age.labels(account, stream).set(age)
+                allowed = max(3 * self.schedule.interval, 300.0)
+                self.metrics.accounts_unscanned.set(await self.store.accounts.unscanned(sorted(self._known), allowed))
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)
             except errors.StoreError as exc:
                 log.warning("service.gauges_failed", cause=str(exc))

@@ -58,3 +58,11 @@ class Accounts:
             "last_worked_at = excluded.last_worked_at",
             account_sid, holder,
         )
+
+    async def unscanned(self, account_sids: list[str], seconds: float) -> int:
+        """How many of these accounts no replica has started a round of in the last `seconds`."""
+        return await self._db.fetchval(
+            "SELECT count(*) FROM unnest($1::text[]) AS k(sid) LEFT JOIN twilio.accounts a ON a.account_sid = k.sid "
+            "WHERE a.last_worked_at IS NULL OR a.last_worked_at < now() - make_interval(secs => $2)",
+            account_sids, seconds,
+        )

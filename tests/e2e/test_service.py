@@ -345,7 +345,7 @@ async def test_probes_and_metrics_tell_an_operator_what_is_going_on(restartable_
     emu = emulator.Emulator(seed=25, comms_messages=500, legacy_messages=500, legacy_days=7,
                             faults=FaultProfile(p429=0.2, retry_after=0))
     async with emulator.serve(emu) as url:
-        async with Service(cli_env(url, dsn), *FAST) as svc:
+        async with Service(cli_env(url, dsn), *FAST, "--metrics-per-account") as svc:
             assert await eventually(lambda: _status(svc, "/healthz", 200), what="/healthz") is not None
             await eventually(lambda: _status(svc, "/readyz", 200), what="ready once every stream was scanned")
             status, text = await svc.get("/metrics")

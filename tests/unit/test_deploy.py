@@ -62,6 +62,7 @@ LABELS = {
     "twilio_archive_last_success_timestamp_seconds": {"account", "stream", "kind"},
     "twilio_archive_newest_record_age_seconds": {"account", "stream"},
     "twilio_archive_rounds": set(),
+    "twilio_archive_accounts_unscanned": set(),
     "twilio_archive_ready": set(),
     "twilio_archive_analytics_refresh_seconds": {"view"},
     "twilio_archive_analytics_last_refresh_timestamp_seconds": {"view"},
@@ -659,7 +660,7 @@ def test_alert_rules_are_complete():
     rules = alert_rules()
     names = {r["alert"] for r in rules}
     assert {"TwilioArchiveStale", "TwilioArchiveScansFailing", "TwilioArchiveRateLimited",
-            "TwilioArchiveNoRounds", "TwilioArchiveNotReady", "TwilioArchiveDown"} <= names
+            "TwilioArchiveNoRounds", "TwilioArchiveAccountUnscanned", "TwilioArchiveNotReady", "TwilioArchiveDown"} <= names
     for r in rules:
         assert r["labels"]["severity"] in ("critical", "warning", "info"), r["alert"]
         assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
