@@ -4,9 +4,8 @@ The work goes through the job queue (queue.py): one job per account, each run of
 of the account's three streams, a turn each (turns.py: the scan schedule.py chose, and what its
 end sets off); at its end the job is put back, due at the next round, for whichever replica takes
 it then. So any number of replicas share the accounts, and a dead one's accounts are taken over
-after the queue's heartbeat timeout. This room owns the accounts it knows (the environment's, an
-accounts file's, and with --subaccounts every listing's, again every discovery interval), their
-clients and the credentials' first check, a round, the heartbeat /healthz reads, the gauges,
+after the queue's heartbeat timeout. Which accounts it may work, and their offers to the queue, are
+known.py's. This room owns the accounts' clients and the credentials' first check, a round, the heartbeat /healthz reads, the gauges,
 /readyz's answer and the stop. Stopping (SIGTERM, Ctrl-C: cli.py sets `stop`) stops the fetching
 at once, lets the pages already fetched commit for up to STOP_GRACE seconds, then abandons
 whatever is still in flight: a page and its checkpoint commit together or not at all. It may not
@@ -21,7 +20,6 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -29,6 +27,7 @@ import anyio.abc
 from sync import errors, logs, machinery, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
+from sync.known import Known
 from sync.metrics import Metrics
 from sync.models import STREAMS
 from sync.privacy import KEEP, Bodies
@@ -66,20 +65,14 @@ class Service:
     health: dict[Key, StreamHealth] = field(default_factory=dict)  # the streams whose turns this replica took
     fatal: errors.SyncError | None = None  # why the service stopped itself (refused credentials)
     _busy: dict[Key, bool] = field(default_factory=dict)  # a turn is in flight
-    _known: dict[str, TwilioSettings] = field(default_factory=dict)  # the accounts this replica may work
-    _closed: set[str] = field(default_factory=set)
-    _named: set[str] = field(default_factory=set)  # accounts whose refused credentials end the service
+    known: Known = field(init=False)  # the accounts this replica may work
     _clients: dict[str, TwilioClient] = field(default_factory=dict)  # one per account, for the service's life
     _checked: set[str] = field(default_factory=set)  # accounts whose credentials were not refused
-    _listed: bool = False  # the first listing is done (or there is none to wait for)
     _rounds: int = 0  # rounds this replica completed
-    _queue: Any = None  # queue.Queue, loaded with pgqueuer only when the service runs
     _started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self._listed = self.roster is None or not self.roster.subaccounts
-        self._known = {a.account_sid: a for a in self.accounts}
-        self._named = set(self._known) if self._listed else set()
+        self.known = Known(self.accounts, self.metrics, self.roster, self.discovery_interval, self.heartbeat_timeout)
         self.turns = Turns(self.store, self.metrics, self.schedule, self.health, self.stop, bodies=self.bodies,
                            hydrate=self.hydrate, page_size=self.page_size)
 
@@ -93,11 +86,11 @@ class Service:
 
         self._zero_series()
         async with Queue.open(self.dsn) as queue, AsyncExitStack() as clients:
-            self._queue, self._client_stack = queue, clients
+            self._client_stack = clients
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._beat)
                 tg.start_soon(self._gauges)
-                tg.start_soon(self._discover if not self._listed else self._offer_known)
+                tg.start_soon(self.known.keep, self.store, queue, self.stop, self._end)
                 tg.start_soon(lambda: queue.work(self._round, at_once=self.accounts_at_once,
                                                  heartbeat=self.heartbeat_timeout,
                                                  poll=self.schedule.interval / 4, stop=self.stop))
@@ -123,60 +116,6 @@ class Service:
 
     # ---- the accounts -----------------------------------------------------------------------
 
-    async def _offer_known(self) -> None:
-        """Offer every known account's round to the queue, again every heartbeat timeout: a
-        job lost (a bug in a round, the database away as it was put back) comes back."""
-        while not self.stop.is_set():
-            await self._offer()
-            await self._sleep(self.heartbeat_timeout)
-
-    async def _offer(self) -> None:
-        assert self._queue is not None
-        try:
-            added = await self._queue.offer(sorted(self._known))
-        except errors.StoreError as exc:
-            log.warning("queue.offer_failed", cause=str(exc))
-        else:
-            if added:
-                log.info("queue.offered", accounts=added)
-
-    async def _discover(self) -> None:
-        """List the accounts every discovery interval: new ones are offered to the queue, closed
-        ones forgotten (their jobs end when next taken). The first listing refused ends the
-        service (the main credentials are wrong); a later one failing changes nothing."""
-        assert self.roster is not None
-        next_offer = 0.0
-        while not self.stop.is_set():
-            try:
-                chosen = await self.roster.current(self.store)
-            except errors.FatalSourceError as exc:
-                if not self._listed:
-                    self._end(errors.FatalSourceError(f"listing the accounts: {exc}", status=exc.status, code=exc.code))
-                    return
-                log.error("accounts.listing_failed", cause=str(exc))
-            except errors.SyncError as exc:
-                log.warning("accounts.listing_failed", cause=str(exc))
-            else:
-                for sid in chosen.closed:
-                    if sid not in self._closed:
-                        log.warning("account.closed", account=sid)
-                self._closed = set(chosen.closed)
-                for account in chosen.accounts:
-                    if account.account_sid not in self._known:
-                        self.metrics.zero_account(account.account_sid)
-                self._known = {a.account_sid: a for a in chosen.accounts}
-                self.accounts[:] = chosen.accounts
-                self._listed = True
-                await self._offer()
-                next_offer = time.monotonic() + self.heartbeat_timeout
-            # Between listings, offer again every heartbeat timeout, as _offer_known does.
-            until = time.monotonic() + self.discovery_interval
-            while not self.stop.is_set() and time.monotonic() < until:
-                await self._sleep(min(until, max(next_offer, time.monotonic())) - time.monotonic())
-                if self._listed and time.monotonic() >= next_offer:
-                    await self._offer()
-                    next_offer = time.monotonic() + self.heartbeat_timeout
-
     def _end(self, exc: errors.SyncError) -> None:
         self.fatal = self.fatal or exc
         self.stop.set()
@@ -196,7 +135,7 @@ class Service:
         try:
             await client.get_json("api", sources.legacy.list_url(sid, 1))
         except errors.FatalSourceError as exc:
-            if sid in self._named:
+            if sid in self.known.named:
                 self._end(errors.FatalSourceError(f"account {sid}: {exc}", status=exc.status, code=exc.code))
             else:
                 log.error("account.failed", account=sid, cause=str(exc))
@@ -215,10 +154,10 @@ class Service:
         from sync.queue import account_of, next_round
 
         sid = account_of(job)
-        account = self._known.get(sid)
+        account = self.known.by_sid.get(sid)
         if account is None:
-            if self._listed:
-                log.info("round.dropped", account=sid, closed=sid in self._closed)
+            if self.known.listed:
+                log.info("round.dropped", account=sid, closed=sid in self.known.closed)
                 return
             raise next_round(1.0)
         if self.stop.is_set():
@@ -271,7 +210,7 @@ class Service:
             try:
                 now = datetime.now(timezone.utc)
                 ages: dict[tuple[str, str], float] = {}
-                for account_sid, stream, newest in await self.store.status.newest_records(sorted(self._known)):
+                for account_sid, stream, newest in await self.store.status.newest_records(sorted(self.known.by_sid)):
                     if newest is not None:
                         key = (self.metrics.account(account_sid), stream)
                         # Over all accounts (account="*"): the newest record of any of them.
@@ -279,7 +218,7 @@ class Service:
                 for (account, stream), age in ages.items():
                     self.metrics.newest_record_age.labels(account, stream).set(age)
                 allowed = max(3 * self.schedule.interval, 300.0)
-                self.metrics.accounts_unscanned.set(await self.store.accounts.unscanned(sorted(self._known), allowed))
+                self.metrics.accounts_unscanned.set(await self.store.accounts.unscanned(sorted(self.known.by_sid), allowed))
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)
             except errors.StoreError as exc:
                 log.warning("service.gauges_failed", cause=str(exc))
@@ -290,9 +229,9 @@ class Service:
         round has completed here (or a heartbeat timeout has passed: a standby), the database answers,
         and no stream it works failed its last turn or has been scanning too long."""
         problems = []
-        if not self._listed:
+        if not self.known.listed:
             problems.append("starting: the accounts have not been listed yet")
-        elif self._known and self._rounds == 0 and time.monotonic() - self._started < self.heartbeat_timeout:
+        elif self.known.by_sid and self._rounds == 0 and time.monotonic() - self._started < self.heartbeat_timeout:
             # Until then a replica may still be taking its first share; after it, one that got
             # none (more replicas than accounts) stands by, ready.
             problems.append("starting: no round of an account has completed on this replica yet")
