@@ -84,6 +84,7 @@ class Service:
                  full_interval=self.schedule.full_interval, lookback=self.schedule.lookback, hydrate=self.hydrate)
         from sync.queue import Queue
 
+        assert self.dsn, "the service needs `dsn`: its job queue opens connections of its own"
         self._zero_series()
         async with Queue.open(self.dsn) as queue, AsyncExitStack() as clients:
             self._client_stack = clients
