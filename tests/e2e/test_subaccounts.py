@@ -126,6 +126,9 @@ async def test_run_archives_subaccounts_and_follows_new_and_closed_ones(db_dsn):
     for sid in scanned | {created.sid}:
         await assert_account_archived(db_dsn, emu, sid)
     assert any(e.get("event") == "account.closed" and e.get("account") == subs[2].sid for e in events)
+    worked = await query(db_dsn, "SELECT account_sid, last_worked_by FROM twilio.accounts")
+    holder = next(e["holder"] for e in events if e.get("event") == "service.start")
+    assert {r[0] for r in worked if r[1] == holder} == scanned | {created.sid}, "status names the replica of each round"
     stored = await database_text(db_dsn)
     for token in tokens_of(emu):
         assert token not in logged and token not in metrics and token not in stored
