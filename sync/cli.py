@@ -14,9 +14,10 @@ from typing import Any
 
 import anyio
 
-from sync import (__version__, backfill, chains, collector, database, demo, errors, flags, leases, logs, machinery,
+from sync import (__version__, backfill, chains, collector, database, demo, errors, flags, logs, machinery,
                   models, privacy, psql, report, schedule, service, worker)
 from sync.config import DEFAULT_CONCURRENCY, Settings, load_accounts
+from sync.roster import Roster
 
 log = logs.get("sync")
 
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--since", metavar="T", help="window start: YYYY-MM-DD (00:00 UTC) or RFC 3339; "
                     "default 7 days ago. Only the legacy API keeps more than 7 days (up to 400)")
     bf.add_argument("--until", metavar="T", help="window end (exclusive), same formats; default now")
+    _accounts_options(bf)
+    bf.add_argument("--accounts-at-once", type=flags.limit, default=backfill.ACCOUNTS_AT_ONCE, metavar="N",
+                    help="accounts scanned at the same time, each with its own --concurrency "
+                    f"(default {backfill.ACCOUNTS_AT_ONCE})")
     _scan_options(bf)
 
     run = sub.add_parser(
@@ -56,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the long-running service: keep every stream current until SIGTERM / Ctrl-C",
         description="Scan every stream on a schedule: the last --lookback seconds every --interval seconds "
         "(new messages, status changes), the whole retention window every --full-interval seconds (late "
-        "changes, deletions). Scans resume after a restart. Replicas sharing a database split the streams "
-        "by lease. Serves /healthz, /readyz and /metrics on --http-port.",
+        "changes, deletions). Scans resume after a restart. Replicas sharing a database share the accounts "
+        "through a job queue in the database: one job per account. Serves /healthz, /readyz and /metrics on --http-port.",
     )
     run.add_argument("--interval", type=flags.seconds, default=schedule.Schedule.interval, metavar="S",
                      help=f"seconds between scans of a stream (default {schedule.Schedule.interval:.0f})")
@@ -68,12 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-host", default="127.0.0.1", metavar="HOST",
                      help="address of /healthz, /readyz, /metrics (default 127.0.0.1; 0.0.0.0 in a container)")
     run.add_argument("--http-port", type=flags.port, default=8000, metavar="N", help="their port (default 8000; 0: off)")
-    run.add_argument("--accounts", type=Path, default=None, metavar="FILE",
-                     help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
-                     "one account of TWILIO_ACCOUNT_SID)")
-    run.add_argument("--lease-seconds", type=flags.seconds, default=leases.LEASE_TTL, metavar="S",
-                     help="a replica that stops renewing its leases loses its streams to another after this "
-                     f"long (default {leases.LEASE_TTL:.0f})")
+    _accounts_options(run)
+    run.add_argument("--discovery-interval", type=flags.seconds, default=service.DISCOVERY_INTERVAL, metavar="S",
+                     help="with --subaccounts, seconds between listings of the subaccounts (default "
+                     f"{service.DISCOVERY_INTERVAL:.0f})")
+    run.add_argument("--heartbeat-seconds", type=flags.seconds, default=service.HEARTBEAT, metavar="S",
+                     help="a replica whose jobs' heartbeats stop (it died) loses its accounts to another after "
+                     f"this long (default {service.HEARTBEAT:.0f})")
+    run.add_argument("--accounts-at-once", type=flags.limit, default=service.ACCOUNTS_AT_ONCE, metavar="N",
+                     help="accounts this replica scans at the same time, each with its own --concurrency "
+                     f"(default {service.ACCOUNTS_AT_ONCE})")
+    run.add_argument("--metrics-per-account", action="store_true",
+                     help="label the metrics with each account (default: all accounts together, account=\"*\", "
+                     "so hundreds of subaccounts do not make tens of thousands of series)")
     run.add_argument("--no-hydrate", dest="hydrate", action="store_false",
                      help="do not fetch v1 messages one by one for their text and delivery attempts")
     run.add_argument("--media-interval", type=flags.seconds, default=86_400.0, metavar="S",
@@ -134,9 +146,37 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how far back that history reaches, more than --legacy-days and at most 400 (default 400)")
     emu.add_argument("--mms-share", type=flags.share, default=0.07, metavar="F",
                      help="share of the legacy messages that carry media, 1 to 10 items each, 0..1 (default 0.07)")
+    emu.add_argument("--subaccounts", type=flags.count, default=0, metavar="N",
+                     help="N subaccounts of the main account, each with its own data set (default 0); "
+                     "POST /_emulator/accounts creates and closes more while it serves")
+    emu.add_argument("--subaccount-messages", type=flags.count, default=None, metavar="N",
+                     help="messages per API of each subaccount (default: --messages)")
     emu.add_argument("--legacy-order", choices=orders.LEGACY_ORDERS, default=orders.DEFAULT_LEGACY_ORDER, metavar="ORDER",
                      help=f"order of the legacy Messages list, one of the orders below (default {orders.DEFAULT_LEGACY_ORDER})")
     return parser
+
+
+def _accounts_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accounts", type=Path, default=None, metavar="FILE",
+                        help="TOML file listing the accounts to sync (default: TWILIO_ARCHIVE_ACCOUNTS, else the "
+                        "one account of TWILIO_ACCOUNT_SID)")
+    parser.add_argument("--subaccounts", action="store_true", default=None,
+                        help="also archive every subaccount GET /2010-04-01/Accounts.json lists for the main "
+                        "account of the credentials (same as TWILIO_ARCHIVE_SUBACCOUNTS=true)")
+
+
+def _roster(args: argparse.Namespace, settings: Settings) -> Roster:
+    """The accounts a command archives: the environment's, an accounts file's, the listing's."""
+    accounts_file = args.accounts or (Path(os.environ["TWILIO_ARCHIVE_ACCOUNTS"])
+                                      if os.environ.get("TWILIO_ARCHIVE_ACCOUNTS") else None)
+    subaccounts = bool(args.subaccounts) or settings.subaccounts
+    named = load_accounts(accounts_file, os.environ, settings.twilio) if accounts_file is not None else []
+    main = settings.twilio
+    if (subaccounts or not named) and main is None:
+        settings.require_twilio()  # one line: what is missing
+    budget = args.concurrency
+    return Roster(main=dataclasses.replace(main, concurrency=budget) if main is not None else None,
+                  named=tuple(dataclasses.replace(a, concurrency=budget) for a in named), subaccounts=subaccounts)
 
 
 def _scan_options(parser: argparse.ArgumentParser) -> None:
@@ -203,13 +243,20 @@ async def cmd_backfill(args: argparse.Namespace) -> int:
     until = models.parse_instant(args.until, "--until") if args.until else None
     window = models.default_window(now, since, until)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
-    twilio = dataclasses.replace(settings.require_twilio(), concurrency=args.concurrency)
+    roster = _roster(args, settings)
     dsn = await database.resolve_dsn(settings)
-    results, seconds, media_run = await backfill.run(dsn, twilio, models.SOURCES[args.source], window,
-                                          fixed_end=until is not None, now=now, page_size=args.page_size,
-                                          bodies=bodies, with_media=args.media)
-    report.print_results(results, seconds, media_run)
-    return 0
+    if not roster.subaccounts and not roster.named:
+        twilio = dataclasses.replace(settings.require_twilio(), concurrency=args.concurrency)
+        results, seconds, media_run = await backfill.run(dsn, twilio, models.SOURCES[args.source], window,
+                                                         fixed_end=until is not None, now=now,
+                                                         page_size=args.page_size, bodies=bodies, with_media=args.media)
+        report.print_results(results, seconds, media_run)
+        return 0
+    done = await backfill.run_accounts(dsn, roster, models.SOURCES[args.source], window, fixed_end=until is not None,
+                                       now=now, page_size=args.page_size, bodies=bodies,
+                                       accounts_at_once=args.accounts_at_once, with_media=args.media)
+    report.print_accounts(done)
+    return 1 if done.failed else 0
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -218,29 +265,25 @@ async def cmd_run(args: argparse.Namespace) -> int:
     timing = schedule.Schedule(interval=args.interval, full_interval=args.full_interval, lookback=args.lookback)
     bodies = privacy.Bodies.from_env(os.environ, args.bodies)
     settings = Settings.from_env()
-    accounts_file = args.accounts or (Path(os.environ["TWILIO_ARCHIVE_ACCOUNTS"])
-                                      if os.environ.get("TWILIO_ARCHIVE_ACCOUNTS") else None)
-    if accounts_file is not None:
-        accounts = load_accounts(accounts_file, os.environ, settings.twilio)
-    else:
-        accounts = [settings.require_twilio()]
-    accounts = [dataclasses.replace(a, concurrency=args.concurrency) for a in accounts]
+    roster = _roster(args, settings)
     dsn = await database.resolve_dsn(settings)
-    metrics = Metrics()
+    metrics = Metrics(per_account=args.metrics_per_account)
     # Its scans decode pages as backfill's do, all day: the collector tuned as for a backfill.
     with collector.tuned():
-        await _serve(args, dsn, accounts, timing, bodies, metrics)
+        await _serve(args, dsn, roster, timing, bodies, metrics)
     return 0
 
 
-async def _serve(args: argparse.Namespace, dsn: str, accounts: list, timing: schedule.Schedule,
+async def _serve(args: argparse.Namespace, dsn: str, roster: Roster, timing: schedule.Schedule,
                  bodies: privacy.Bodies, metrics) -> None:
     from sync.health import serve
 
     async with await machinery.open_store(dsn, observer=metrics) as store:
         await store.status.check_schema()
-        svc = service.Service(store, accounts, schedule=timing, metrics=metrics, bodies=bodies,
-                              hydrate=args.hydrate, page_size=args.page_size, lease_ttl=args.lease_seconds,
+        svc = service.Service(store, roster.fixed(), schedule=timing, metrics=metrics, bodies=bodies,
+                              hydrate=args.hydrate, page_size=args.page_size, dsn=dsn,
+                              heartbeat_timeout=args.heartbeat_seconds, accounts_at_once=args.accounts_at_once,
+                              roster=roster, discovery_interval=args.discovery_interval,
                               media_interval=args.media_interval if args.media else None)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signal, svc.stop)
@@ -291,7 +334,8 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
     emu = emulator.Emulator(seed=args.seed, comms_messages=args.messages, legacy_messages=args.messages,
                             legacy_days=args.legacy_days, faults=profile, legacy_order=args.legacy_order,
                             legacy_history=args.legacy_history, legacy_history_days=args.legacy_history_days,
-                            mms_share=args.mms_share)
+                            mms_share=args.mms_share, subaccounts=args.subaccounts,
+                            subaccount_messages=args.subaccount_messages)
     async with emulator.serve(emu, host=args.host, port=args.port) as base_url:
         faults = f"injecting faults: {profile.spec()}\n" if profile.spec() else ""
         history = (f" + {args.legacy_history:,} between {args.legacy_days} and {args.legacy_history_days} days ago"
@@ -299,6 +343,7 @@ async def cmd_emulator(args: argparse.Namespace) -> Any:
         print(f"Twilio emulator serving both APIs at {base_url}\n{faults}"
               f"legacy list: {args.messages:,} messages over {args.legacy_days} days{history}, "
               f"order {args.legacy_order}\n"
+              + (f"{args.subaccounts} subaccounts (--subaccounts lists them)\n" if args.subaccounts else "") +
               f"export TWILIO_COMMS_BASE_URL={base_url} TWILIO_API_BASE_URL={base_url}\n"
               f"export TWILIO_ACCOUNT_SID={emulator.DEFAULT_ACCOUNT_SID} TWILIO_AUTH_TOKEN={emulator.DEFAULT_AUTH_TOKEN}\n"
               "Ctrl-C stops it.", flush=True)

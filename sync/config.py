@@ -56,6 +56,16 @@ class TwilioSettings:
     # The cap of the account's concurrency budget: an account's own setting, since Twilio's
     # limit is per account and other applications may share it.
     concurrency: int = DEFAULT_CONCURRENCY
+    # The v1 API has no account in its path: a subaccount found by discovery.py is read there
+    # with its own SID and token, while its legacy lists take the main account's (above).
+    comms_username: str = ""
+    comms_password: Secret | None = None
+
+    def comms_credentials(self) -> tuple[str, Secret]:
+        """The credentials of the v1 API: its own when set, else the legacy API's."""
+        if self.comms_password is not None:
+            return self.comms_username, self.comms_password
+        return self.username, self.password
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +74,7 @@ class Settings:
     data_dir: Path
     twilio: TwilioSettings | None  # None until credentials are configured
     twilio_problem: str | None = None  # why `twilio` is None, said when a command needs it
+    subaccounts: bool = False  # TWILIO_ARCHIVE_SUBACCOUNTS: also archive every subaccount listed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,12 +93,25 @@ class Settings:
             data_dir=data_dir,
             twilio=twilio,
             twilio_problem=problem,
+            subaccounts=parse_switch("TWILIO_ARCHIVE_SUBACCOUNTS", env.get("TWILIO_ARCHIVE_SUBACCOUNTS", "")),
         )
 
     def require_twilio(self) -> TwilioSettings:
         if self.twilio is None:
             raise errors.ConfigError(self.twilio_problem or "Twilio credentials are not configured")
         return self.twilio
+
+
+_SWITCH = {"": False, "0": False, "false": False, "no": False, "off": False,
+           "1": True, "true": True, "yes": True, "on": True}
+
+
+def parse_switch(name: str, value: str) -> bool:
+    """An on/off variable: true/false, yes/no, on/off, 1/0 (unset is off)."""
+    try:
+        return _SWITCH[value.strip().lower()]
+    except KeyError:
+        raise errors.ConfigError(f"{name} must be true or false, got {value!r}") from None
 
 
 def check_dsn(dsn: str) -> None:

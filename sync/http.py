@@ -129,6 +129,7 @@ class TwilioClient:
         self._resume_at = 0.0  # time.monotonic() before which the server asked us not to call
         self._timeout = timeout
         self._authorization = basic_authorization(settings.username, settings.password)
+        self._comms_authorization = basic_authorization(*settings.comms_credentials())
         self._transport = transport
         self._own_transport = transport is None  # one owner: whoever made it closes it
         # Told every answer, every retry, and the wall-clock end of each new pause (which
@@ -208,7 +209,8 @@ class TwilioClient:
         assert self._transport is not None, "use TwilioClient as an async context manager"
         async with self.budget.slot(priority) as slot:
             await self._wait_for_server()
-            headers = {**HEADERS, "Authorization": self._authorization.reveal()}
+            authorization = self._comms_authorization if api == "comms" else self._authorization
+            headers = {**HEADERS, "Authorization": authorization.reveal()}
             async with self._transport.get(url, headers) as resp:
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))

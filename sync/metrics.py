@@ -29,8 +29,18 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 SCAN_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
+# The `account` label's value for every account when the metrics are not per account.
+ALL_ACCOUNTS = "*"
+
+
 class Metrics(Observer):
-    def __init__(self) -> None:
+    """`per_account` (run --metrics-per-account): the `account` label names each account. Off by
+    default: an ISV's 500 subaccounts would make some 20,000 series per replica, so every account's
+    samples go under account="*" (counters summed; the budget's gauges, meaningless summed, are
+    not set), and `accounts_unscanned` says whether any account stopped syncing."""
+
+    def __init__(self, per_account: bool = False) -> None:
+        self.per_account = per_account
         self.registry = r = CollectorRegistry(auto_describe=True)
         stream = ["account", "stream"]
         self.pages = Counter(f"{PREFIX}_pages", "Pages saved, each with its checkpoint", stream, registry=r)
@@ -81,8 +91,11 @@ class Metrics(Observer):
                                   "Unix time the last scan of this kind completed", scan, registry=r)
         self.newest_record_age = Gauge(f"{PREFIX}_newest_record_age_seconds",
                                        "Seconds since the creation of the newest archived record", stream, registry=r)
-        self.lease_held = Gauge(f"{PREFIX}_lease_held", "1 while this replica holds the stream's lease", stream,
-                                registry=r)
+        self.accounts_unscanned = Gauge(f"{PREFIX}_accounts_unscanned",
+                                        "Accounts (not closed) no replica has started a round of within "
+                                        "max(3 intervals, 5 min): each stopped syncing", registry=r)
+        self.rounds = Counter(f"{PREFIX}_rounds", "Scan rounds of an account (all its streams) this replica completed",
+                              registry=r)
         self.analytics_refresh_duration = Gauge(f"{PREFIX}_analytics_refresh_seconds",
                                                 "Seconds the last refresh of an analysts' materialized view took",
                                                 ["view"], registry=r)
@@ -102,13 +115,20 @@ class Metrics(Observer):
     def retry(self, target: str, cause: str) -> None:
         self.retries.labels(target, cause).inc()
 
+    def account(self, account_sid: str) -> str:
+        """The `account` label of `account_sid`'s samples."""
+        return account_sid if self.per_account else ALL_ACCOUNTS
+
     def budget(self, account_sid: str, window: int, in_flight: int, concurrent: int | None) -> None:
+        if not self.per_account:
+            return
         self.concurrency_window.labels(account_sid).set(window)
         self.requests_in_flight.labels(account_sid).set(in_flight)
         if concurrent is not None:
             self.twilio_concurrent.labels(account_sid).set(concurrent)
 
     def page_saved(self, account_sid: str, stream: str, counts: Counts) -> None:
+        account_sid = self.account(account_sid)
         self.pages.labels(account_sid, stream).inc(counts.pages)
         self.records_fetched.labels(account_sid, stream).inc(counts.seen)
         self.records_outside.labels(account_sid, stream).inc(counts.outside)
@@ -117,19 +137,37 @@ class Metrics(Observer):
         self.records_rejected.labels(account_sid, stream).inc(counts.rejected)
 
     def hydrated(self, account_sid: str, outcome: str) -> None:
-        self.hydrations.labels(account_sid, outcome).inc()
+        self.hydrations.labels(self.account(account_sid), outcome).inc()
+
+    def zero_account(self, sid: str) -> None:
+        """An account's alerting series at 0 from the start: `increase()` misses a counter's first step."""
+        sid = self.account(sid)
+        for outcome in ("ok", "gone"):
+            self.hydrations.labels(sid, outcome)
+        for outcome in ("read", "gone"):
+            self.media_lists.labels(sid, outcome)
+        for stream in ("comms_messages", "comms_operations", "legacy_messages"):
+            for counter in (self.pages, self.records_fetched, self.records_rejected, self.records_deleted):
+                counter.labels(sid, stream)
+            for kind in ("recent", "full"):
+                for outcome in ("complete", "failed"):
+                    self.scans.labels(sid, stream, kind, outcome)
 
     def media_listed(self, account_sid: str, outcome: str, items: int, rejected: int) -> None:
+        account_sid = self.account(account_sid)
         self.media_lists.labels(account_sid, outcome).inc()
         self.media_items.labels(account_sid, "stored").inc(items)
         self.media_items.labels(account_sid, "rejected").inc(rejected)
 
     def media_counts(self, account_sid: str, archived: int, owed: int) -> None:
-        self.media_archived.labels(account_sid).set(archived)
-        self.media_owed.labels(account_sid).set(owed)
+        """One account's media counts; over all accounts (account="*") the service's gauge loop
+        sets the archive's totals instead, as one account's would overwrite another's."""
+        if self.per_account:
+            self.media_archived.labels(account_sid).set(archived)
+            self.media_owed.labels(account_sid).set(owed)
 
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
-        self.records_deleted.labels(account_sid, stream).inc(count)
+        self.records_deleted.labels(self.account(account_sid), stream).inc(count)
 
     def refreshed(self, view: str, seconds: float) -> None:
         self.analytics_refresh_duration.labels(view).set(seconds)
@@ -137,6 +175,7 @@ class Metrics(Observer):
 
     def scan_ended(self, account_sid: str, stream: str, kind: str, outcome: str, seconds: float,
                    order: str | None = None) -> None:
+        account_sid = self.account(account_sid)
         self.scans.labels(account_sid, stream, kind, outcome).inc()
         if order is not None:
             self.list_order.labels(account_sid, stream, kind, order).inc()

@@ -5,6 +5,7 @@ scan in flight. Reads through the store; writes nothing."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+
 from sync import database, media, models, worker
 from sync.config import Settings
 
@@ -16,13 +17,34 @@ def print_results(results: list[worker.ScanResult], seconds: float, media_run: m
         rate = r.seen / r.seconds if r.seconds > 0 else 0.0
         resumed = "  (resumed)" if r.resumed else ""
         print(f"{r.stream:<18} {r.pages:>6} {r.seen:>9,} {r.inserted:>9,} {r.updated:>8,} {r.problems:>8,} {rate:>10,.0f}{resumed}")
-    if media_run is not None and media_run.lists:
-        m = media_run
+    if media_run is not None:
+        _print_media(media_run)
+    total = sum(r.seen for r in results)
+    print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
+
+
+def _print_media(m: media.MediaRun) -> None:
+    """The media lists a pass read, when it read any."""
+    if m.lists:
         print(f"media: {m.lists:,} lists read in {m.requests:,} requests, {m.items:,} items"
               + (f", {m.gone:,} lists gone (404)" if m.gone else "") + (f", {m.marked:,} marked deleted" if m.marked else "")
               + (f", {m.rejected:,} rejected" if m.rejected else "") + (f", {m.problems:,} with problems" if m.problems else ""))
-    total = sum(r.seen for r in results)
-    print(f"done in {seconds:.1f} s: {total:,} records fetched, {total / max(seconds, 1e-9):,.0f} records/s")
+
+
+def print_accounts(done) -> None:
+    """A pass over many accounts (`backfill.AccountsPass`): each account's table, the closed
+    accounts skipped, the accounts that failed (one line each), then the total."""
+    for sid, results in sorted(done.results.items()):
+        print(f"account {sid}")
+        print_results(results, sum(r.seconds for r in results) / max(len(results), 1))
+    for sid in done.closed:
+        print(f"account {sid}: closed at Twilio, skipped (its archive stays)")
+    for sid, cause in sorted(done.failed.items()):
+        print(f"account {sid}: failed: {cause}")
+    _print_media(done.media)
+    total = sum(r.seen for results in done.results.values() for r in results)
+    print(f"{len(done.results)} accounts archived, {len(done.closed)} closed, {len(done.failed)} failed, in "
+          f"{done.seconds:.1f} s: {total:,} records fetched")
 
 
 async def print_status(settings: Settings, *, demo: bool) -> None:
@@ -49,6 +71,7 @@ async def print_streams(dsn: str) -> None:
         await store.status.check_schema()
         entries = await store.status.streams()
         archived, deleted, owed = await store.media.counts()
+        accounts = await store.status.accounts()
     now = datetime.now(timezone.utc)
     for e in entries:
         print(f"{e['stream']}: {e['rows']:,} rows; newest record {_ago(e['newest'], now)}")
@@ -57,6 +80,19 @@ async def print_streams(dsn: str) -> None:
             _print_running(e["running"], now)
     print(f"media: {archived:,} items archived ({deleted:,} marked deleted); "
           f"{owed:,} messages owe their media list")
+    if len(accounts) > 1 or any(a["status"] for a in accounts):
+        _print_accounts(accounts, now)
+
+
+def _print_accounts(accounts: list, now: datetime) -> None:
+    """One line per account: its status at Twilio, every stream's last complete scan, rows, and
+    the replica that took its last round."""
+    print(f"\naccounts ({len(accounts)}):")
+    for a in accounts:
+        name = f" {a['friendly_name']!r}" if a["friendly_name"] else ""
+        worked = f"; last round by {a['last_worked_by']} {_ago(a['last_worked_at'], now)}" if a["last_worked_by"] else ""
+        print(f"  {a['account_sid']}{name}: {a['status'] or 'not listed'}; {a['rows']:,} rows; "
+              f"last complete scan of every stream {_ago(a['done'], now)}{worked}")
 
 
 def _print_complete(done: models.Scan | None, now: datetime) -> None:

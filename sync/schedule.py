@@ -61,21 +61,26 @@ class Turn:
 
 @dataclass
 class StreamHealth:
-    """What /readyz reports about one (account, stream) this replica holds."""
+    """What /readyz reports about one (account, stream) whose turns this replica takes."""
 
-    last_success: float | None = None  # time.monotonic() of the last complete scan
-    last_error: str | None = None
+    last_success: float | None = None  # time.monotonic() of the last complete scan here
+    last_error: str | None = None  # why the last turn here failed; None once one succeeds
+    failed_at: float | None = None  # time.monotonic() of that failure
+    started: float | None = None  # time.monotonic() the turn in flight here began; None between turns
 
 
 def overdue(health: dict[tuple[str, str], StreamHealth], now: float, schedule: Schedule) -> list[str]:
-    """Why the held streams keep the replica from being ready (`now` on time.monotonic()): one
-    line per stream with no complete scan yet, or none within the last few intervals."""
+    """Why the streams this replica works keep it from being ready (`now` on time.monotonic()):
+    one line per stream whose last turn here failed, or whose turn in flight has gone on for
+    more than a few intervals without a scan completing. A stream another replica works now
+    is none of this replica's business: between turns only a recent failure counts."""
     problems = []
     allowed = max(3 * schedule.interval, 300.0)  # a full scan of a busy account takes minutes
     for (account_sid, stream), h in sorted(health.items()):
-        error = f": {h.last_error}" if h.last_error else ""
-        if h.last_success is None:
-            problems.append(f"{account_sid} {stream}: no scan has completed yet{error}")
-        elif now - h.last_success > allowed:
-            problems.append(f"{account_sid} {stream}: no scan completed in {now - h.last_success:.0f} s{error}")
+        if h.last_error and (h.failed_at is None or now - h.failed_at <= allowed):
+            problems.append(f"{account_sid} {stream}: its last scan failed: {h.last_error}")
+        elif h.started is not None and now - max(h.started, h.last_success or h.started) > allowed:
+            done = "no scan has completed yet" if h.last_success is None else \
+                f"no scan completed in {now - max(h.started, h.last_success):.0f} s"
+            problems.append(f"{account_sid} {stream}: {done}")
     return problems

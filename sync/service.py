@@ -1,14 +1,15 @@
 """`run`: keep every stream of every account current, on a schedule, until told to stop.
 
-Per (account, stream) one loop, and only while this replica holds the stream's lease
-(leases.py), so replicas never scan the same stream at once. Each pass of a loop is one turn
-(turns.py): the scan schedule.py chose, and what its end sets off. This room owns the loops
-themselves: the accounts' clients, the credentials' first check, a stream's loop (ask for its
-lease, take a turn, wait for the next), the heartbeat /healthz reads, the gauges, /readyz's
-answer and the stop. Stopping (SIGTERM, Ctrl-C: cli.py sets `stop`) stops the fetching at
-once, lets the pages already fetched commit for up to STOP_GRACE seconds, then abandons
-whatever is still in flight: a page and its checkpoint commit together or not at all. It may
-not scan, decide what a turn does, or touch a lease but through `Leases`."""
+The work goes through the job queue (queue.py): one job per account, each run of it one round
+of the account's three streams, a turn each (turns.py: the scan schedule.py chose, and what its
+end sets off); at its end the job is put back, due at the next round, for whichever replica takes
+it then. So any number of replicas share the accounts, and a dead one's accounts are taken over
+after the queue's heartbeat timeout. Which accounts it may work, and their offers to the queue, are
+known.py's. This room owns the accounts' clients and the credentials' first check, a round, the heartbeat /healthz reads, the gauges,
+/readyz's answer and the stop. Stopping (SIGTERM, Ctrl-C: cli.py sets `stop`) stops the fetching
+at once, lets the pages already fetched commit for up to STOP_GRACE seconds, then abandons
+whatever is still in flight: a page and its checkpoint commit together or not at all. It may not
+scan, decide what a turn does, or reach the queue but through `Queue`."""
 
 from __future__ import annotations
 
@@ -21,21 +22,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import anyio
+import anyio.abc
 
 from sync import errors, logs, machinery, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
-from sync.leases import LEASE_TTL, Leases
-from sync.metrics import Metrics
+from sync.known import Known
+from sync.metrics import ALL_ACCOUNTS, Metrics
 from sync.models import STREAMS
 from sync.privacy import KEEP, Bodies
-from sync.schedule import Schedule, overdue
+from sync.roster import Roster
+from sync.schedule import Schedule, StreamHealth, overdue
 from sync.store import Store
-from sync.turns import Turns
+from sync.turns import Key, Turns
 
 log = logs.get(__name__)
 
 STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
+DISCOVERY_INTERVAL = 300.0  # with --subaccounts: a new subaccount is archived within this long
+ACCOUNTS_AT_ONCE = 8  # rounds (accounts) one replica works at once: bounds its pages and requests
+HEARTBEAT = 30.0  # a dead replica's accounts are taken over this long after it died (--heartbeat-seconds)
 
 
 @dataclass
@@ -48,85 +54,154 @@ class Service:
     hydrate: bool = True
     media_interval: float | None = 86_400.0  # seconds between reads of a media list; None: no media (media.py)
     page_size: int = worker.PAGE_SIZE
-    lease_ttl: float = LEASE_TTL  # renewed every third of it
+    dsn: str = ""  # the queue's own connections go there
+    heartbeat_timeout: float = HEARTBEAT  # a dead replica's accounts are taken over after this long
+    accounts_at_once: int = ACCOUNTS_AT_ONCE
+    roster: Roster | None = None  # with `subaccounts`, listed again every discovery_interval
+    discovery_interval: float = DISCOVERY_INTERVAL
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
     heartbeat: float = field(default_factory=time.monotonic)
     stop: anyio.Event = field(default_factory=anyio.Event)
-    leases: Leases = field(init=False)
     turns: Turns = field(init=False)
-    _busy: dict[tuple[str, str], bool] = field(default_factory=dict)  # a scan is in flight
+    health: dict[Key, StreamHealth] = field(default_factory=dict)  # the streams whose turns this replica took
+    fatal: errors.SyncError | None = None  # why the service stopped itself (refused credentials)
+    _busy: dict[Key, bool] = field(default_factory=dict)  # a turn is in flight
+    known: Known = field(init=False)  # the accounts this replica may work
+    _clients: dict[str, TwilioClient] = field(default_factory=dict)  # one per account, for the service's life
+    _checked: set[str] = field(default_factory=set)  # accounts whose credentials were not refused
+    _rounds: int = 0  # rounds this replica completed
+    _started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self.leases = Leases(self.store, self.metrics, self.holder, wanted=len(self.accounts) * len(STREAMS),
-                             ttl=self.lease_ttl)
-        self.turns = Turns(self.store, self.metrics, self.schedule, self.leases, self.stop, bodies=self.bodies,
-                           hydrate=self.hydrate, page_size=self.page_size, media_interval=self.media_interval)
+        self.known = Known(self.accounts, self.metrics, self.roster, self.discovery_interval, self.heartbeat_timeout)
+        self.turns = Turns(self.store, self.metrics, self.schedule, self.health, self.stop, bodies=self.bodies,
+                           hydrate=self.hydrate, page_size=self.page_size,
+                           media_interval=self.media_interval)
 
     # ---- the whole service ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until `stop` is set; then stop within STOP_GRACE seconds (plus the lease release)."""
+        """Until `stop` is set; then stop within STOP_GRACE seconds. Raises `fatal`, if set."""
         log.info("service.start", holder=self.holder, accounts=len(self.accounts), interval=self.schedule.interval,
                  full_interval=self.schedule.full_interval, lookback=self.schedule.lookback, hydrate=self.hydrate)
+        from sync.queue import Queue
+
+        assert self.dsn, "the service needs `dsn`: its job queue opens connections of its own"
         self._zero_series()
-        try:
-            async with AsyncExitStack() as stack:
-                clients = [await stack.enter_async_context(
-                               machinery.twilio_client(a, store=self.store, observer=self.metrics))
-                           for a in self.accounts]
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._beat)
-                    tg.start_soon(self.leases.renew)
-                    tg.start_soon(self._gauges)
-                    for account, client in zip(self.accounts, clients):
-                        tg.start_soon(self._account, account, client)
-                    await self.stop.wait()
-                    log.info("service.stopping", grace=STOP_GRACE)
-                    # The loops see `stop` and end their scans; what is not done by then is
-                    # abandoned mid-transaction, which rolls the page and its checkpoint back.
-                    with anyio.move_on_after(STOP_GRACE):
-                        while any(self._busy.values()):
-                            await anyio.sleep(0.05)
-                    tg.cancel_scope.cancel()
-        finally:
-            await self.leases.release()
-            log.info("service.stopped", holder=self.holder)
+        async with Queue.open(self.dsn) as queue, AsyncExitStack() as clients:
+            self._client_stack = clients
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._beat)
+                tg.start_soon(self._gauges)
+                tg.start_soon(self.known.keep, self.store, queue, self.stop, self._end)
+                tg.start_soon(lambda: queue.work(self._round, at_once=self.accounts_at_once,
+                                                 heartbeat=self.heartbeat_timeout,
+                                                 poll=self.schedule.interval / 4, stop=self.stop))
+                await self.stop.wait()
+                log.info("service.stopping", grace=STOP_GRACE)
+                # The rounds see `stop`, end their scans and put their jobs back; what is not done
+                # by then is abandoned mid-transaction, which rolls the page and its checkpoint back.
+                with anyio.move_on_after(STOP_GRACE):
+                    while any(self._busy.values()):
+                        await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+        log.info("service.stopped", holder=self.holder)
+        if self.fatal is not None:
+            raise self.fatal
 
     def _zero_series(self) -> None:
         """Every series an alert watches exists from the start at 0: `increase()` misses a
-        counter's first step, and a sum over no series is no alert at all (a stream no replica
-        holds must show as 0, not vanish)."""
-        m = self.metrics
+        counter's first step, and a sum over no series is no alert at all."""
         for api in ("comms", "legacy"):
-            m.rate_limited.labels(api)
+            self.metrics.rate_limited.labels(api)
         for account in self.accounts:
-            sid = account.account_sid
-            for outcome in ("ok", "gone"):
-                m.hydrations.labels(sid, outcome)
-            for outcome in ("read", "gone"):
-                m.media_lists.labels(sid, outcome)
-            for stream in STREAMS:
-                m.lease_held.labels(sid, stream).set(0)
-                for counter in (m.pages, m.records_fetched, m.records_rejected, m.records_deleted):
-                    counter.labels(sid, stream)
-                for kind in ("recent", "full"):
-                    for outcome in ("complete", "failed"):
-                        m.scans.labels(sid, stream, kind, outcome)
+            self.metrics.zero_account(account.account_sid)
 
-    async def _account(self, account: TwilioSettings, client: TwilioClient) -> None:
-        """Check the credentials with one small request, then keep the account's streams current.
-        Credentials Twilio refuses end the service (one line, non-zero exit): no scan could
-        ever succeed. Twilio being unreachable does not: the scans retry it."""
+    # ---- the accounts -----------------------------------------------------------------------
+
+    def _end(self, exc: errors.SyncError) -> None:
+        self.fatal = self.fatal or exc
+        self.stop.set()
+
+    async def _client(self, account: TwilioSettings) -> TwilioClient | None:
+        """The account's client, made on its first round here after one small request checks
+        its credentials: refused, an account named by hand ends the service (no scan of it could
+        ever succeed); a listed one is reported alone and tried again next round. Twilio being
+        unreachable ends nothing: the scans retry it."""
+        sid = account.account_sid
+        client = self._clients.get(sid)
+        if client is None:
+            client = self._clients[sid] = await self._client_stack.enter_async_context(
+                machinery.twilio_client(account, store=self.store, observer=self.metrics))
+        if sid in self._checked:
+            return client
         try:
-            await client.get_json("api", sources.legacy.list_url(account.account_sid, 1))
+            await client.get_json("api", sources.legacy.list_url(sid, 1))
         except errors.FatalSourceError as exc:
-            raise errors.FatalSourceError(f"account {account.account_sid}: {exc}", status=exc.status,
-                                          code=exc.code) from exc
+            if sid in self.known.named:
+                self._end(errors.FatalSourceError(f"account {sid}: {exc}", status=exc.status, code=exc.code))
+            else:
+                log.error("account.failed", account=sid, cause=str(exc))
+            return None
         except errors.RetryableSourceError as exc:
-            log.warning("service.twilio_unreachable", account=account.account_sid, cause=str(exc))
+            log.warning("service.twilio_unreachable", account=sid, cause=str(exc))
+        self._checked.add(sid)
+        return client
+
+    # ---- one round of one account --------------------------------------------------------------
+
+    async def _round(self, job) -> None:
+        """One job of the queue: a turn of each of the account's streams at once, then the job
+        back on the queue, due at the next round. An account this replica does not know (yet)
+        goes back at once for another; one closed or no longer named ends its job."""
+        from sync.queue import account_of, next_round
+
+        sid = account_of(job)
+        account = self.known.by_sid.get(sid)
+        if account is None:
+            if self.known.listed:
+                log.info("round.dropped", account=sid, closed=sid in self.known.closed)
+                return
+            raise next_round(1.0)
+        if self.stop.is_set():
+            raise next_round(0.0)
+        started = time.monotonic()
+        try:
+            client = await self._client(account)
+        except errors.SyncError as exc:  # the database away while the client was made
+            log.warning("round.not_started", account=sid, cause=str(exc))
+            raise next_round(self.schedule.interval) from None
+        if client is None:
+            raise next_round(max(self.schedule.interval, 10.0))  # its credentials were refused
+        log.info("round.start", account=sid, holder=self.holder)
+        try:
+            await self.store.accounts.worked(sid, self.holder)
+        except errors.StoreError as exc:
+            log.warning("round.not_noted", account=sid, cause=str(exc))
         async with anyio.create_task_group() as tg:
             for stream in STREAMS:
-                tg.start_soon(self._stream, account, client, stream)
+                tg.start_soon(self._turn, account, client, stream)
+        self._rounds += 1
+        self.metrics.rounds.inc()
+        raise next_round(0.0 if self.stop.is_set() else self.schedule.interval - (time.monotonic() - started))
+
+    async def _turn(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
+        key = (account.account_sid, stream)
+        health = self.health.setdefault(key, StreamHealth())
+        health.started = time.monotonic()
+        self._busy[key] = True
+        try:
+            await self.turns.take(account, client, stream)
+        except errors.ScanMovedError as exc:
+            log.warning("scan.fenced", account=key[0], stream=key[1], cause=str(exc))
+        except errors.SyncError as exc:
+            log.error("scan.failed", account=key[0], stream=key[1], cause=str(exc))
+            health.last_error, health.failed_at = str(exc), time.monotonic()
+        finally:
+            self._busy[key] = False
+            health.started = None
+
+    # ---- liveness, gauges, readiness ------------------------------------------------------------
 
     async def _beat(self) -> None:
         while True:
@@ -137,52 +212,41 @@ class Service:
         while True:
             try:
                 now = datetime.now(timezone.utc)
-                for account_sid, stream, newest in await self.store.status.newest_records([a.account_sid for a in self.accounts]):
+                ages: dict[tuple[str, str], float] = {}
+                for account_sid, stream, newest in await self.store.status.newest_records(sorted(self.known.by_sid)):
                     if newest is not None:
-                        self.metrics.newest_record_age.labels(account_sid, stream).set((now - newest).total_seconds())
+                        key = (self.metrics.account(account_sid), stream)
+                        # Over all accounts (account="*"): the newest record of any of them.
+                        ages[key] = min(ages.get(key, float("inf")), (now - newest).total_seconds())
+                for (account, stream), age in ages.items():
+                    self.metrics.newest_record_age.labels(account, stream).set(age)
+                allowed = max(3 * self.schedule.interval, 300.0)
+                if not self.metrics.per_account:
+                    archived, _, owed = await self.store.media.counts()
+                    self.metrics.media_archived.labels(ALL_ACCOUNTS).set(archived)
+                    self.metrics.media_owed.labels(ALL_ACCOUNTS).set(owed)
+                self.metrics.accounts_unscanned.set(await self.store.accounts.unscanned(sorted(self.known.by_sid), allowed))
                 self.metrics.ready.set(1 if await self.ready() == [] else 0)
             except errors.StoreError as exc:
                 log.warning("service.gauges_failed", cause=str(exc))
             await anyio.sleep(min(15.0, self.schedule.interval))
 
-
-    # ---- readiness ------------------------------------------------------------------------
-
     async def ready(self) -> list[str]:
-        """Why this replica is not ready; empty when it is. Ready: the database answers, and
-        every stream it holds had a scan complete within the last few intervals. A replica that
-        holds no stream (a standby) is ready when the database is."""
+        """Why this replica is not ready; empty when it is. Ready: the accounts are known, a
+        round has completed here (or a heartbeat timeout has passed: a standby), the database answers,
+        and no stream it works failed its last turn or has been scanning too long."""
         problems = []
-        if not self.leases.all_asked:
-            problems.append("starting: not every stream's lease has been asked for yet")
+        if not self.known.listed:
+            problems.append("starting: the accounts have not been listed yet")
+        elif self.known.by_sid and self._rounds == 0 and time.monotonic() - self._started < self.heartbeat_timeout:
+            # Until then a replica may still be taking its first share; after it, one that got
+            # none (more replicas than accounts) stands by, ready.
+            problems.append("starting: no round of an account has completed on this replica yet")
         try:
             await self.store.ping()
         except errors.StoreError as exc:
             problems.append(str(exc))
-        return problems + overdue(self.leases.health, time.monotonic(), self.schedule)
-
-    # ---- one stream -----------------------------------------------------------------------
-
-    async def _stream(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
-        key = (account.account_sid, stream)
-        while not self.stop.is_set():
-            if key not in self.leases.health and not await self.leases.acquire(key):
-                await self._sleep(self.lease_ttl / 3)
-                continue
-            started = time.monotonic()
-            self._busy[key] = True
-            try:
-                await self.turns.take(account, client, stream)
-            except errors.ScanMovedError as exc:
-                log.warning("scan.fenced", account=key[0], stream=key[1], cause=str(exc))
-                self.leases.lost(key)
-            except errors.SyncError as exc:
-                log.error("scan.failed", account=key[0], stream=key[1], cause=str(exc))
-                if key in self.leases.health:
-                    self.leases.health[key].last_error = str(exc)
-            finally:
-                self._busy[key] = False
-            await self._sleep(self.schedule.interval - (time.monotonic() - started))
+        return problems + overdue(self.health, time.monotonic(), self.schedule)
 
     async def _sleep(self, seconds: float) -> None:
         with anyio.move_on_after(max(0.0, seconds)):

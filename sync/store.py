@@ -7,10 +7,10 @@ attribute per concern (the statements live in sync/sql/, the only SQL besides th
 
 `pages` a page's rows with its checkpoint, `scans` the scans' rows, `deletions` what a full
 scan proved gone, `hydration` the v1 messages waiting for their content, `media` the legacy
-messages' media and the lists owed, `leases` one replica per stream, `accounts` an account's
-Retry-After pause, `status` the archive as a whole, `views` the materialized views' refresh.
-Each concern holds the edge and nothing else, so every statement goes through its one retry
-loop; `fetch`, `fetchrow`, `fetchval`, `execute` (retried) and `ping` hand the edge's own to what no concern owns (the tests, the demo's example queries)."""
+messages' media and the lists owed, `accounts` an account's Retry-After pause, its listing and the replica of its last round, `status` the archive as a whole, `views`
+the materialized views' refresh. Each concern holds the edge and nothing else, so every
+statement goes through its one retry loop; `fetch`, `fetchrow`, `fetchval`, `execute` (retried)
+and `ping` hand the edge's own to what no concern owns (the tests, the demo's example queries)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from sync.sql.accounts import Accounts
 from sync.sql.deletions import Deletions
 from sync.sql.edge import Postgres
 from sync.sql.hydration import Hydration
-from sync.sql.leases import Leases
 from sync.sql.media import Media
 from sync.sql.pages import Pages
 from sync.sql.scans import Scans
@@ -41,7 +40,6 @@ class Store:
         self.deletions = Deletions(edge)
         self.hydration = Hydration(edge)
         self.media = Media(edge)
-        self.leases = Leases(edge)
         self.accounts = Accounts(edge)
         self.status = Status(edge, self.scans)
         self.views = Views(edge)

@@ -1,13 +1,14 @@
-"""One turn of a held stream's loop: its scan, and what the scan's end sets off.
+"""One turn of a stream, in a round of its account (service.py): its scan, and what the scan's end sets off.
 
 A turn opens (or resumes) the scan its `schedule.Turn` says, runs it like a backfill (so a
 restart resumes it), and once it completes: proves the list's deletions when the turn says so
 (deletions.py), counts it, marks the stream healthy, and fetches new and changed records for
 their content until the next scan is due (hydrate.py), or reads the media lists its messages
-owe and those due for a re-check (media.py). Once every stream the replica holds
-has completed a full scan (a full cycle), the analysts' materialized views are refreshed
-(analytics.py). It may not choose the kind or window of a scan (schedule.py), nor take or
-keep leases (leases.py); a scan stopped by the service's `stop` ends its turn early."""
+owe and those due for a re-check (media.py). Once every stream this replica took turns of has
+completed a full scan (a full cycle), the analysts' materialized views are refreshed
+(analytics.py). It may not choose the kind or window of a scan (schedule.py),
+nor take or put back the account's job (service.py, queue.py); a scan stopped by the service's
+`stop` ends its turn early."""
 
 from __future__ import annotations
 
@@ -21,14 +22,15 @@ import anyio
 from sync import analytics, deletions, errors, hydrate, logs, media, sources, worker
 from sync.config import TwilioSettings
 from sync.http import TwilioClient
-from sync.leases import Key, Leases
 from sync.metrics import Metrics
 from sync.privacy import Bodies
 from sync.progress import Progress
-from sync.schedule import Schedule, Turn, scan_kind
+from sync.schedule import Schedule, StreamHealth, Turn, scan_kind
 from sync.store import Store
 
 log = logs.get("sync.service")  # the name it had before the split: log filters name it
+
+Key = tuple[str, str]  # (account sid, stream)
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Turns:
     store: Store
     metrics: Metrics
     schedule: Schedule
-    leases: Leases
+    health: dict[Key, StreamHealth]  # the streams this replica took turns of (the service's)
     stop: anyio.Event
     bodies: Bodies
     hydrate: bool
@@ -44,6 +46,7 @@ class Turns:
     media_interval: float | None = 86_400.0  # re-read a media list after this many seconds; None: no media
     _fully_scanned: set[Key] = field(default_factory=set)  # full scans complete since the last refresh
     _refreshing: bool = False
+    _refreshed_at: float = field(default_factory=time.monotonic)
 
     async def take(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
         """One turn of `stream`; a failed scan is counted and raised (a `SyncError`)."""
@@ -73,7 +76,7 @@ class Turns:
             marked = await deletions.mark_deleted(self.store, client, source, scan, bodies=self.bodies)
             self.metrics.deleted(account_sid, stream, marked)
         self.metrics.scan_ended(account_sid, stream, kind, "complete", result.seconds, order=result.order)
-        health = self.leases.health.get((account_sid, stream))
+        health = self.health.get((account_sid, stream))
         if health is not None:
             health.last_success, health.last_error = time.monotonic(), None
         if kind == "full":
@@ -92,17 +95,21 @@ class Turns:
         return scan_kind(await self.store.scans.last_complete(account_sid, stream, "full"), now, self.schedule)
 
     async def _full_scan_done(self, key: Key) -> None:
-        """Once every stream this replica holds has completed a full scan since the last refresh
+        """Once every stream this replica took turns of has completed a full scan since the last refresh
         (a full cycle, so about once per full_interval), refresh the analysts' materialized views.
         Not while stopping; a failed refresh is logged and tried again after the next full scan."""
         self._fully_scanned.add(key)
-        cycle_done = self.leases.all_asked and set(self.leases.health) <= self._fully_scanned
+        # With other replicas, another one may be scanning some of those streams now: a full
+        # interval after the last refresh, a full scan here is cycle enough.
+        cycle_done = bool(self.health) and set(self.health) <= self._fully_scanned or \
+            time.monotonic() - self._refreshed_at >= self.schedule.full_interval
         if self.stop.is_set() or not cycle_done or self._refreshing:
             return
         self._refreshing = True
         try:
             await analytics.refresh(self.store, self.metrics)
             self._fully_scanned.clear()
+            self._refreshed_at = time.monotonic()
         except errors.StoreError as exc:
             log.error("analytics.refresh_failed", cause=str(exc))
         finally:

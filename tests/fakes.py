@@ -162,6 +162,14 @@ class Media:
         return 0, 0, 0
 
 
+class Views:
+    def __init__(self) -> None:
+        self.refreshed: list[str] = []
+
+    async def refresh(self, view: str) -> None:
+        self.refreshed.append(view)
+
+
 class Store:
     def __init__(self) -> None:
         self.scans = Scans()
@@ -169,6 +177,7 @@ class Store:
         self.deletions = Deletions()
         self.hydration = Hydration()
         self.media = Media()
+        self.views = Views()
         self.reachable = True
 
     async def ping(self) -> None:

@@ -17,9 +17,9 @@ import anyio
 import anyio.abc
 import asyncpg
 
-# Fast enough for tests: a recent scan every half second, a full one every 3 s, leases that
-# lapse 3 s after their holder dies.
-FAST = ("--interval", "0.5", "--full-interval", "3", "--lookback", "900", "--lease-seconds", "3",
+# Fast enough for tests: a recent scan every half second, a full one every 3 s, a dead replica's
+# accounts taken over 3 s after it died (the queue's heartbeat timeout).
+FAST = ("--interval", "0.5", "--full-interval", "3", "--lookback", "900", "--heartbeat-seconds", "3",
         "--page-size", "100")
 
 

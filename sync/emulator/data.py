@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from . import accounts as accounts_
 from . import generate, media, orders, paging
 from .faults import FaultProfile, Faults
 from .formats import DAY_MS, parse_rfc2822, parse_rfc3339, rfc2822, rfc3339, to_ms
@@ -309,6 +310,8 @@ class Emulator:
         legacy_history: int = 0,
         legacy_history_days: int = 400,
         mms_share: float = generate.MMS_SHARE,
+        subaccounts: int = 0,
+        subaccount_messages: int | None = None,
     ):
         self.legacy_order = orders.legacy_order(legacy_order)
         _check_history(legacy_history, legacy_days, legacy_history_days)
@@ -325,15 +328,29 @@ class Emulator:
         self.list_log: list[ListRequest] = []
         self.faults = Faults(faults or FaultProfile(), seed=fault_seed)
         self.media = media.Media(seed)  # the legacy messages' media items (media.py)
+        self.mms_share = mms_share
         if accounts is None:
             accounts = [Account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})]
         self.accounts: dict[str, Account] = {a.sid: a for a in accounts}
         self._books: dict[str, Book] = {}
+        for account in accounts:
+            self.open_account(account, comms_messages, legacy_messages, legacy_history, legacy_history_days)
+        # Who owns whom, and each account's Accounts.json record (accounts.py): the first
+        # account is the main one of `subaccounts` generated subaccounts, each with its own
+        # data set of `subaccount_messages` per API (default: as many as the main one's).
+        self.directory = accounts_.Directory(self, accounts, subaccounts,
+                                             comms_messages if subaccount_messages is None else subaccount_messages)
+
+    def open_account(self, account: Account, comms_messages: int, legacy_messages: int, legacy_history: int = 0,
+                     legacy_history_days: int = 400) -> None:
+        """Give `account` its own generated records (deterministic from the seed and its SID)."""
+        book = Book(account, self.seed, self.mms_share)
         with _no_cyclic_gc():
-            for account in accounts:
-                book = self._books[account.sid] = Book(account, seed, mms_share)
-                self._load_legacy(book, legacy_messages, legacy_history, legacy_history_days)
-                self._load_comms(book, comms_messages)
+            self._load_legacy(book, legacy_messages, legacy_history, legacy_history_days)
+            self._load_comms(book, comms_messages)
+        with self._lock:
+            self.accounts[account.sid] = account
+            self._books[account.sid] = book
 
     # ------------------------------------------------------------ clock and accounts
 

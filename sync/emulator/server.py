@@ -5,6 +5,7 @@
              GET            .../Messages/{Sid}/Media.json, GET/DELETE .../Media/{MediaSid}.json (media.py)
     v1       GET  /v1/Messages, /v1/Messages/{messageId}
              GET  /v1/Messages/Operations, /v1/Messages/Operations/{operationId}
+    accounts GET/POST /2010-04-01/Accounts.json, /2010-04-01/Accounts/{Sid}.json (accounts.py)
     control  GET/POST /_emulator/faults   the fault injector's stats / {"profile": spec,
              "inject": kind, "times": n, "path_contains": s, "seed": n, "reset": true,
              "hold_after": n, "release": true}
@@ -27,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from . import errors, faults, media, paging, queries
+from . import accounts, errors, faults, media, paging, queries
 from .data import Emulator, ListRequest
 
 JSON = "application/json"
@@ -87,9 +88,11 @@ class _Api:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             self.emu.request_counts[name] += 1
             creds = _credentials(request)
-            account = self.emu.authenticate(*creds) if creds else None
-            if account is None:
+            if creds is None:
                 raise errors.unauthenticated()
+            # Whose resources these credentials read: their own, or a subaccount's (accounts.py).
+            account = self.emu.directory.acting(*creds, request.match_info.get("account_sid"),
+                                                accounts_route=name.startswith("accounts_"))
             if listing:
                 query = request.query
                 dated = queries.date_sent_filters(query) if name == "legacy_list" else ()
@@ -283,6 +286,7 @@ def create_app(emu: Emulator) -> web.Application:
     r.add_get("/v1/Messages/Operations/{operation_id}", api.route("operations_fetch", api.operations_fetch), allow_head=False)
     r.add_get("/v1/Messages", api.route("comms_list", api._v1_list("messages", b'{"messages":[')), allow_head=False)
     r.add_get("/v1/Messages/{message_id}", api.route("comms_fetch", api.comms_fetch), allow_head=False)
+    accounts.add_routes(app, api, emu)
     # Fault control for out-of-process use: no credentials, never faulted, never counted.
     r.add_get(FAULTS_PATH, api.faults_get, allow_head=False)
     r.add_post(FAULTS_PATH, api.faults_post)

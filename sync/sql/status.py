@@ -36,6 +36,27 @@ class Status:
             out.append(entry)
         return out
 
+    async def accounts(self) -> list[Any]:
+        """Per account: what its listing said (status, name), when every stream had last completed
+        a scan (the oldest of each stream's newest), its rows over the three lists, and the replica
+        that took its last round. One statement; `status` runs it once."""
+        return await self._db.fetch(
+            "WITH counted AS ("
+            " SELECT account_sid, count(*) AS n FROM twilio.legacy_messages GROUP BY 1"
+            " UNION ALL SELECT account_sid, count(*) FROM twilio.comms_messages GROUP BY 1"
+            " UNION ALL SELECT account_sid, count(*) FROM twilio.comms_operations GROUP BY 1), "
+            "rows_ AS (SELECT account_sid, sum(n)::bigint AS n FROM counted GROUP BY 1), "
+            "per_stream AS (SELECT account_sid, stream, max(finished_at) AS done FROM twilio.scans "
+            " WHERE status = 'complete' GROUP BY 1, 2), "
+            "done AS (SELECT account_sid, CASE WHEN count(*) = $1 THEN min(done) END AS done FROM per_stream GROUP BY 1), "
+            "ids AS (SELECT account_sid FROM rows_ UNION SELECT account_sid FROM done "
+            " UNION SELECT account_sid FROM twilio.accounts) "
+            "SELECT ids.account_sid, a.status, a.friendly_name, d.done, coalesce(r.n, 0) AS rows, a.last_worked_by, "
+            "a.last_worked_at FROM ids LEFT JOIN twilio.accounts a USING (account_sid) "
+            "LEFT JOIN rows_ r USING (account_sid) LEFT JOIN done d USING (account_sid) ORDER BY 1",
+            len(STREAMS),
+        )
+
     async def newest_records(self, accounts: list[str]) -> list[tuple[str, str, datetime | None]]:
         """(account, stream, newest creation time) of each account's streams. One account at a
         time: the creation-time index is read backwards until the account's newest row, where a

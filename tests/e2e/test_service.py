@@ -252,38 +252,77 @@ async def _inserted_equals_rows(dsn: str) -> bool:
     return True
 
 
-async def test_two_replicas_never_scan_one_stream_at_once_and_the_survivor_takes_over(db_dsn):
-    emu = emulator.Emulator(seed=24, comms_messages=1_000, legacy_messages=1_000, legacy_days=7)
+async def test_two_replicas_share_the_accounts_and_the_survivor_completes_a_dead_ones(db_dsn):
+    """Two replicas over one main account and its subaccounts: both take rounds, neither less than a
+    third, never one stream of an account at once; after kill -9 of one, the other takes its
+    accounts over (after the queue's heartbeat timeout) and the archive ends exact."""
+    emu = emulator.Emulator(seed=24, comms_messages=150, legacy_messages=150, legacy_days=7, subaccounts=5,
+                            subaccount_messages=100)
+    sids = [emulator.DEFAULT_ACCOUNT_SID] + [p.sid for p in emu.directory.subaccounts()]
     async with emulator.serve(emu) as url:
-        env = cli_env(url, db_dsn)
+        env = cli_env(url, db_dsn, TWILIO_ARCHIVE_SUBACCOUNTS="true")
         a, b = Service(env, *FAST), Service(env, *FAST)
         async with a, b:
-            await eventually(lambda: _all_full(db_dsn), what="a first full scan of every stream")
-            await anyio.sleep(3)  # a few cycles of both replicas
-            holders = await query(db_dsn, "SELECT stream, holder FROM twilio.leases WHERE expires_at > now()")
-            assert {r["stream"] for r in holders} == set(STREAMS) and len(holders) == 3
-            for stream in STREAMS:
-                _no_overlap(a.events(), b.events(), stream)
-            # Kill the replica that holds the most streams; the other must take them all.
-            busiest = a if sum(1 for e in a.events("lease.acquired")) >= sum(1 for e in b.events("lease.acquired")) else b
-            survivor = b if busiest is a else a
-            orphaned = {e["stream"] for e in busiest.events("lease.acquired")}
-            assert orphaned
-            killed_at = time.monotonic()
-            await busiest.kill()
-            await eventually(lambda: _scanned_by(survivor, orphaned, after=time.time()), timeout=30,
-                             what="the survivor scans the dead replica's streams")
-            takeover = time.monotonic() - killed_at
-    print(f"\ntakeover after kill -9: {takeover:.1f} s (lease 3 s)")
+            await eventually(lambda: _full_per_account(db_dsn, set(sids)), timeout=90, what="every account scanned")
+            async def sixty_rounds() -> bool:
+                return _rounds(a) + _rounds(b) >= 60
+
+            await eventually(sixty_rounds, timeout=90, what="sixty rounds")
+            share = _rounds(a) / (_rounds(a) + _rounds(b))
+            assert 1 / 3 <= share <= 2 / 3, f"replica a took {share:.0%} of the rounds"
+            for sid in sids:
+                for stream in STREAMS:
+                    _no_overlap(a.events(), b.events(), stream, sid)
+            # Kill a while the gate holds the replicas' requests: whatever a had in flight stays
+            # unanswered, its jobs picked, until the queue's heartbeat timeout hands them to b.
+            async with held_after(emu, 0):
+                await until_held(emu, a.proc)
+                killed_at, killed_wall = time.monotonic(), time.time()
+                await a.kill()
+            fresh = {sid: emu.add_legacy_message(sid)["sid"] for sid in sids}
+            await eventually(lambda: _full_after(db_dsn, set(sids), killed_wall), timeout=90,
+                             what="the survivor's full scan of every account after the kill")
+            taken = [e for e in b.events("round.start") if datetime.fromisoformat(e["time"]).timestamp() > killed_wall
+                     and e["account"] in _accounts_of(a)]
+            assert taken, "the survivor took the dead replica's accounts"
+            takeover = datetime.fromisoformat(taken[0]["time"]).timestamp() - killed_wall
+            await eventually(lambda: _all_archived(db_dsn, fresh), what="changes made after the kill archived")
+            assert await b.stop() == 0
+    for sid in sids:
+        legacy = await query(db_dsn, "SELECT sid FROM twilio.legacy_messages WHERE account_sid = $1", sid)
+        assert {r[0] for r in legacy} == {p["sid"] for p in emu.legacy_payloads(sid)}, sid
+        comms = await query(db_dsn, "SELECT id FROM twilio.comms_messages WHERE account_sid = $1", sid)
+        assert {r[0] for r in comms} == {p["id"] for p in emu.comms_payloads(sid)}, sid
+    print(f"\nshare of replica a: {share:.0%}; takeover after kill -9: {takeover:.1f} s "
+          f"(heartbeat timeout 3 s, {time.monotonic() - killed_at:.1f} s to an exact archive)")
 
 
-def _no_overlap(first: list[dict], second: list[dict], stream: str) -> None:
-    """No scan of `stream` by one replica ran while the other was scanning it."""
+def _rounds(svc: Service) -> int:
+    return len(svc.events("round.start"))
+
+
+def _accounts_of(svc: Service) -> set[str]:
+    return {e["account"] for e in svc.events("round.start")}
+
+
+async def _full_after(dsn: str, sids: set[str], after: float) -> bool:
+    rows = await query(dsn, "SELECT DISTINCT account_sid, stream FROM twilio.scans WHERE kind = 'full' "
+                            "AND status = 'complete' AND started_at > to_timestamp($1)", after)
+    return {(a, s) for a in sids for s in STREAMS} <= {(r[0], r[1]) for r in rows}
+
+
+async def _all_archived(dsn: str, fresh: dict[str, str]) -> bool:
+    rows = await query(dsn, "SELECT sid FROM twilio.legacy_messages WHERE sid = ANY($1::text[])", list(fresh.values()))
+    return len(rows) == len(fresh)
+
+
+def _no_overlap(first: list[dict], second: list[dict], stream: str, account: str | None = None) -> None:
+    """No scan of `stream` (of `account`) by one replica ran while the other was scanning it."""
 
     def spans(events: list[dict]) -> list[tuple[float, float]]:
         out, open_at = [], None
         for e in events:
-            if e.get("stream") != stream:
+            if e.get("stream") != stream or (account is not None and e.get("account") != account):
                 continue
             at = datetime.fromisoformat(e["time"]).timestamp()
             if e["event"] == "scan.start":
@@ -297,14 +336,7 @@ def _no_overlap(first: list[dict], second: list[dict], stream: str) -> None:
 
     for s1, e1 in spans(first):
         for s2, e2 in spans(second):
-            assert e1 <= s2 or e2 <= s1, f"{stream} scanned by both replicas at once"
-
-
-async def _scanned_by(svc: Service, streams: set[str], after: float) -> bool:
-    done = {e["stream"] for e in svc.events("scan.complete")
-            if datetime.fromisoformat(e["time"]).timestamp() > after - 30 and e["stream"] in streams}
-    acquired = {e["stream"] for e in svc.events("lease.acquired")}
-    return streams <= acquired and streams <= done
+            assert e1 <= s2 or e2 <= s1, f"{account} {stream} scanned by both replicas at once"
 
 
 async def test_probes_and_metrics_tell_an_operator_what_is_going_on(restartable_server):
@@ -313,7 +345,7 @@ async def test_probes_and_metrics_tell_an_operator_what_is_going_on(restartable_
     emu = emulator.Emulator(seed=25, comms_messages=500, legacy_messages=500, legacy_days=7,
                             faults=FaultProfile(p429=0.2, retry_after=0))
     async with emulator.serve(emu) as url:
-        async with Service(cli_env(url, dsn), *FAST) as svc:
+        async with Service(cli_env(url, dsn), *FAST, "--metrics-per-account") as svc:
             assert await eventually(lambda: _status(svc, "/healthz", 200), what="/healthz") is not None
             await eventually(lambda: _status(svc, "/readyz", 200), what="ready once every stream was scanned")
             status, text = await svc.get("/metrics")
@@ -330,7 +362,6 @@ async def test_probes_and_metrics_tell_an_operator_what_is_going_on(restartable_
                 assert value("twilio_archive_pages", account=account, stream=stream) > 0
                 assert value("twilio_archive_records_fetched", account=account, stream=stream) >= 1
                 assert value("twilio_archive_scan_duration_seconds", account=account, stream=stream, kind="full") >= 1
-                assert value("twilio_archive_lease_held", account=account, stream=stream) == 1
                 assert value("twilio_archive_last_success_timestamp_seconds", account=account, stream=stream,
                              kind="full") > time.time() - 120
             assert value("twilio_archive_rows_written", stream="legacy_messages", change="inserted") == 500
@@ -348,6 +379,13 @@ async def test_probes_and_metrics_tell_an_operator_what_is_going_on(restartable_
                 return abs(value("twilio_archive_newest_record_age_seconds", stream="legacy_messages") - age) < 60
 
             await eventually(age_is_current, what="the newest record's age, from the archive")
+
+            async def rounds_counted() -> bool:
+                nonlocal families
+                families = {f.name: f for f in text_string_to_metric_families((await svc.get("/metrics"))[1])}
+                return value("twilio_archive_rounds") >= 1
+
+            await eventually(rounds_counted, what="the replica's rounds counted")
 
             # The database goes away: not ready (with the reason), but alive; back: ready again.
             await anyio.to_thread.run_sync(pg.stop_server, restartable_server)

@@ -73,3 +73,24 @@ async def test_the_flags_reach_the_served_list():
     now = time.time() * 1000
     assert sum(1 for c in created if c < now - 7 * DAY_MS) == 50
     assert all(c > now - 100 * DAY_MS for c in created)
+
+
+async def test_subaccounts_flag_serves_them_each_with_their_messages():
+    """--subaccounts N --subaccount-messages M: Accounts.json lists the main account and N more, each
+    subaccount's legacy list holding M messages, read with the main account's credentials."""
+    command = [sys.executable, "-m", "sync", "emulator", "--port", "0", "--messages", "5", "--subaccounts", "3",
+               "--subaccount-messages", "4"]
+    async with await anyio.open_process(command, env=cli_env(None, None)) as proc:
+        try:
+            out = b""
+            while b" at http" not in out.split(b"\n", 1)[0] or b"\n" not in out:
+                out += await proc.stdout.receive()
+            base_url = out.split(b"\n", 1)[0].decode().rsplit(" at ", 1)[1].strip()
+            async with aiohttp.ClientSession(base_url, headers=basic_auth(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)) as http:
+                status, listing = await get_json(http, "/2010-04-01/Accounts.json")
+                sub = listing["accounts"][1]["sid"]
+                _, page = await get_json(http, f"/2010-04-01/Accounts/{sub}/Messages.json", {"PageSize": "1000"})
+        finally:
+            proc.terminate()
+    assert status == 200 and len(listing["accounts"]) == 4
+    assert len(page["messages"]) == 4 and {m["account_sid"] for m in page["messages"]} == {sub}

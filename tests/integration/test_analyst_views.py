@@ -47,11 +47,11 @@ async def _backfill(dsn: str, twilio: TwilioSettings) -> None:
                        page_size=50)
 
 
-async def _first_full_cycle(store: Store, twilio: TwilioSettings) -> None:
+async def _first_full_cycle(store: Store, twilio: TwilioSettings, dsn: str) -> None:
     """The service (`run`) until its first full cycle is done: a full scan of every stream (the
     legacy one proving deletions), then the refresh of the materialized overview."""
     svc = service.Service(store, [twilio], schedule=schedule.Schedule(interval=3600, full_interval=3600),
-                          hydrate=False)
+                          hydrate=False, dsn=dsn)  # its job queue's own connections go there
 
     def refreshed() -> bool:
         return svc.metrics.registry.get_sample_value("twilio_archive_analytics_last_refresh_timestamp_seconds",
@@ -118,7 +118,7 @@ async def archive(pg_server_dsn: str, template_dsn: str):
             _change(emu, ids)
             await _backfill(dsn, twilio)
             async with await Store.connect(dsn) as store:
-                await _first_full_cycle(store, twilio)
+                await _first_full_cycle(store, twilio, dsn)
         gone = await fetch(dsn, "SELECT deleted_at FROM twilio.legacy_messages WHERE sid = $1", ids["gone"])
         assert gone[0]["deleted_at"] is not None, "the service's full scan proved the deletion"
         yield dsn, ids

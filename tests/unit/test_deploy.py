@@ -65,7 +65,8 @@ LABELS = {
     "twilio_archive_scan_duration_seconds": {"account", "stream", "kind"},
     "twilio_archive_last_success_timestamp_seconds": {"account", "stream", "kind"},
     "twilio_archive_newest_record_age_seconds": {"account", "stream"},
-    "twilio_archive_lease_held": {"account", "stream"},
+    "twilio_archive_rounds": set(),
+    "twilio_archive_accounts_unscanned": set(),
     "twilio_archive_ready": set(),
     "twilio_archive_analytics_refresh_seconds": {"view"},
     "twilio_archive_analytics_last_refresh_timestamp_seconds": {"view"},
@@ -421,7 +422,7 @@ def test_deployment_probes_ask_the_port_the_service_serves():
 
 def test_deployment_runs_replicas_after_migrating():
     dep = deployment()
-    assert dep["spec"]["replicas"] >= 2, "leases make a second replica safe: it is the failover"
+    assert dep["spec"]["replicas"] >= 2, "the job queue makes a second replica safe: it shares the accounts and is the failover"
     (init,) = pod_spec(dep)["initContainers"]
     assert [str(a) for a in init["args"]] == ["migrate"]
     assert init["image"] == main_container(dep)["image"], "migrate with the code that will run"
@@ -663,7 +664,7 @@ def test_alert_rules_are_complete():
     rules = alert_rules()
     names = {r["alert"] for r in rules}
     assert {"TwilioArchiveStale", "TwilioArchiveScansFailing", "TwilioArchiveRateLimited",
-            "TwilioArchiveNoLeaseHolder", "TwilioArchiveNotReady", "TwilioArchiveDown"} <= names
+            "TwilioArchiveNoRounds", "TwilioArchiveAccountUnscanned", "TwilioArchiveNotReady", "TwilioArchiveDown"} <= names
     for r in rules:
         assert r["labels"]["severity"] in ("critical", "warning", "info"), r["alert"]
         assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]

@@ -62,13 +62,19 @@ def test_a_full_scan_is_due_once_the_last_is_older_than_full_interval(last_full,
 
 
 @pytest.mark.parametrize(("health", "problems"), [
-    (StreamHealth(), ["AC1 legacy_messages: no scan has completed yet"]),
-    (StreamHealth(last_error="HTTP 500"), ["AC1 legacy_messages: no scan has completed yet: HTTP 500"]),
+    (StreamHealth(started=1_000.0 - 301), ["AC1 legacy_messages: no scan has completed yet"]),
+    (StreamHealth(started=1_000.0 - 10), []),
+    (StreamHealth(last_error="HTTP 500", failed_at=1_000.0 - 5),
+     ["AC1 legacy_messages: its last scan failed: HTTP 500"]),
+    (StreamHealth(last_error="HTTP 500", failed_at=1_000.0 - 400), []),
     (StreamHealth(last_success=1_000.0 - 180), []),
-    (StreamHealth(last_success=1_000.0 - 301), ["AC1 legacy_messages: no scan completed in 301 s"]),
+    (StreamHealth(last_success=1_000.0 - 3_000), []),
+    (StreamHealth(last_success=1_000.0 - 400, started=1_000.0 - 301),
+     ["AC1 legacy_messages: no scan completed in 301 s"]),
 ])
-def test_a_held_stream_is_overdue_without_a_complete_scan_in_three_intervals_or_five_minutes(health, problems):
-    """A held stream never scanned, or not within max(3 intervals, 300 s), keeps the replica unready."""
+def test_a_stream_is_overdue_when_its_turn_here_failed_or_runs_past_three_intervals_or_five_minutes(health, problems):
+    """A turn in flight here past max(3 intervals, 300 s), or a recent failure here, keeps the replica
+    unready; between turns, a stream another replica may be working is not this one's concern."""
     assert overdue({("AC1", LEGACY_MESSAGES): health}, 1_000.0, SCHEDULE) == problems
 
 async def test_a_full_scan_in_flight_is_resumed_before_any_recent_one():
@@ -88,11 +94,11 @@ async def test_a_full_legacy_turn_starts_its_seen_set_afresh_and_checks_deletion
     twilio = fakes.Twilio([{"sid": f"SM{i:032x}", "created": time.time() - 60 * i - 60,
                             "sent": time.time() - 60 * i - 59} for i in range(30)])
     service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE, page_size=10)
-    service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
+    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
     await service.turns.take(ACCOUNT, fakes.Client(twilio), LEGACY_MESSAGES)
     assert store.deletions.cleared == [(fakes.ACCOUNT, LEGACY_MESSAGES)]
     assert len(store.pages.seen) == 30
-    assert service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success is not None
+    assert service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success is not None
     assert store.hydration.asked == []
     assert store.media.asked == [fakes.ACCOUNT]
 
@@ -119,15 +125,17 @@ async def test_a_v1_messages_turn_hydrates_and_keeps_no_seen_set():
     assert store.deletions.cleared == [] and store.pages.seen == set()
 
 
-async def test_a_replica_is_not_ready_until_every_held_stream_has_completed_a_scan():
-    """Not ready while starting, nor while a held stream has no complete scan, nor without its database."""
+async def test_a_replica_is_not_ready_until_a_round_completed_here_nor_while_a_stream_failed():
+    """Not ready while starting (no round done here, within the first heartbeat timeout), nor while
+    a stream's last turn here failed, nor without its database."""
     store = fakes.Store()
     service = Service(store=store, accounts=[ACCOUNT], schedule=SCHEDULE)
     assert any("starting" in p for p in await service.ready())
-    service.leases.asked.update((fakes.ACCOUNT, s) for s in STREAMS)
-    service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth()
-    assert [p for p in await service.ready() if "no scan has completed yet" in p]
-    service.leases.health[(fakes.ACCOUNT, LEGACY_MESSAGES)].last_success = time.monotonic()
+    service._rounds = 1
+    assert await service.ready() == []
+    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth(last_error="HTTP 500", failed_at=time.monotonic())
+    assert [p for p in await service.ready() if "its last scan failed" in p]
+    service.health[(fakes.ACCOUNT, LEGACY_MESSAGES)] = StreamHealth(last_success=time.monotonic())
     assert await service.ready() == []
     store.reachable = False
     assert await service.ready() == ["the database is away"]

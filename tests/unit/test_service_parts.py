@@ -92,7 +92,7 @@ def test_hydrated_text_follows_the_body_policy_everywhere():
 
 
 @pytest.mark.parametrize("flags", [["--interval", "0"], ["--interval", "soon"], ["--http-port", "70000"],
-                                   ["--full-interval", "-5"], ["--lease-seconds", "x"]])
+                                   ["--full-interval", "-5"], ["--heartbeat-seconds", "x"], ["--accounts-at-once", "0"]])
 def test_bad_run_flags_are_refused(flags, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["run", *flags])
@@ -104,3 +104,17 @@ def test_run_defaults_are_the_documented_ones():
     args = build_parser().parse_args(["run"])
     assert (args.interval, args.full_interval, args.http_port, args.http_host, args.hydrate) == (
         60.0, 3600.0, 8000, "127.0.0.1", True)
+
+
+def test_metrics_put_every_account_under_one_label_unless_asked_per_account():
+    """By default an account's samples go under account="*" (summed); --metrics-per-account names it."""
+    from sync.metrics import Metrics
+    from sync.models import Counts
+
+    together, apart = Metrics(), Metrics(per_account=True)
+    for metrics in (together, apart):
+        for sid in ("AC1", "AC2"):
+            metrics.page_saved(sid, "legacy_messages", Counts(pages=1, seen=10))
+    assert together.pages.labels("*", "legacy_messages")._value.get() == 2
+    assert {s.labels["account"] for s in together.pages.collect()[0].samples} == {"*"}
+    assert {s.labels["account"] for s in apart.pages.collect()[0].samples} == {"AC1", "AC2"}
