@@ -19,7 +19,6 @@ the sharing of accounts. Not a test: it prints the figures, and asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
