@@ -14,6 +14,7 @@ scan, decide what a turn does, or reach the queue but through `Queue`."""
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
 import time
@@ -96,7 +97,7 @@ class Service:
                 tg.start_soon(self.known.keep, self.store, queue, self.stop, self._end)
                 tg.start_soon(lambda: queue.work(self._round, at_once=self.accounts_at_once,
                                                  heartbeat=self.heartbeat_timeout,
-                                                 poll=self.schedule.interval / 4, stop=self.stop))
+                                                 poll=self._poll, stop=self.stop))
                 await self.stop.wait()
                 log.info("service.stopping", grace=STOP_GRACE)
                 # The rounds see `stop`, end their scans and put their jobs back; what is not done
@@ -148,6 +149,11 @@ class Service:
         self._checked.add(sid)
         return client
 
+    @property
+    def _poll(self) -> float:
+        """How often the queue is asked for due rounds (queue.py says why it must be)."""
+        return self.schedule.interval / 4
+
     # ---- one round of one account --------------------------------------------------------------
 
     async def _round(self, job) -> None:
@@ -183,7 +189,13 @@ class Service:
                 tg.start_soon(self._turn, account, client, stream)
         self._rounds += 1
         self.metrics.rounds.inc()
-        raise next_round(0.0 if self.stop.is_set() else self.schedule.interval - (time.monotonic() - started))
+        if self.stop.is_set():
+            raise next_round(0.0)
+        # Due at the next round, give or take half a poll: a round put back due at the very poll
+        # of the replica that ran it (its polls keep time with its own rounds) went back to it
+        # again and again, and the replica that started first kept most of the accounts.
+        jitter = random.uniform(-0.5, 0.5) * self._poll
+        raise next_round(self.schedule.interval - (time.monotonic() - started) + jitter)
 
     async def _turn(self, account: TwilioSettings, client: TwilioClient, stream: str) -> None:
         key = (account.account_sid, stream)
