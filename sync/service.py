@@ -20,7 +20,7 @@ import socket
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import anyio
 import anyio.abc
@@ -42,6 +42,7 @@ log = logs.get(__name__)
 STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
 DISCOVERY_INTERVAL = 300.0  # with --subaccounts: a new subaccount is archived within this long
 ACCOUNTS_AT_ONCE = 8  # rounds (accounts) one replica works at once: bounds its pages and requests
+QUEUE_LOG_KEPT = timedelta(days=1)  # the job queue's log of job events is kept this long
 HEARTBEAT = 30.0  # a dead replica's accounts are taken over this long after it died (--heartbeat-seconds)
 
 
@@ -95,6 +96,7 @@ class Service:
                 tg.start_soon(self._beat)
                 tg.start_soon(self._gauges)
                 tg.start_soon(self.known.keep, self.store, queue, self.stop, self._end)
+                tg.start_soon(self._prune, queue)
                 tg.start_soon(lambda: queue.work(self._round, at_once=self.accounts_at_once,
                                                  heartbeat=self.heartbeat_timeout,
                                                  poll=self._poll, stop=self.stop))
@@ -219,6 +221,18 @@ class Service:
         while True:
             self.heartbeat = time.monotonic()
             await anyio.sleep(1)
+
+    async def _prune(self, queue) -> None:
+        """Every hour, the queue's log of job events older than QUEUE_LOG_KEPT goes: it grows by a
+        few rows a round and nothing else deletes it. Every replica prunes; deleting twice is harmless."""
+        while True:
+            try:
+                gone = await queue.prune(QUEUE_LOG_KEPT)
+                if gone:
+                    log.info("queue.pruned", rows=gone)
+            except errors.StoreError as exc:
+                log.warning("queue.prune_failed", cause=str(exc))
+            await anyio.sleep(3600)
 
     async def _gauges(self) -> None:
         while True:
