@@ -100,8 +100,8 @@ class Queue:
 
     async def prune(self, older_than: timedelta) -> int:
         """Forget the queue's log of job events older than `older_than`; how many rows went.
-        pgqueuer writes a row each time a job changes state (three a round) and never deletes
-        one: at 500 accounts and a round a minute, some 2 million rows a day. Its per-second
+        pgqueuer writes a row each time a job changes state (at least one a round) and never
+        deletes one: at 500 accounts and a round a minute, 720,000 rows a day or more. Its per-second
         statistics go with them."""
         try:
             async with self._pool.acquire() as conn, conn.transaction():
