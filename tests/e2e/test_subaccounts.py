@@ -167,3 +167,23 @@ async def test_a_backfill_started_on_two_machines_shares_the_accounts(db_dsn):
     assert passed[0] | passed[1] == set(sids) and not passed[0] & passed[1]
     for sid in sids:
         await assert_account_archived(db_dsn, emu, sid)
+
+
+@pytest.mark.parametrize("credentials", ["auth token", "API key"])
+async def test_each_subaccounts_media_is_read_with_the_credentials_its_api_accepts(db_dsn, credentials):
+    """backfill --subaccounts archives the media of every account's messages exactly: read as the
+    message's own account, with the main account's token (which may act for a subaccount on the
+    2010 API) or, when the main credentials are an API key (which may not), the subaccount's own."""
+    emu = emulator.Emulator(seed=43, comms_messages=20, legacy_messages=40, legacy_days=7, subaccounts=2,
+                            subaccount_messages=40, mms_share=0.5)
+    async with emulator.serve(emu) as url:
+        env = cli_env(url, db_dsn)
+        if credentials == "API key":
+            del env["TWILIO_AUTH_TOKEN"]
+            env.update(TWILIO_API_KEY=emulator.DEFAULT_API_KEY_SID, TWILIO_API_SECRET=emulator.DEFAULT_API_KEY_SECRET)
+        result = await sync_cli("backfill", "--subaccounts", "--source", "legacy", env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    for sid in [emulator.DEFAULT_ACCOUNT_SID] + [p.sid for p in emu.directory.subaccounts()]:
+        served = {item["sid"] for m in emu.legacy_payloads(sid) for item in emu.media.items(m)}
+        rows = await query(db_dsn, "SELECT sid FROM twilio.legacy_media WHERE account_sid = $1", sid)
+        assert served and {r[0] for r in rows} == served, sid
