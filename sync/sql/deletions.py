@@ -6,13 +6,16 @@ import asyncpg
 
 from sync.models import Scan
 from sync.sources import Source
-from sync.sql.edge import SCHEMA, Postgres
+from sync.sql.edge import SCHEMA, Postgres, key_list
 
 
 async def keep_seen(conn: asyncpg.Connection, scan: Scan, keys: list[str]) -> None:
     """The proof a full scan needs to tell a deleted message from one it saw (see
     Deletions.candidates): every key it was served, in the page's transaction."""
-    await conn.execute("INSERT INTO twilio.scan_seen (scan_id, key) SELECT $1, unnest($2::text[])", scan.id, keys)
+    if not keys:
+        return
+    keys_sql, arg = key_list(keys)
+    await conn.execute(f"INSERT INTO twilio.scan_seen (scan_id, key) SELECT $2, unnest({keys_sql})", arg, scan.id)
 
 
 class Deletions:

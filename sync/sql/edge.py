@@ -31,6 +31,22 @@ RECONNECT = Backoff(attempts=None, base=0.2, cap=10.0, budget=180.0)
 # scan refetches those pages. So no commit needs to wait for its WAL to reach the disk.
 SERVER_SETTINGS = {"synchronous_commit": "off"}
 
+# A page's keys go to Postgres as one text split by this character (see `key_list`).
+KEY_SEPARATOR = "\x1f"  # ASCII's unit separator: no Twilio SID or id holds it
+
+
+def key_list(keys: list[str]) -> tuple[str, str | list[str]]:
+    """(the SQL of a text[] of these keys as parameter $1, the argument): one text that Postgres
+    splits, not a text[], whose encoding checks each element against two abstract base classes
+    in asyncpg (a digest lookup of 1,000 keys cost the client 0.6 to 0.76 ms as an array, 0.24 to
+    0.28 ms as one text). A key holding the separator sends the array, so no key is ever split; so
+    does a lone empty key, which string_to_array would read as no key at all."""
+    joined = KEY_SEPARATOR.join(keys)
+    if joined and joined.count(KEY_SEPARATOR) == len(keys) - 1:
+        return "string_to_array($1::text, E'\\x1f')", joined
+    return "$1::text[]", keys
+
+
 # Errors of a database that is away for a while, not of what we asked: worth another try.
 TRANSIENT = (
     OSError,

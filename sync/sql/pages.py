@@ -23,7 +23,7 @@ from sync.models import ChainId, Counts, Head, Page, PageWrite, Rejected, Scan, 
 from sync.plan import State
 from sync.sources import Source
 from sync.sql import deletions, scans
-from sync.sql.edge import ROW_REFUSALS, SCHEMA, Postgres, describe
+from sync.sql.edge import ROW_REFUSALS, SCHEMA, Postgres, describe, key_list
 
 
 def stage_of(source: Source) -> str:
@@ -72,10 +72,11 @@ def upsert_sql(source: Source, *, drain: bool) -> str:
 
 
 @functools.cache
-def digests_sql(source: Source) -> str:
-    # Whether the stored row lists problems: an unchanged record is counted by it, not typed again.
+def digests_sql(source: Source, keys: str) -> str:
+    """The stored digests of the keys that `keys` (the SQL of edge.key_list) lists, and whether each
+    stored row lists problems: an unchanged record is counted by it, not typed again."""
     return (f"SELECT {source.key} AS key, raw_digest, parse_problems IS NOT NULL AS flagged "
-            f"FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY($1::text[])")
+            f"FROM {SCHEMA}.{source.stream} WHERE {source.key} = ANY({keys})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +179,8 @@ async def upsert(conn: asyncpg.Connection, source: Source, batch: Batch, *, one_
         return Upserted(0, 0, [], 0)
     # Unchanged records are dropped here, by digest: they are neither typed, sent nor touched (no
     # row lock, no WAL), so a rescan costs reads only.
-    stored = {key: (digest, flagged) for key, digest, flagged in await conn.fetch(digests_sql(source), batch.keys)}
+    keys_sql, keys = key_list(batch.keys)
+    stored = {key: (digest, flagged) for key, digest, flagged in await conn.fetch(digests_sql(source, keys_sql), keys)}
     new: list[int] = []
     changed: list[int] = []
     problems = 0

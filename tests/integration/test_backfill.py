@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sync import backfill, parsing, sources, worker
 from sync.models import Window, default_window
+from sync.sources import base, legacy
 from tests.conftest import run_backfill, utcnow
 
 WEEK = timedelta(days=7)
@@ -103,6 +104,20 @@ async def test_rescan_of_an_unchanged_window_rewrites_no_row(store, emu, twilio)
              for t in before}
     assert after == before
     assert all(r.inserted == 0 and r.updated == 0 and r.seen > 0 for r in results.values())
+
+
+async def test_a_key_holding_the_key_separator_is_looked_up_whole(store):
+    """Keys go to Postgres as one text split at U+001F; rows with a key that holds that character
+    send theirs as an array instead, so no key is split: saved again, each is found by its digest
+    and not touched (a key missed there would be written through the upsert, which locks it)."""
+    records = [{"sid": "MM\x1fodd", "status": "delivered"}, {"sid": "MMplain", "status": "sent"}]
+    rows = [base.keyed_row(legacy.SOURCE, r, "AC1") for r in records]
+    for batch in (rows[1:], rows):  # keys as one text, then as an array (the odd key is new)
+        first = await store.pages.save_records(legacy.SOURCE, "AC1", batch)
+        again = await store.pages.save_records(legacy.SOURCE, "AC1", batch)
+        assert (first.inserted, again.inserted, again.updated) == (1, 0, 0)
+    stored = await store.fetch("SELECT sid, xmax::text AS xmax FROM twilio.legacy_messages ORDER BY sid")
+    assert [(r["sid"], r["xmax"]) for r in stored] == [("MM\x1fodd", "0"), ("MMplain", "0")]
 
 
 async def test_rows_stored_before_digests_existed_get_one_without_counting_as_changed(store, emu, twilio):

@@ -5,6 +5,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sync import errors, sources
@@ -187,6 +188,36 @@ def test_the_written_out_reader_reads_what_each_columns_own_reader_reads(stream,
     parts = source.parts(record, ACCOUNT, slow)
     expected = tuple(c.read(parts if c.part == "*" else parts[c.part], slow) for c in source.columns)
     assert source.typed(record, ACCOUNT, fast) == expected and fast == slow
+
+
+AWKWARD = [{"body": 42}, {"price": -0.0075, "error_code": 30003, "num_segments": 2}, {"tags": {"a": [1, {"b": None}]}},
+           {"from": None, "to": ["+1"], "unknown": {"x": 1}}, {"account_sid": 7}, {"body": "\\u0000 é👍"},
+           {"error_code": "99999999999", "date_created": "Sun, 08 Nov 2026 01:11:41 -0500"}]
+
+
+@pytest.mark.parametrize("stream", sorted(sources.BY_STREAM))
+@pytest.mark.parametrize("damage", DAMAGED + AWKWARD)
+def test_a_records_json_is_typed_as_its_decoded_record_is(stream, damage):
+    """Source.typed_json (legacy: decoded straight into a struct of the fields its columns read)
+    gives what Source.typed gives for the decoded dict, values and problems alike, whatever the
+    fields hold: a value that does not fit the struct goes the dict's way."""
+    source = sources.BY_STREAM[stream]
+    base = legacy_page()["messages"][0] if stream == "legacy_messages" else V1_MESSAGE
+    record = {**base, **damage, source.key: "k1"}
+    raw = orjson.dumps(record).decode()
+    from_json: list[str] = []
+    from_dict: list[str] = []
+    assert source.typed_json(raw, ACCOUNT, from_json) == source.typed(orjson.loads(raw), ACCOUNT, from_dict)
+    assert from_json == from_dict
+
+
+def test_every_record_of_a_legacy_page_is_typed_from_its_json_as_from_its_dict():
+    source = sources.BY_STREAM["legacy_messages"]
+    for record in legacy_page()["messages"]:
+        from_json: list[str] = []
+        from_dict: list[str] = []
+        assert source.typed_json(orjson.dumps(record).decode(), ACCOUNT, from_json) == source.typed(record, ACCOUNT, from_dict)
+        assert from_json == from_dict
 
 
 # ---- the media list of a legacy message (sync/sources/media.py) ---------------------------------
