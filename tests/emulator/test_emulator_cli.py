@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import anyio
@@ -50,10 +52,10 @@ async def test_bad_legacy_flags_are_one_line_and_exit_2(args, needle):
     assert needle in one_line_error(result)
 
 
-async def test_the_flags_reach_the_served_list():
-    """--messages over --legacy-days plus --legacy-history, served in --legacy-order."""
-    args = ["--port", "0", "--messages", "20", "--legacy-days", "7", "--legacy-history", "50",
-            "--legacy-history-days", "100", "--legacy-order", "created"]  # fmt: skip
+@contextlib.asynccontextmanager
+async def served(args: list[str]) -> AsyncIterator[aiohttp.ClientSession]:
+    """`python -m sync emulator ARGS` as a process, and a session on the URL it prints, with the
+    main account's credentials; the process ends on the way out."""
     command = [sys.executable, "-m", "sync", "emulator", *args]
     async with await anyio.open_process(command, env=cli_env(None, None)) as proc:
         try:
@@ -62,9 +64,17 @@ async def test_the_flags_reach_the_served_list():
                 out += await proc.stdout.receive()
             base_url = out.split(b"\n", 1)[0].decode().rsplit(" at ", 1)[1].strip()
             async with aiohttp.ClientSession(base_url, headers=basic_auth(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)) as http:
-                status, page = await get_json(http, LEGACY_LIST, {"PageSize": "1000"})
+                yield http
         finally:
             proc.terminate()
+
+
+async def test_the_flags_reach_the_served_list():
+    """--messages over --legacy-days plus --legacy-history, served in --legacy-order."""
+    args = ["--port", "0", "--messages", "20", "--legacy-days", "7", "--legacy-history", "50",
+            "--legacy-history-days", "100", "--legacy-order", "created"]  # fmt: skip
+    async with served(args) as http:
+        status, page = await get_json(http, LEGACY_LIST, {"PageSize": "1000"})
     assert status == 200
     created = [parse_rfc2822(m["date_created"]) for m in page["messages"]]
     assert len(created) == 70
@@ -78,19 +88,9 @@ async def test_the_flags_reach_the_served_list():
 async def test_subaccounts_flag_serves_them_each_with_their_messages():
     """--subaccounts N --subaccount-messages M: Accounts.json lists the main account and N more, each
     subaccount's legacy list holding M messages, read with the main account's credentials."""
-    command = [sys.executable, "-m", "sync", "emulator", "--port", "0", "--messages", "5", "--subaccounts", "3",
-               "--subaccount-messages", "4"]
-    async with await anyio.open_process(command, env=cli_env(None, None)) as proc:
-        try:
-            out = b""
-            while b" at http" not in out.split(b"\n", 1)[0] or b"\n" not in out:
-                out += await proc.stdout.receive()
-            base_url = out.split(b"\n", 1)[0].decode().rsplit(" at ", 1)[1].strip()
-            async with aiohttp.ClientSession(base_url, headers=basic_auth(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)) as http:
-                status, listing = await get_json(http, "/2010-04-01/Accounts.json")
-                sub = listing["accounts"][1]["sid"]
-                _, page = await get_json(http, f"/2010-04-01/Accounts/{sub}/Messages.json", {"PageSize": "1000"})
-        finally:
-            proc.terminate()
+    async with served(["--port", "0", "--messages", "5", "--subaccounts", "3", "--subaccount-messages", "4"]) as http:
+        status, listing = await get_json(http, "/2010-04-01/Accounts.json")
+        sub = listing["accounts"][1]["sid"]
+        _, page = await get_json(http, f"/2010-04-01/Accounts/{sub}/Messages.json", {"PageSize": "1000"})
     assert status == 200 and len(listing["accounts"]) == 4
     assert len(page["messages"]) == 4 and {m["account_sid"] for m in page["messages"]} == {sub}
