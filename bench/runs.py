@@ -248,15 +248,20 @@ async def _gate(runner: Runner, command: dict | None = None) -> dict:
     return await anyio.to_thread.run_sync(procs.fault_control, runner.running, command)
 
 
-async def _saved_pages(conn: asyncpg.Connection) -> int:
-    """Pages every scan has saved, once a killed CLI's sessions are gone (a commit it sent before
-    the kill counts for its run, not the next one)."""
-    for _ in range(500):
+async def _sessions_gone(conn: asyncpg.Connection, tries: int) -> None:
+    """Wait (`tries` x 20 ms at most) until no other client session is left on the database."""
+    for _ in range(tries):
         others = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                      "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
         if not others:
-            break
+            return
         await anyio.sleep(0.02)
+
+
+async def _saved_pages(conn: asyncpg.Connection) -> int:
+    """Pages every scan has saved, once a killed CLI's sessions are gone (a commit it sent before
+    the kill counts for its run, not the next one)."""
+    await _sessions_gone(conn, tries=500)
     return await conn.fetchval("SELECT coalesce(sum(pages), 0)::bigint FROM twilio.scans")
 
 
@@ -277,12 +282,7 @@ async def _full_page_images(conn: asyncpg.Connection) -> int | None:
 
     A session reports its WAL statistics when it ends, and the server ends a session a moment
     after its client has gone: wait for that (at most 2 s), or the last pages are not counted."""
-    for _ in range(100):
-        others = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
-        if not others:
-            break
-        await anyio.sleep(0.02)
+    await _sessions_gone(conn, tries=100)
     try:
         return await conn.fetchval("SELECT wal_fpi FROM pg_stat_wal")
     except asyncpg.PostgresError:  # an older server, or a view without this column
