@@ -95,6 +95,8 @@ EXPECTED_COLUMNS = {
         "uri": "text",
         "deleted_at": "timestamptz",
         **RECORD_COLUMNS,
+        # 0011: the number of its first observation (twilio.message_status_history.id).
+        "first_observation_id": "bigint default nextval('twilio.message_status_history_id_seq'::regclass)",
     },
     "comms_messages": {
         "id": "text not null",
@@ -117,6 +119,8 @@ EXPECTED_COLUMNS = {
         "content": "jsonb",
         "attempts": "jsonb",
         "hydrated_at": "timestamptz",
+        # 0011: the number of its first observation (twilio.message_status_history.id).
+        "first_observation_id": "bigint default nextval('twilio.message_status_history_id_seq'::regclass)",
     },
     "comms_operations": {
         "id": "text not null",
@@ -223,7 +227,8 @@ EXPECTED_COLUMNS = {
         "scan_id": "bigint not null",
         "key": "text not null",
     },
-    "message_status_history": {
+    # 0011: the history is a view; the changes, and first rows of changed messages, are kept here.
+    "message_status_changes": {
         "id": "bigint not null identity always",
         "source": "text not null",
         "message_id": "text not null",
@@ -232,6 +237,16 @@ EXPECTED_COLUMNS = {
         "previous_status": "text",
         "changed_at": "timestamptz",
         "observed_at": "timestamptz not null default now()",
+    },
+    "message_status_history": {
+        "id": "bigint",
+        "source": "text",
+        "message_id": "text",
+        "account_sid": "text",
+        "status": "text",
+        "previous_status": "text",
+        "changed_at": "timestamptz",
+        "observed_at": "timestamptz",
     },
     "record_problems": {
         "stream": "text",
@@ -363,7 +378,8 @@ EXPECTED_KINDS = {
     "scan_slices": "BASE TABLE",
     "legacy_media": "BASE TABLE",
     "legacy_media_lists": "BASE TABLE",
-    "message_status_history": "BASE TABLE",
+    "message_status_changes": "BASE TABLE",
+    "message_status_history": "VIEW",
     "messages": "VIEW",
     "record_problems": "VIEW",
     "message_facts": "VIEW",
@@ -390,8 +406,8 @@ EXPECTED_CONSTRAINTS = {
     ("scan_slices", "FOREIGN KEY (scan_id) REFERENCES twilio.scans(id) ON DELETE CASCADE"),
     ("accounts", "PRIMARY KEY (account_sid)"),
     ("accounts", "CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'closed'::text])))"),
-    ("message_status_history", "PRIMARY KEY (id)"),
-    ("message_status_history", "CHECK ((source = ANY (ARRAY['comms'::text, 'legacy'::text])))"),
+    ("message_status_changes", "PRIMARY KEY (id)"),
+    ("message_status_changes", "CHECK ((source = ANY (ARRAY['comms'::text, 'legacy'::text])))"),
     ("rejected_records", "UNIQUE (account_sid, stream, digest)"),
     ("rejected_records", "FOREIGN KEY (scan_id) REFERENCES twilio.scans(id) ON DELETE SET NULL"),
     (
@@ -435,8 +451,8 @@ EXPECTED_INDEXES = {
     ("scan_seen", "btree (scan_id, key)"),
     ("scan_slices", "UNIQUE btree (id)"),
     ("scan_slices", "btree (scan_id)"),
-    ("message_status_history", "UNIQUE btree (id)"),
-    ("message_status_history", "btree (message_id, observed_at)"),
+    ("message_status_changes", "UNIQUE btree (id)"),
+    ("message_status_changes", "btree (message_id, observed_at)"),
     ("comms_messages", "btree (account_sid, created_at DESC) WHERE (hydrated_at IS NULL)"),
     ("rejected_records", "UNIQUE btree (account_sid, stream, digest)"),
     # 0009: media by message, by day; the lists due for a re-check; the messages that may owe media.
