@@ -185,9 +185,10 @@ async def _hydrated(dsn: str) -> bool:
 
 async def _rows_written(dsn: str) -> dict[str, set]:
     """Every row version of the archive tables: a write of any kind (insert, update, even one
-    that changes nothing) gives its row a new xmin."""
+    that changes nothing) gives its row a new xmin. The status history is a view (0011): its rows
+    are kept in message_status_changes, or derived from the message rows."""
     out = {}
-    for table, key in (*((s, KEYS[s]) for s in STREAMS), ("message_status_history", "id")):
+    for table, key in (*((s, KEYS[s]) for s in STREAMS), ("message_status_changes", "id")):
         rows = await query(dsn, f"SELECT {key}::text, xmin::text FROM twilio.{table}")
         out[table] = {tuple(r) for r in rows}
     return out
