@@ -1,7 +1,8 @@
 """`python -m bench.analytics`: what the analyst views (migration 0005) cost on a big archive.
 
 Loads N messages per API straight into a migrated database with INSERT ... SELECT (no emulator,
-no HTTP: this measures reading, not archiving; the status-history triggers still run), with
+no HTTP: this measures reading, not archiving; each message's first status-history row is derived
+from it, as for the archiver's rows since migration 0011, so there is no history to load), with
 statuses, directions, prices, currencies and error codes spread as in a busy account over 90
 days, then times the refresh of the materialized daily_account_overview (CONCURRENTLY, as `run`
 and `backfill` do it through sync/analytics.py: once over the freshly loaded rows, once more with
