@@ -1,4 +1,5 @@
-"""Settings from the environment: pure, validated once, secrets masked in every repr."""
+"""Settings from the environment: pure, validated once, secrets masked in every repr. Also the
+defaults of the flags that tune them, which the CLI shows without importing what they tune."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ DEFAULT_COMMS_BASE_URL = "https://comms.twilio.com"
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 # Requests of one account in flight at most, before any 429 lowers it (budget.py); --concurrency.
 DEFAULT_CONCURRENCY = 8
+# `run`'s defaults, here and not in service.py: the CLI's help shows them, and importing the service
+# (with its metrics) would cost every other command's startup 0.03 to 0.04 s of CPU.
+DISCOVERY_INTERVAL = 300.0  # with --subaccounts: a new subaccount is archived within this long
+ACCOUNTS_AT_ONCE = 8  # rounds (accounts) one replica works at once: bounds its pages and requests
+HEARTBEAT = 30.0  # a dead replica's accounts are taken over this long after it died (--heartbeat-seconds)
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 

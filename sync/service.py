@@ -26,7 +26,8 @@ import anyio
 import anyio.abc
 
 from sync import errors, logs, machinery, sources, worker
-from sync.config import TwilioSettings
+# run's defaults (discovery, accounts at once, heartbeat) are in config.py, where the CLI reads them.
+from sync.config import ACCOUNTS_AT_ONCE, DISCOVERY_INTERVAL, HEARTBEAT, TwilioSettings
 from sync.http import TwilioClient
 from sync.known import Known
 from sync.metrics import ALL_ACCOUNTS, Metrics
@@ -40,10 +41,7 @@ from sync.turns import Key, Turns
 log = logs.get(__name__)
 
 STOP_GRACE = 5.0  # pages already fetched may commit for this long after a stop; then abandoned
-DISCOVERY_INTERVAL = 300.0  # with --subaccounts: a new subaccount is archived within this long
-ACCOUNTS_AT_ONCE = 8  # rounds (accounts) one replica works at once: bounds its pages and requests
 QUEUE_LOG_KEPT = timedelta(days=1)  # the job queue's log of job events is kept this long
-HEARTBEAT = 30.0  # a dead replica's accounts are taken over this long after it died (--heartbeat-seconds)
 
 
 @dataclass

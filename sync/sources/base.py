@@ -295,6 +295,9 @@ def _time_reader(source: Source, name: str) -> Callable[[dict[str, Any]], float 
     return read
 
 
+_BACKSLASH = ord("\\")  # how JSON escapes begin; an int, so that `in` looks for one byte
+
+
 def served(source: Source, record: dict[str, Any]) -> Served:
     """A keyed record reduced to its stored JSON, digest and times: all a rescan needs of an
     unchanged record. Whatever cannot be stored as is is listed, never fatal."""
@@ -302,7 +305,9 @@ def served(source: Source, record: dict[str, Any]) -> Served:
     problems: list[str] | None = None
     try:
         raw = orjson.dumps(record)
-        unstorable = b"\\u0000" in raw
+        # Only a record holding a backslash can hold the escape: one byte is a memchr, where the
+        # six-byte search costs 0.5 to 0.9 us a record (digits, its last byte, are everywhere).
+        unstorable = _BACKSLASH in raw and b"\\u0000" in raw
     except TypeError:  # orjson will not encode a lone surrogate
         unstorable = True
     if unstorable:  # or a body quoting the six characters \u0000, which storable() leaves alone
