@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -31,6 +32,19 @@ def cli_env(base_url: str | None, dsn: str | None, **extra: str) -> dict[str, st
         )
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def interruptible():
+    """A process started inside takes SIGINT as it takes a terminal's Ctrl-C. A shell's background
+    job ignores SIGINT, and a child inherits that (a Python handler, unlike an ignore, does not
+    survive exec): Python then installs no KeyboardInterrupt at all, and the child would sleep
+    through the signal a Ctrl-C test sends it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def sync_cli(*args: str, env: dict[str, str]):

@@ -19,7 +19,7 @@ from sync import budget, emulator
 from sync.emulator import FaultProfile
 from sync.store import Store
 from tests.archive import assert_archive_equals_emulator, committed_pages
-from tests.cli import answer_until, cli_env, held_after, sync_cli, until_held
+from tests.cli import answer_until, cli_env, held_after, interruptible, sync_cli, until_held
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -301,7 +301,8 @@ async def test_ctrl_c_stops_with_one_line_and_the_rerun_resumes(db_dsn, store):
     async with emulator.serve(emu, host="127.0.0.1", port=0) as url:
         env = cli_env(url, db_dsn)
         async with held_after(emu, 10):  # of some 130 requests
-            proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
+            with interruptible():
+                proc = await anyio.open_process([sys.executable, "-m", "sync", *command], env=env)
             await answer_until(emu, proc, lambda: committed_pages(db_dsn), lambda pages: pages >= 5)
             await until_held(emu, proc)
             proc.send_signal(signal.SIGINT)
