@@ -47,8 +47,9 @@ class Chains:
     chain's next page as soon as it is answered: a chain that can only read one page after
     another (the legacy head's never-sent block, the scan's critical path) waits for the API,
     not for its saves; the tickets, taken the longest chains first, bound how far ahead any chain
-    runs (memory and what a kill loses: the pages in hand). The task groups carry the errors: a failing chain stops the others' requests,
-    waits until they have saved the pages they hold, and ends the scan with its error."""
+    runs (memory and what a kill loses: the pages in hand). The task groups carry the errors: a
+    failing chain stops the others' requests, waits until they have saved the pages they hold,
+    and ends the scan with its error."""
 
     def __init__(self, store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
                  counters: StreamProgress, options: ScanOptions) -> None:
@@ -86,17 +87,19 @@ class Chains:
         slice's chain starts with it once that save has created the slice, and drops it if the
         save did not. It holds a ticket like any page in hand, so the bounds stay as they are."""
         state = handoff.state
+        queued = time.monotonic()
         ticket = await self._ticket(state)
         first = None
         # The ticket is given back by the chain's first page as it is saved, or here, however this
         # ends (a Ticket ends once).
         with ticket or nullcontext():
             if ticket is not None:
+                asked = time.monotonic()
                 try:
                     got = await self._fetch(state)
-                    first = Prefetched(ticket, got, None) if got is not None else None  # None: stopped
+                    first = Prefetched(ticket, got, None, queued, asked) if got is not None else None  # None: stopped
                 except Exception as exc:  # the chain raises it, in its order, as if it had asked
-                    first = Prefetched(ticket, None, exc)
+                    first = Prefetched(ticket, None, exc, queued, asked)
             await handoff.ready.wait()
             if handoff.chain is not None:
                 self.counters.running += 1
@@ -170,12 +173,12 @@ class Chains:
         """One page of the chain, from its request to its save, holding its ticket all along;
         `previous` is set once the page before it is saved: the saves, and the errors, go in order.
         `first`: the chain's first page, already asked for (`_early`)."""
-        queued = time.monotonic()
+        queued = first.queued if first is not None else time.monotonic()
         ticket = first.ticket if first is not None else await self._ticket(state)
         if ticket is None:
             return  # stopped
         with ticket:
-            asked = time.monotonic()
+            asked = first.asked if first is not None else time.monotonic()
             try:
                 got = first.result() if first is not None else await self._fetch(state)
             except Exception:

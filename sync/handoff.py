@@ -28,6 +28,8 @@ class Prefetched:
     ticket: budget.Ticket
     got: tuple[plan.Step, Page] | None
     error: Exception | None
+    queued: float  # when it waited for its ticket, and was asked for (monotonic: the scan.page timeline)
+    asked: float
 
     def result(self) -> tuple[plan.Step, Page] | None:
         if self.error is not None:
