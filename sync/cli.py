@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(keep, hash or drop message text) with TWILIO_ARCHIVE_BODY_KEY.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log scan events (to stderr); `run` always does")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log scan events (to stderr; `run` always does); -vv also each page's timeline (scan.page)")
     parser.add_argument("--log-format", choices=logs.FORMATS, default=None,
                         help="text, or one JSON object per line (default: TWILIO_ARCHIVE_LOG_FORMAT, else text)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=flags.Parser)
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     # A service's log is its record of what it did; a one-off command speaks only when asked.
     logs.configure(logging.INFO if args.verbose or args.command == "run" else logging.WARNING, log_format)
+    if args.verbose >= 2:  # our own debug events only: no library's (their requests, their connections)
+        logging.getLogger("sync").setLevel(logging.DEBUG)
     command = {"migrate": cmd_migrate, "backfill": cmd_backfill, "run": cmd_run, "status": cmd_status,
                "demo": cmd_demo, "emulator": cmd_emulator, "psql": cmd_psql}[args.command]
     try:

@@ -14,10 +14,13 @@ and `ping` hand the edge's own to what no concern owns (the tests, the demo's ex
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
+from sync.budget import Admission
 from sync.observe import NOBODY, Observer
 from sync.sql.accounts import Accounts
 from sync.sql.deletions import Deletions
@@ -33,8 +36,11 @@ from sync.sql.views import Views
 class Store:
     """The concerns of the archive over one edge, which the store owns and closes."""
 
-    def __init__(self, edge: Postgres) -> None:
+    def __init__(self, edge: Postgres, *, saves_at_once: int = 8) -> None:
         self.edge = edge
+        # The pages' saves wait here, not in the pool's queue (first come, first served), so that
+        # the chain on a scan's critical path saves first (`saving`).
+        self._saves = Admission(lambda: saves_at_once)
         self.pages = Pages(edge)
         self.scans = Scans(edge)
         self.deletions = Deletions(edge)
@@ -47,7 +53,18 @@ class Store:
     @classmethod
     async def connect(cls, dsn: str, *, max_size: int = 8, observer: Observer = NOBODY) -> Store:
         """The archive at `dsn`, its retries told to `observer` (StoreError if it cannot connect)."""
-        return cls(await Postgres.connect(dsn, max_size=max_size, observer=observer))
+        return cls(await Postgres.connect(dsn, max_size=max_size, observer=observer), saves_at_once=max_size)
+
+    @asynccontextmanager
+    async def saving(self, priority: float) -> AsyncIterator[None]:
+        """A turn to save a page, at most one per pooled connection at once, the lowest `priority`
+        first (a scan's chains pass their budget priority: the chain a scan waits on goes first,
+        where the pool would serve the saves in the order they came)."""
+        await self._saves.enter(priority)
+        try:
+            yield
+        finally:
+            self._saves.leave()
 
     async def close(self) -> None:
         await self.edge.close()

@@ -3,9 +3,10 @@
 A scan is chains of pages read at once: its head (the list from its top) and the time slices
 the scan plan splits off as the pages show where the records are (sync/plan/); every request
 of the account waits for a place in its one concurrency budget (sync/budget.py), the first
-pages and the longest chains first. A chain fetches page N+1 while it saves page N, with the
-position after it and the slices it split off, and no further ahead: memory holds two pages
-per chain whatever the account's size, and no checkpoint ever runs ahead of what is stored.
+pages and the longest chains first. A chain asks for page N+1 once page N is answered and saves
+its pages in order, each with the position after it and the slices it split off: memory holds
+the account's pages in hand (budget.PAGES_IN_HAND x the cap) whatever its size, and no
+checkpoint ever runs ahead of what is stored.
 
 This module opens a scan (or resumes it), runs its chains (sync/chains.py) until none is left,
 and ends it; `backfill` runs one scan per stream at once."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -179,10 +180,16 @@ class Store:
         self.media = Media()
         self.views = Views()
         self.reachable = True
+        self.save_priorities: list[float] = []
 
     async def ping(self) -> None:
         if not self.reachable:
             raise errors.StoreError("the database is away")
+
+    @asynccontextmanager
+    async def saving(self, priority: float) -> AsyncIterator[None]:
+        self.save_priorities.append(priority)
+        yield  # the fake's saves never wait for a connection
 
 
 # ---- Twilio ------------------------------------------------------------------------------------

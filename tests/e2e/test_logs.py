@@ -47,3 +47,22 @@ async def test_json_logs_are_json_lines_with_whole_typed_fields(db_dsn):
     assert refreshed["view"] == "twilio.daily_account_overview" and isinstance(refreshed["seconds"], float)
     assert entries.index(refreshed) > max(entries.index(e) for e in complete)
     assert emulator.DEFAULT_AUTH_TOKEN not in err
+
+
+async def test_vv_adds_each_pages_timeline_and_no_librarys_debug_lines(db_dsn):
+    """-vv: one scan.page event per page saved, its times in the order they happened, for finding
+    a scan's critical path; debug lines of our own only."""
+    emu = emulator.Emulator(seed=6, comms_messages=120, legacy_messages=120, legacy_days=7)
+    async with emulator.serve(emu) as url:
+        result = await sync_cli("-vv", "--log-format", "json", "backfill", "--page-size", "50",
+                                env=cli_env(url, db_dsn))
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    entries = [json.loads(line) for line in err.splitlines()]
+    pages = [e for e in entries if e["event"] == "scan.page"]
+    complete = [e for e in entries if e["event"] == "scan.complete"]
+    assert len(pages) == sum(e["pages"] for e in complete) > 3
+    for e in pages:
+        assert e["queued"] <= e["asked"] <= e["answered"] <= e["saved"]
+    assert {e["logger"].split(".")[0] for e in entries if e["level"] == "debug"} == {"sync"}
+    assert emulator.DEFAULT_AUTH_TOKEN not in err

@@ -120,6 +120,54 @@ async def test_a_fetch_error_is_raised_after_the_page_before_it_is_saved():
     assert store.scans.head(next(iter(store.scans.rows.values()))).url.endswith(f"PageToken=PA{2 * P}")
 
 
+def hold_saves(store: fakes.Store, count, enough: int | None = None) -> list[tuple[int, int]]:
+    """Hold each save until `count()` reaches `enough` (None: the number of slices the page
+    splits off; a page that splits off none is not held), for at most 1,000 turns of the event
+    loop (no clock); the list gets (`count()`, slices split off) as each commits."""
+    real, counts = store.pages.save, []
+
+    async def save(source, scan_, chain, before, after, page, *, spawn=(), seen=False):
+        target = len(spawn) if enough is None else enough
+        if target:
+            for _ in range(1_000):
+                if count() >= target:
+                    break
+                await anyio.sleep(0)
+            counts.append((count(), len(spawn)))
+        return await real(source, scan_, chain, before, after, page, spawn=spawn, seen=seen)
+
+    store.pages.save = save
+    return counts
+
+
+async def test_a_slices_first_page_is_asked_for_while_the_page_that_split_it_off_is_saved():
+    """The slices a page splits off do not wait for its save to ask for their first page: each
+    goes out meanwhile, and is saved by its slice once the save has created it, each record once."""
+    records = v1_records()
+    twilio = fakes.Twilio(records)
+    store, client = fakes.Store(), fakes.Client(twilio, concurrency=16)
+    first_pages = hold_saves(store, lambda: sum(1 for url in twilio.requests if "pageToken" not in url) - 1)
+    result = await scan(store, client)
+    asked, split_off = first_pages[0]
+    assert split_off > 0 and asked == split_off
+    saved = Counter(key for _, keys in store.pages.saved for key in keys)
+    assert result.complete and set(saved) == in_window(records) and max(saved.values()) == 1
+    assert client.budget.pages.held == 0
+
+
+async def test_a_chain_asks_on_while_the_pages_before_are_saved_within_the_pages_in_hand():
+    """A chain read one page after another (the legacy head) asks for its next page as soon as
+    a page is answered, not once the pages before are saved: with its first save held, it has
+    as many pages in hand as the budget allows (3 x 1), no more, and saves them in order."""
+    records = legacy_records()
+    twilio = fakes.Twilio(records)
+    store, client = fakes.Store(), fakes.Client(twilio, concurrency=1)
+    asked = hold_saves(store, lambda: len(twilio.requests), enough=3)
+    result = await scan(store, client, LEGACY)
+    assert asked[0] == (3, 0)
+    assert result.complete and [k for _, keys in store.pages.saved for k in keys] == [r["sid"] for r in records]
+
+
 async def test_a_repeated_page_token_fails_the_scan_as_a_loop():
     """The worker's loop guard: a list handing out the same token twice fails, never spins."""
     twilio = fakes.Twilio(legacy_records())
