@@ -187,6 +187,30 @@ MESSAGE_FACTS_0005 = _message_facts("""        SELECT min(h.changed_at) AS deliv
         WHERE h.message_id = m.id AND h.source = m.source AND h.status = 'delivered'""")
 
 
+def _statement_trigger(table: str, event: str, body: str) -> list[str]:
+    """A statement-level AFTER trigger `{table}_status_{event}` with transition tables, as 0004
+    made them (one INSERT ... SELECT per statement, not one call per row), running `body`."""
+    referencing = "NEW TABLE AS new_rows" if event == "inserted" else "OLD TABLE AS old_rows NEW TABLE AS new_rows"
+    return [
+        f"""CREATE FUNCTION twilio.{table}_status_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+{body}
+            RETURN NULL;
+        END $$""",
+        f"""CREATE TRIGGER {table}_status_{event} AFTER {"INSERT" if event == "inserted" else "UPDATE"} ON twilio.{table}
+        REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION twilio.{table}_status_{event}()""",
+    ]
+
+
+def _change_rows(history: str, source: str, key: str, updated: str) -> str:
+    """0004's change row: one per updated message whose status changed, into `history`."""
+    new, old = _status(source, "n.status"), _status(source, "o.status")
+    return f"""            INSERT INTO twilio.{history} (source, message_id, account_sid, status, previous_status, changed_at)
+            SELECT '{source}', n.{key}, n.account_sid, {new}, {old}, n.{updated}
+            FROM new_rows AS n JOIN old_rows AS o ON o.{key} = n.{key}
+            WHERE {new} IS DISTINCT FROM {old};"""
+
+
 def _updated_trigger(source: str, table: str, key: str, updated: str) -> list[str]:
     new, old = _status(source, "n.status"), _status(source, "o.status")
     # Before a change hides it, the first observation of a message that has none kept yet is
@@ -194,25 +218,14 @@ def _updated_trigger(source: str, table: str, key: str, updated: str) -> list[st
     # what the derived row shows counts: a deletion mark or a new body keeps it derived.
     shown = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in (updated, "account_sid", "first_seen_at",
                                                                   "first_observation_id"))
-    return [
-        f"""CREATE FUNCTION twilio.{table}_status_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO twilio.message_status_changes ({COLUMNS}) OVERRIDING SYSTEM VALUE
+    first = f"""            INSERT INTO twilio.message_status_changes ({COLUMNS}) OVERRIDING SYSTEM VALUE
             SELECT o.first_observation_id, '{source}', o.{key}, o.account_sid, {old}, NULL, o.{updated}, o.first_seen_at
             FROM old_rows AS o JOIN new_rows AS n ON n.{key} = o.{key}
             WHERE o.status IS NOT NULL AND o.first_observation_id IS NOT NULL
               AND ({new} IS DISTINCT FROM {old} OR {shown})
               AND NOT EXISTS (SELECT 1 FROM twilio.message_status_changes AS c
-                              WHERE c.message_id = o.{key} AND c.source = '{source}');
-            INSERT INTO twilio.message_status_changes (source, message_id, account_sid, status, previous_status, changed_at)
-            SELECT '{source}', n.{key}, n.account_sid, {new}, {old}, n.{updated}
-            FROM new_rows AS n JOIN old_rows AS o ON o.{key} = n.{key}
-            WHERE {new} IS DISTINCT FROM {old};
-            RETURN NULL;
-        END $$""",
-        f"""CREATE TRIGGER {table}_status_updated AFTER UPDATE ON twilio.{table}
-        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION twilio.{table}_status_updated()""",
-    ]
+                              WHERE c.message_id = o.{key} AND c.source = '{source}');"""
+    return _statement_trigger(table, "updated", first + "\n" + _change_rows("message_status_changes", source, key, updated))
 
 
 def _drop_triggers(*events: str) -> list[str]:
@@ -241,32 +254,12 @@ def upgrade() -> None:
 
 def _inserted_trigger_0004(source: str, table: str, key: str, updated: str) -> list[str]:
     new = _status(source, "n.status")
-    return [
-        f"""CREATE FUNCTION twilio.{table}_status_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO twilio.message_status_history (source, message_id, account_sid, status, changed_at)
-            SELECT '{source}', n.{key}, n.account_sid, {new}, n.{updated} FROM new_rows AS n WHERE n.status IS NOT NULL;
-            RETURN NULL;
-        END $$""",
-        f"""CREATE TRIGGER {table}_status_inserted AFTER INSERT ON twilio.{table}
-        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION twilio.{table}_status_inserted()""",
-    ]
+    return _statement_trigger(table, "inserted", f"""            INSERT INTO twilio.message_status_history (source, message_id, account_sid, status, changed_at)
+            SELECT '{source}', n.{key}, n.account_sid, {new}, n.{updated} FROM new_rows AS n WHERE n.status IS NOT NULL;""")
 
 
 def _updated_trigger_0004(source: str, table: str, key: str, updated: str) -> list[str]:
-    new, old = _status(source, "n.status"), _status(source, "o.status")
-    return [
-        f"""CREATE FUNCTION twilio.{table}_status_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO twilio.message_status_history (source, message_id, account_sid, status, previous_status, changed_at)
-            SELECT '{source}', n.{key}, n.account_sid, {new}, {old}, n.{updated}
-            FROM new_rows AS n JOIN old_rows AS o ON o.{key} = n.{key}
-            WHERE {new} IS DISTINCT FROM {old};
-            RETURN NULL;
-        END $$""",
-        f"""CREATE TRIGGER {table}_status_updated AFTER UPDATE ON twilio.{table}
-        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION twilio.{table}_status_updated()""",
-    ]
+    return _statement_trigger(table, "updated", _change_rows("message_status_history", source, key, updated))
 
 
 COMMENTS_0004 = [
