@@ -197,13 +197,12 @@ class Chains:
             if previous is not None:
                 await previous.wait()
             answered = time.monotonic()
-            handoffs = [Handoff(new) for new in step.spawn]
+            # Once stopping, no slice asks early: the save starts its slices as it always did.
+            handoffs = [] if self.stopping else [Handoff(new) for new in step.spawn]
             try:
-                if not self.stopping:
-                    assert self._group is not None
-                    for handoff in handoffs:
-                        handoff.started = True
-                        self._group.start_soon(self._early, handoff)
+                assert self._group is not None
+                for handoff in handoffs:
+                    self._group.start_soon(self._early, handoff)
                 await self._save(chain, saved, state, step, page, handoffs)
             finally:
                 for handoff in handoffs:
@@ -269,7 +268,7 @@ class Chains:
         # Each slice starts with the first page asked for while the page was saved, if that was
         # for the very state saved (a retried save that had committed returns no slices: the
         # scan's next round finds them, and the pages asked early are dropped).
-        early = {h.state.url: h for h in handoffs if h.started}
+        early = {h.state.url: h for h in handoffs}
         for new, state in slices:
             handoff = early.pop(state.url, None)
             if handoff is not None and handoff.state == state:

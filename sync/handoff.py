@@ -45,7 +45,6 @@ class Handoff:
         self.state = state
         self.chain: Slice | None = None
         self.ready = anyio.Event()
-        self.started = False  # its first page is being asked for (`Chains._early`)
 
     def give(self, chain: Slice | None) -> None:
         if not self.ready.is_set():
