@@ -1,9 +1,11 @@
-"""Keeping the analysts' materialized views current (migration 0005, docs/analysts.md).
+"""Keeping the analysts' daily overview current (migrations 0005 and 0012, docs/analysts.md).
 
-`twilio.daily_account_overview` is materialized: over the whole history it costs about 10 s to
-compute at 1M messages per API, too much for every dashboard read. `backfill` refreshes it when
-its scans are done, if they wrote rows (or an earlier pass was interrupted: sync/backfill.py), and
-`run` after each full cycle; this is the one place that does it."""
+`twilio.daily_account_overview` is a table recomputed per (account, day): every writer of a
+message row marks its day owed in the same transaction (sync/sql/views.py), and a refresh
+recomputes the owed days only, so it costs in proportion to what changed since the last one, and
+next to nothing when nothing did. `backfill` refreshes it when its scans are done, if they wrote
+rows (or an earlier pass was interrupted: sync/backfill.py), and `run` after each full cycle
+(sync/turns.py); this is the one place that does it."""
 
 from __future__ import annotations
 
@@ -18,18 +20,15 @@ if TYPE_CHECKING:  # the CLI imports this module on every command; the driver on
 
 log = logs.get(__name__)
 
-# The materialized views of schema twilio, in the order they are refreshed.
-MATERIALIZED = ("daily_account_overview",)
+OVERVIEW = "daily_account_overview"  # the name logs and metrics give it (its `view` label)
 
 
-async def refresh(store: Store, observer: Observer = NOBODY) -> dict[str, float]:
-    """Refresh every materialized view (CONCURRENTLY: readers keep reading the previous rows
-    meanwhile); the seconds each took. Retried while the database is away (the store's edge)."""
-    took = {}
-    for view in MATERIALIZED:
-        started = time.monotonic()
-        await store.views.refresh(view)
-        took[view] = seconds = time.monotonic() - started
-        observer.refreshed(view, seconds)
-        log.info("analytics.refreshed", view=f"twilio.{view}", seconds=round(seconds, 3))
-    return took
+async def refresh(store: Store, observer: Observer = NOBODY) -> int:
+    """Recompute the overview's owed (account, day)s (readers keep reading the previous rows
+    meanwhile); how many. Retried while the database is away (the store's edge)."""
+    started = time.monotonic()
+    days = await store.views.refresh()
+    seconds = time.monotonic() - started
+    observer.refreshed(OVERVIEW, seconds, days)
+    log.info("analytics.refreshed", view=f"twilio.{OVERVIEW}", seconds=round(seconds, 3), days=days)
+    return days

@@ -1,6 +1,6 @@
 """One pass over a window, as `backfill` and `demo` run it (and the tests that want the
 command's own pass): the store, the account's client, the progress line on stderr, the media
-owed by the legacy messages archived (media.py), then the materialized overviews brought up to
+owed by the legacy messages archived (media.py), then the analysts' daily overview brought up to
 what the pass archived, when it archived anything.
 Over many accounts (an accounts file, --subaccounts: `run_accounts`), a few accounts at once,
 an account failing its own way reported and the others archived."""
@@ -59,10 +59,10 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
                 media_run = await media.follow(store, client, twilio.account_sid)
             tg.cancel_scope.cancel()
         progress.finish()
-        # The scans are done: bring the materialized overviews up to what they archived. A pass
-        # that wrote no row leaves them as they are: a refresh recomputes a whole view (seconds at
-        # a million messages) to find it unchanged. Unless an earlier pass was interrupted before
-        # its refresh: this one resumed or replaced it, and what that one wrote is not in them yet.
+        # The scans are done: bring the overview up to what they archived (the days they marked
+        # owed). A pass that wrote no row has nothing of its own to bring, unless an earlier pass
+        # was interrupted before its refresh: this one resumed or replaced it, and the days that
+        # one marked are still owed.
         if interrupted or any(r.inserted or r.updated for r in results):
             await analytics.refresh(store)
     return results, time.monotonic() - started, media_run

@@ -97,10 +97,13 @@ class Metrics(Observer):
         self.rounds = Counter(f"{PREFIX}_rounds", "Scan rounds of an account (all its streams) this replica completed",
                               registry=r)
         self.analytics_refresh_duration = Gauge(f"{PREFIX}_analytics_refresh_seconds",
-                                                "Seconds the last refresh of an analysts' materialized view took",
+                                                "Seconds the last refresh of the analysts' daily overview took",
                                                 ["view"], registry=r)
+        self.analytics_refresh_days = Gauge(f"{PREFIX}_analytics_refresh_days",
+                                            "(account, day)s the last refresh of the analysts' daily overview "
+                                            "recomputed: those written since the refresh before", ["view"], registry=r)
         self.analytics_last_refresh = Gauge(f"{PREFIX}_analytics_last_refresh_timestamp_seconds",
-                                            "Unix time an analysts' materialized view was last refreshed by this "
+                                            "Unix time the analysts' daily overview was last refreshed by this "
                                             "replica", ["view"], registry=r)
         self.ready = Gauge(f"{PREFIX}_ready", "1 while /readyz answers 200", registry=r)
 
@@ -169,8 +172,9 @@ class Metrics(Observer):
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         self.records_deleted.labels(self.account(account_sid), stream).inc(count)
 
-    def refreshed(self, view: str, seconds: float) -> None:
+    def refreshed(self, view: str, seconds: float, days: int) -> None:
         self.analytics_refresh_duration.labels(view).set(seconds)
+        self.analytics_refresh_days.labels(view).set(days)
         self.analytics_last_refresh.labels(view).set(time.time())
 
     def scan_ended(self, account_sid: str, stream: str, kind: str, outcome: str, seconds: float,

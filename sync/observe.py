@@ -52,8 +52,8 @@ class Observer:
     def deleted(self, account_sid: str, stream: str, count: int) -> None:
         """A complete scan proved `count` archived records gone and marked them deleted."""
 
-    def refreshed(self, view: str, seconds: float) -> None:
-        """A materialized view of schema twilio was refreshed, in `seconds`."""
+    def refreshed(self, view: str, seconds: float, days: int) -> None:
+        """The analysts' `view` was refreshed in `seconds`, recomputing `days` (account, day)s."""
 
 
 NOBODY = Observer()
@@ -106,6 +106,6 @@ class Observers(Observer):
         for o in self.observers:
             o.deleted(account_sid, stream, count)
 
-    def refreshed(self, view: str, seconds: float) -> None:
+    def refreshed(self, view: str, seconds: float, days: int) -> None:
         for o in self.observers:
-            o.refreshed(view, seconds)
+            o.refreshed(view, seconds, days)

@@ -5,7 +5,7 @@ restart resumes it), and once it completes: proves the list's deletions when the
 (deletions.py), counts it, marks the stream healthy, and fetches new and changed records for
 their content until the next scan is due (hydrate.py), or reads the media lists its messages
 owe and those due for a re-check (media.py). Once every stream this replica took turns of has
-completed a full scan (a full cycle), the analysts' materialized views are refreshed
+completed a full scan (a full cycle), the analysts' daily overview is refreshed
 (analytics.py). It may not choose the kind or window of a scan (schedule.py),
 nor take or put back the account's job (service.py, queue.py); a scan stopped by the service's
 `stop` ends its turn early."""
@@ -96,7 +96,7 @@ class Turns:
 
     async def _full_scan_done(self, key: Key) -> None:
         """Once every stream this replica took turns of has completed a full scan since the last refresh
-        (a full cycle, so about once per full_interval), refresh the analysts' materialized views.
+        (a full cycle, so about once per full_interval), refresh the analysts' daily overview.
         Not while stopping; a failed refresh is logged and tried again after the next full scan."""
         self._fully_scanned.add(key)
         # With other replicas, another one may be scanning some of those streams now: a full

@@ -165,10 +165,11 @@ class Media:
 
 class Views:
     def __init__(self) -> None:
-        self.refreshed: list[str] = []
+        self.refreshed = 0  # how many times the overview was refreshed
 
-    async def refresh(self, view: str) -> None:
-        self.refreshed.append(view)
+    async def refresh(self) -> int:
+        self.refreshed += 1
+        return 0
 
 
 class Store:

@@ -199,6 +199,9 @@ class Source:
     proves_deletions: bool = False
     # Its records name their media in a list of their own, read once per record that has any (media.py).
     has_media: bool = False
+    # Its rows are counted in twilio.daily_account_overview (a message list): whatever writes one
+    # marks its (account, day of creation) owed, in the same transaction (sync/sql/views.py).
+    in_overview: bool = False
 
     @functools.cached_property
     def typed(self) -> Callable[[dict[str, Any], str, list[str]], tuple]:
@@ -240,6 +243,12 @@ class Source:
     @functools.cached_property
     def read_sent(self) -> Callable[[dict[str, Any]], float | None] | None:
         return None if self.sent_column is None else _time_reader(self, self.sent_column)
+
+    @functools.cached_property
+    def overview_columns(self) -> tuple[int, int]:
+        """The positions in a row of its account_sid and its creation time: what the overview groups by."""
+        names = [name for name, _ in self.all_columns]
+        return names.index("account_sid"), names.index(self.created_column)
 
     # A row's parts the store needs, read here so that no other module knows the row's layout.
 

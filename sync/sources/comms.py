@@ -150,6 +150,7 @@ MESSAGES = Source(
     range_url=_range("/v1/Messages"),
     record_url=message_url,
     hydrated=True,
+    in_overview=True,
 )
 
 OPERATIONS = Source(

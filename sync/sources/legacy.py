@@ -100,4 +100,5 @@ SOURCE = Source(
     retention=LEGACY_RETENTION,
     proves_deletions=True,
     has_media=True,
+    in_overview=True,
 )

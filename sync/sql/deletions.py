@@ -6,6 +6,7 @@ import asyncpg
 
 from sync.models import Scan
 from sync.sources import Source
+from sync.sql import views
 from sync.sql.edge import SCHEMA, Postgres, key_list
 
 
@@ -52,9 +53,13 @@ class Deletions:
 
         async def once() -> int:
             async with self._db.transaction() as conn:
+                # A deletion changes the overview's counts of its message's day: marked owed with it.
+                created = source.created_column
+                owed = f", owed AS ({views.mark_sql('m', created)}) " if source.in_overview else " "
                 marked = await conn.fetchval(
                     f"WITH m AS (UPDATE {SCHEMA}.{source.stream} SET deleted_at = now() "
-                    f"WHERE {source.key} = ANY($1::text[]) AND account_sid = $2 AND deleted_at IS NULL RETURNING 1) "
+                    f"WHERE {source.key} = ANY($1::text[]) AND account_sid = $2 AND deleted_at IS NULL "
+                    f"RETURNING account_sid, {created}){owed}"
                     "SELECT count(*) FROM m",
                     keys, scan.account_sid,
                 )

@@ -22,7 +22,7 @@ from sync import errors, sources
 from sync.models import ChainId, Counts, Head, Page, PageWrite, Rejected, Scan, Slice
 from sync.plan import State
 from sync.sources import Source
-from sync.sql import deletions, scans
+from sync.sql import deletions, scans, views
 from sync.sql.edge import ROW_REFUSALS, SCHEMA, Postgres, describe, key_list
 
 
@@ -57,16 +57,28 @@ def upsert_sql(source: Source, *, drain: bool) -> str:
     # them in the CTE cost Postgres more than writing them. Counted here, not by one
     # RETURNING record per row, which the client would have to decode.
     stage = f"pg_temp.{stage_of(source)}"
+    rows = "staged" if drain else stage
+    key, created = source.key, source.created_column
+    marks = ""
+    if source.in_overview:
+        # The (account, day)s of the rows written, in their new form and, for a changed row, as
+        # it was (the statement's snapshot still reads it): both days' overview rows changed.
+        # Only rows actually written: the WHERE below leaves an older payload out.
+        marks = (f",\nbefore AS (SELECT t.{key}, t.account_sid, t.{created} FROM {SCHEMA}.{source.stream} AS t\n"
+                 f"  WHERE t.{key} IN (SELECT {key} FROM {rows})),\n"
+                 f"marked AS ({views.mark_sql('written', created)}\n"
+                 f"  UNION SELECT b.account_sid, {views.day_sql('b.' + created)} FROM before AS b JOIN written USING ({key}))")
     return (
         (f"WITH staged AS (DELETE FROM {stage} RETURNING *),\n" if drain else "WITH ")
         + f"written AS (\n"
         f"INSERT INTO {SCHEMA}.{source.stream} AS t ({names})\n"
-        f"SELECT {names} FROM {'staged' if drain else stage}\n"
-        f"ON CONFLICT ({source.key}) DO UPDATE SET {updates},\n"
+        f"SELECT {names} FROM {rows}\n"
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates},\n"
         f"  last_changed_at = CASE WHEN t.raw IS DISTINCT FROM excluded.raw THEN now() ELSE t.last_changed_at END\n"
         f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
         f"  AND (excluded.{upd} IS NULL OR t.{upd} IS NULL OR excluded.{upd} >= t.{upd})\n"
-        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed)\n"
+        f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed"
+        + (f", t.{key}, t.account_sid, t.{created}" if source.in_overview else "") + f"){marks}\n"
         f"SELECT count(*) FILTER (WHERE inserted)::int, count(*) FILTER (WHERE changed AND NOT inserted)::int FROM written"
     )
 
@@ -203,6 +215,9 @@ async def upsert(conn: asyncpg.Connection, source: Source, batch: Batch, *, one_
     inserted = updated = 0
     if new:
         inserted = await _insert(conn, source, rows[:len(new)])
+        if source.in_overview:
+            # Their days from the rows in hand: one small statement, no read of what was copied.
+            await views.mark(conn, views.days_of(source, rows[:len(new)]))
     if changed:
         await conn.execute(stage_sql(source))
         more, updated = await _upsert(conn, source, rows[len(new):], drain=False)

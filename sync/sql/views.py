@@ -1,32 +1,76 @@
-"""The archive's materialized views (twilio.daily_account_overview): their refresh."""
+"""The analysts' daily overview (twilio.daily_account_overview, migration 0012): the days its
+writers owe it, and its refresh.
+
+The overview is a table recomputed per (account, UTC day of creation). Every statement that inserts
+or changes a row of a message table marks the (account, day)s of the rows it wrote in
+twilio.overview_days_owed, in its own transaction (pages.py, hydration.py, deletions.py use what
+is here), so a mark commits exactly when its rows do. The refresh (twilio.refresh_daily_account_overview)
+takes the marks and recomputes only those days. This module may not decide when to refresh
+(analytics.py does) nor write a message row.
+"""
 
 from __future__ import annotations
 
-from sync import errors
-from sync.sql.edge import SCHEMA, Postgres
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
 
-# A refresh recomputes the whole view: minutes on a big archive, never the default statement timeout.
+import asyncpg
+
+from sync.sources import Source
+from sync.sql.edge import Postgres
+
+OWED = "twilio.overview_days_owed"
+
+# A refresh reads the owed days only, but the first one after migrating to 0012 owes every day.
 REFRESH_TIMEOUT = 3600.0
+
+
+def day_sql(created: str) -> str:
+    """The overview's day of the creation time `created` (SQL): its UTC date, as twilio.message_facts.day."""
+    return f"({created} AT TIME ZONE 'UTC')::date"
+
+
+def mark_sql(rows: str, created: str) -> str:
+    """The INSERT that marks the (account_sid, day of `created`) of each row of `rows` (a relation
+    or CTE with an account_sid column), one mark per distinct pair."""
+    return f"INSERT INTO {OWED} (account_sid, day) SELECT DISTINCT account_sid, {day_sql(created)} FROM {rows}"
+
+
+def day_of(created: datetime | None) -> date | None:
+    """`day_sql` in Python, for a time asyncpg will send as timestamptz: an aware time's UTC date, a
+    naive one's own date (asyncpg sends it as UTC). Raises OverflowError where the UTC date is not a
+    Python date, and asyncpg refuses to send such a time too."""
+    if created is None:
+        return None
+    if created.tzinfo is None or created.tzinfo is timezone.utc:
+        return created.date()
+    return created.astimezone(timezone.utc).date()
+
+
+def days_of(source: Source, rows: Iterable[tuple]) -> set[tuple[str | None, date | None]]:
+    """The distinct (account_sid, day) the rows of a list counted in the overview fall on."""
+    account, created = source.overview_columns
+    return {(row[account], day_of(row[created])) for row in rows}
+
+
+async def mark(conn: asyncpg.Connection, days: set[tuple[str | None, date | None]]) -> None:
+    """Mark these (account, day)s owed, in the caller's transaction: one small statement."""
+    if days:
+        accounts, dates = zip(*sorted(days, key=lambda d: (d[0] or "", d[1] or date.min)))
+        await conn.execute(f"INSERT INTO {OWED} (account_sid, day) SELECT * FROM unnest($1::text[], $2::date[])",
+                           list(accounts), list(dates))
 
 
 class Views:
     def __init__(self, db: Postgres) -> None:
         self._db = db
 
-    async def refresh(self, view: str) -> None:
-        """REFRESH a materialized view of schema twilio: CONCURRENTLY once it holds data (readers
-        keep reading the previous rows), plainly if it never did. Retried while the database is away."""
-        if not view.isidentifier():
-            raise ValueError(view)
+    async def refresh(self) -> int:
+        """Recompute the owed (account, day)s of twilio.daily_account_overview, in a transaction of its
+        own; how many. Readers keep reading the previous rows meanwhile. Retried while the database is away."""
 
-        async def once() -> None:
-            async with self._db.connection() as conn:
-                populated = await conn.fetchval(
-                    "SELECT ispopulated FROM pg_matviews WHERE schemaname = $1 AND matviewname = $2", SCHEMA, view)
-                if populated is None:
-                    raise errors.StoreError(f"{SCHEMA}.{view} is not a materialized view: run `python -m sync migrate`")
-                how = "CONCURRENTLY " if populated else ""
-                # The name is checked above and is ours (analytics.py), never user input; DDL takes no parameters.
-                await conn.execute(f'REFRESH MATERIALIZED VIEW {how}{SCHEMA}."{view}"', timeout=REFRESH_TIMEOUT)
+        async def once() -> int:
+            async with self._db.transaction() as conn:
+                return await conn.fetchval("SELECT twilio.refresh_daily_account_overview()", timeout=REFRESH_TIMEOUT)
 
-        await self._db.retrying(once, f"refresh {SCHEMA}.{view}")
+        return await self._db.retrying(once, "refresh twilio.daily_account_overview")

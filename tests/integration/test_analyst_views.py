@@ -6,8 +6,8 @@ The archive is built once for the module the way the product builds it: the emul
 set plus messages added through its hooks (every status of both APIs, both directions, no
 price, a second currency, a status change with a known delay, a redaction, a deletion in each
 API), archived by backfills as the `backfill` command runs them and by the service's first full
-cycle. Those two paths also refresh the materialized twilio.daily_account_overview, so the tests
-read it as a user's archive has it.
+cycle. Those two paths also refresh twilio.daily_account_overview (the days they wrote), so the
+tests read it as a user's archive has it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ LEGACY_DELAY, COMMS_DELAY = 7, 12
 
 async def _backfill(dsn: str, twilio: TwilioSettings) -> None:
     """A backfill of every stream as the `backfill` command runs it (which refreshes the
-    materialized overview at its end), with small pages."""
+    daily overview at its end), with small pages."""
     now = utcnow()
     await backfill.run(dsn, twilio, models.STREAMS, default_window(now, None, None), fixed_end=False, now=now,
                        page_size=50)
@@ -49,7 +49,7 @@ async def _backfill(dsn: str, twilio: TwilioSettings) -> None:
 
 async def _first_full_cycle(store: Store, twilio: TwilioSettings, dsn: str) -> None:
     """The service (`run`) until its first full cycle is done: a full scan of every stream (the
-    legacy one proving deletions), then the refresh of the materialized overview."""
+    legacy one proving deletions), then the refresh of the daily overview."""
     svc = service.Service(store, [twilio], schedule=schedule.Schedule(interval=3600, full_interval=3600),
                           hydrate=False, dsn=dsn)  # its job queue's own connections go there
 
@@ -313,7 +313,7 @@ async def test_daily_account_overview_equals_the_base_tables(archive):
 
 
 async def test_a_backfill_leaves_the_daily_overview_current(db_dsn, emu, base_url):
-    """The materialized overview holds what `backfill` archived as soon as the command ends, and a message added at Twilio shows after the next backfill."""
+    """The daily overview holds what `backfill` archived as soon as the command ends, and a message added at Twilio shows after the next backfill."""
     env = cli_env(base_url, db_dsn)
 
     async def totals() -> tuple[int, int]:
@@ -334,16 +334,17 @@ async def test_a_backfill_leaves_the_daily_overview_current(db_dsn, emu, base_ur
     assert await totals() == (counted + 1, counted + 1)
 
 
-async def test_the_daily_overview_is_materialized_and_refreshes_concurrently_by_hand(archive):
-    """It is a materialized view, populated, with a unique index over plain columns, so the refresh its comment tells analysts to run works as documented."""
+async def test_the_daily_overview_is_a_table_its_comment_says_how_to_refresh_by_hand(archive):
+    """It is a table (migration 0012) whose comment names the refresh analysts may run by hand;
+    run on a current overview, that refresh recomputes nothing and leaves every row as it was."""
     dsn, _ = archive
-    kind = await fetch(dsn, "SELECT c.relkind::text, c.relispopulated, obj_description(c.oid, 'pg_class') AS comment"
+    kind = await fetch(dsn, "SELECT c.relkind::text, obj_description(c.oid, 'pg_class') AS comment"
                             " FROM pg_class AS c WHERE c.oid = 'twilio.daily_account_overview'::regclass")
-    assert (kind[0]["relkind"], kind[0]["relispopulated"]) == ("m", True)
-    by_hand = "REFRESH MATERIALIZED VIEW CONCURRENTLY twilio.daily_account_overview"
+    assert kind[0]["relkind"] == "r"
+    by_hand = "SELECT twilio.refresh_daily_account_overview()"
     assert by_hand in kind[0]["comment"]
     before = await fetch(dsn, "SELECT * FROM twilio.daily_account_overview ORDER BY account_sid, day, source, price_unit")
-    await fetch(dsn, by_hand)
+    assert await fetch(dsn, by_hand + " AS days") == [{"days": 0}]
     after = await fetch(dsn, "SELECT * FROM twilio.daily_account_overview ORDER BY account_sid, day, source, price_unit")
     assert after == before and any(r["price_unit"] is None for r in after)
 

@@ -357,6 +357,11 @@ EXPECTED_COLUMNS = {
         "first_seen": "timestamptz",
         "last_seen": "timestamptz",
     },
+    # 0012: the (account, day)s the overview owes a recompute (no key: writers never wait).
+    "overview_days_owed": {
+        "account_sid": "text",
+        "day": "date",
+    },
     "error_overview": {
         "day": "date",
         "error_code": "integer",
@@ -383,7 +388,8 @@ EXPECTED_KINDS = {
     "messages": "VIEW",
     "record_problems": "VIEW",
     "message_facts": "VIEW",
-    "daily_account_overview": "MATERIALIZED VIEW",
+    "daily_account_overview": "BASE TABLE",  # 0012; a materialized view from 0005
+    "overview_days_owed": "BASE TABLE",
     "number_overview": "VIEW",
     "error_overview": "VIEW",
 }
@@ -422,7 +428,7 @@ EXPECTED_CONSTRAINTS = {
 
 # Index definitions without their names: a rename is harmless, a changed key is not.
 EXPECTED_INDEXES = {
-    # 0005: the key REFRESH MATERIALIZED VIEW CONCURRENTLY needs (price_unit is null on comms rows).
+    # 0005: one row per key (price_unit is null on comms rows); 0012 keeps it on the table.
     ("daily_account_overview", "UNIQUE btree (account_sid, day, source, price_unit) NULLS NOT DISTINCT"),
     ("legacy_messages", "UNIQUE btree (sid)"),
     ("legacy_messages", "btree (date_created)"),
@@ -599,11 +605,33 @@ async def test_0008_says_a_backfill_that_wrote_nothing_leaves_the_overview(empty
         rows = await fetch(dsn, "SELECT obj_description('twilio.daily_account_overview'::regclass, 'pg_class')")
         return rows[0][0]
 
-    await upgrade(dsn)
+    await upgrade(dsn, "0011")  # 0012 made it a table, with a comment of its own
     assert "`backfill` refreshes it at its end when it wrote rows or followed an interrupted backfill (one that " \
            "wrote nothing leaves it as it was), and `run` after each full cycle" in await comment()
     await downgrade(dsn, "0007")
     assert "`backfill` refreshes it at its end and `run` after each full cycle" in await comment()
+
+
+# The functions of schema twilio and what they return: 0011's status triggers, 0012's refresh.
+EXPECTED_FUNCTIONS = {
+    ("comms_messages_status_updated", "trigger"),
+    ("legacy_messages_status_updated", "trigger"),
+    ("refresh_daily_account_overview", "integer"),
+}
+
+
+async def test_0012_the_overview_is_a_table_its_function_refreshes(migrated_dsn):
+    """0012: the functions of schema twilio are the contract's, the refresh among them with its
+    comment; the overview's comment tells how it is kept and how to refresh it by hand, which
+    works on an empty archive (0 days)."""
+    functions = await fetch(migrated_dsn, "SELECT proname, pg_get_function_result(oid) AS result,"
+                                          " obj_description(oid, 'pg_proc') AS comment FROM pg_proc"
+                                          " WHERE pronamespace = 'twilio'::regnamespace")
+    assert {(r["proname"], r["result"]) for r in functions} == EXPECTED_FUNCTIONS
+    assert all(r["comment"] for r in functions if r["proname"] == "refresh_daily_account_overview")
+    comment = (await fetch(migrated_dsn, "SELECT obj_description('twilio.daily_account_overview'::regclass)"))[0][0]
+    assert "SELECT twilio.refresh_daily_account_overview()" in comment and "MATERIALIZED" not in comment
+    assert (await fetch(migrated_dsn, "SELECT twilio.refresh_daily_account_overview()"))[0][0] == 0
 
 
 async def test_reader_role_may_select_everything_and_insert_nothing(migrated_dsn):

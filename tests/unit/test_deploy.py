@@ -69,6 +69,7 @@ LABELS = {
     "twilio_archive_accounts_unscanned": set(),
     "twilio_archive_ready": set(),
     "twilio_archive_analytics_refresh_seconds": {"view"},
+    "twilio_archive_analytics_refresh_days": {"view"},
     "twilio_archive_analytics_last_refresh_timestamp_seconds": {"view"},
 }
 # Labels Prometheus adds to every scraped series (target labels).
