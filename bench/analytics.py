@@ -4,9 +4,9 @@ Loads N messages per API straight into a migrated database with INSERT ... SELEC
 no HTTP: this measures reading, not archiving; each message's first status-history row is derived
 from it, as for the archiver's rows since migration 0011, so there is no history to load), with
 statuses, directions, prices, currencies and error codes spread as in a busy account over 90
-days, then times the refresh of the materialized daily_account_overview (CONCURRENTLY, as `run`
-and `backfill` do it through sync/analytics.py: once over the freshly loaded rows, once more with
-nothing changed) and each analyst query (the views whole, a 30-day slice, and the Grafana panels'
+days, then times the refresh of daily_account_overview as `run` and `backfill` do it through
+sync/analytics.py (every day owed, as after a first backfill; nothing owed; 100 messages of one day
+changed: migration 0012) and each analyst query (the views whole, a 30-day slice, and the Grafana panels'
 SQL), and prints one line per figure. Uses DATABASE_URL's server when set (it creates and drops a
 database of its own), otherwise a private embedded Postgres.
 

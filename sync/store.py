@@ -8,7 +8,7 @@ attribute per concern (the statements live in sync/sql/, the only SQL besides th
 `pages` a page's rows with its checkpoint, `scans` the scans' rows, `deletions` what a full
 scan proved gone, `hydration` the v1 messages waiting for their content, `media` the legacy
 messages' media and the lists owed, `accounts` an account's Retry-After pause, its listing and the replica of its last round, `status` the archive as a whole, `views`
-the materialized views' refresh. Each concern holds the edge and nothing else, so every
+the daily overview's marks and refresh. Each concern holds the edge and nothing else, so every
 statement goes through its one retry loop; `fetch`, `fetchrow`, `fetchval`, `execute` (retried)
 and `ping` hand the edge's own to what no concern owns (the tests, the demo's example queries)."""
 

@@ -125,13 +125,6 @@ class Postgres:
         async with self._pool.acquire() as conn, conn.transaction():
             yield conn
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection outside any transaction, for the block (run it inside `retrying`): for a
-        statement Postgres refuses in a transaction block (REFRESH ... CONCURRENTLY)."""
-        async with self._pool.acquire() as conn:
-            yield conn
-
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await self.retrying(lambda: self._pool.fetch(query, *args), "read from the database")
 

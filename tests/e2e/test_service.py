@@ -134,7 +134,7 @@ async def _deleted(dsn: str, table: str, key: str, ident: str) -> bool:
 
 
 async def test_the_service_refreshes_the_daily_overview_after_each_full_cycle(db_dsn):
-    """`run` refreshes the materialized twilio.daily_account_overview once it has fully scanned
+    """`run` refreshes twilio.daily_account_overview once it has fully scanned
     every stream, logs it, shows it on /metrics, and does it again each full cycle."""
     emu = emulator.Emulator(seed=23, comms_messages=100, legacy_messages=100, legacy_days=5)
 
