@@ -58,16 +58,9 @@ def upsert_sql(source: Source, *, drain: bool) -> str:
     # RETURNING record per row, which the client would have to decode.
     stage = f"pg_temp.{stage_of(source)}"
     rows = "staged" if drain else stage
-    key, created = source.key, source.created_column
-    marks = ""
-    if source.in_overview:
-        # The (account, day)s of the rows written, in their new form and, for a changed row, as
-        # it was (the statement's snapshot still reads it): both days' overview rows changed.
-        # Only rows actually written: the WHERE below leaves an older payload out.
-        marks = (f",\nbefore AS (SELECT t.{key}, t.account_sid, t.{created} FROM {SCHEMA}.{source.stream} AS t\n"
-                 f"  WHERE t.{key} IN (SELECT {key} FROM {rows})),\n"
-                 f"marked AS ({views.mark_sql('written', created)}\n"
-                 f"  UNION SELECT b.account_sid, {views.day_sql('b.' + created)} FROM before AS b JOIN written USING ({key}))")
+    key = source.key
+    # The overview's days of the rows actually written (sync/sql/views.py).
+    marks = views.upsert_marks(source, rows) if source.in_overview else ""
     return (
         (f"WITH staged AS (DELETE FROM {stage} RETURNING *),\n" if drain else "WITH ")
         + f"written AS (\n"
@@ -78,7 +71,7 @@ def upsert_sql(source: Source, *, drain: bool) -> str:
         f"WHERE t.raw_digest IS DISTINCT FROM excluded.raw_digest\n"
         f"  AND (excluded.{upd} IS NULL OR t.{upd} IS NULL OR excluded.{upd} >= t.{upd})\n"
         f"RETURNING (xmax = 0) AS inserted, (last_changed_at = now()) AS changed"
-        + (f", t.{key}, t.account_sid, t.{created}" if source.in_overview else "") + f"){marks}\n"
+        + (f", t.{key}, t.account_sid, t.{source.created_column}" if source.in_overview else "") + f"){marks}\n"
         f"SELECT count(*) FILTER (WHERE inserted)::int, count(*) FILTER (WHERE changed AND NOT inserted)::int FROM written"
     )
 

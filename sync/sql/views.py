@@ -36,6 +36,18 @@ def mark_sql(rows: str, created: str) -> str:
     return f"INSERT INTO {OWED} (account_sid, day) SELECT DISTINCT account_sid, {day_sql(created)} FROM {rows}"
 
 
+def upsert_marks(source: Source, rows: str) -> str:
+    """The CTEs pages.py's upsert adds for a list counted in the overview: the (account, day) of each
+    row its `written` CTE returns (key, account_sid, creation time), in its new form and, for a changed
+    row, as it was (`before`: the statement's snapshot still reads the old row), since both days'
+    overview rows changed. Only rows actually written: the upsert's WHERE leaves an older payload out."""
+    key, created = source.key, source.created_column
+    return (f",\nbefore AS (SELECT t.{key}, t.account_sid, t.{created} FROM twilio.{source.stream} AS t\n"
+            f"  WHERE t.{key} IN (SELECT {key} FROM {rows})),\n"
+            f"marked AS ({mark_sql('written', created)}\n"
+            f"  UNION SELECT b.account_sid, {day_sql('b.' + created)} FROM before AS b JOIN written USING ({key}))")
+
+
 def day_of(created: datetime | None) -> date | None:
     """`day_sql` in Python, for a time asyncpg will send as timestamptz: an aware time's UTC date, a
     naive one's own date (asyncpg sends it as UTC). Raises OverflowError where the UTC date is not a

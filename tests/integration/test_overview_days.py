@@ -207,3 +207,26 @@ async def test_a_rolled_back_page_owes_nothing_and_a_committed_one_outlives_its_
     await assert_exact(db_dsn)
     assert await store.fetchval("SELECT messages FROM twilio.daily_account_overview WHERE day = $1 "
                                 "AND source = 'legacy' AND price_unit IS NULL", day) >= 1
+
+
+async def test_a_mark_committed_while_a_refresh_runs_stays_for_the_next_one(store, emu, twilio, db_dsn):
+    """A page still open while a refresh runs: the refresh neither waits for it nor takes its mark
+    (not committed before the refresh began), so once the page commits its day is still owed and
+    the next refresh counts its rows."""
+    await _archived(store, emu, twilio, db_dsn)
+    sid = await store.fetchval("SELECT sid FROM twilio.legacy_messages WHERE status <> 'canceled' "
+                               "AND date_created IS NOT NULL ORDER BY sid LIMIT 1")
+    writer = await asyncpg.connect(db_dsn)
+    try:
+        tx = writer.transaction()
+        await tx.start()
+        await writer.execute("WITH w AS (UPDATE twilio.legacy_messages SET status = 'canceled' WHERE sid = $1 "
+                             "RETURNING account_sid, date_created) INSERT INTO twilio.overview_days_owed "
+                             "SELECT account_sid, (date_created AT TIME ZONE 'UTC')::date FROM w", sid)
+        assert await analytics.refresh(store) == 0
+        await tx.commit()
+    finally:
+        await writer.close()
+    assert await owed(store) == await days_of(store, "legacy_messages", "sid", "date_created", [sid])
+    assert await analytics.refresh(store) == 1
+    await assert_exact(db_dsn)

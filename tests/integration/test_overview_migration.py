@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from sync import migrate
+from tests import pg
 from tests.integration.test_overview_days import DEFINITION, KEY
 
 ACCOUNTS = ("AC00000000000000000000000000000001", "AC00000000000000000000000000000002")
@@ -111,3 +112,33 @@ async def test_downgrading_gives_back_0008s_materialized_view_and_upgrading_agai
     await _migrate(dsn, "head")
     await _fetch(dsn, "SELECT twilio.refresh_daily_account_overview()")
     assert await _fetch(dsn, TABLE) == await _fetch(dsn, COMPUTED)
+
+
+async def test_a_service_user_that_owns_nothing_refreshes_with_plain_grants(empty_database_dsn):
+    """The refresh needs no ownership (a materialized view's refresh did): a role granted what the
+    archiver reads and writes, and INSERT, DELETE on the overview and its marks, refreshes it; the
+    reader role reads the overview but may not refresh it."""
+    dsn, service = empty_database_dsn, pg.random_name("service")
+    await _migrate(dsn, "head")
+    await _run(dsn, _messages(30, 1) + ";" + f"""
+        INSERT INTO twilio.overview_days_owed SELECT DISTINCT account_sid, day FROM twilio.message_facts;
+        CREATE ROLE {service} NOLOGIN;
+        GRANT USAGE ON SCHEMA twilio TO {service};
+        GRANT SELECT ON ALL TABLES IN SCHEMA twilio TO {service};
+        GRANT INSERT, DELETE ON twilio.overview_days_owed, twilio.daily_account_overview
+            TO {service}""")
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL ROLE twilio_archive_reader")
+            assert await conn.fetchval("SELECT count(*) FROM twilio.daily_account_overview") == 0
+            with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+                async with conn.transaction():
+                    await conn.fetchval("SELECT twilio.refresh_daily_account_overview()")
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL ROLE {service}")
+            assert await conn.fetchval("SELECT twilio.refresh_daily_account_overview()") > 0
+        assert await _fetch(dsn, TABLE) == await _fetch(dsn, COMPUTED)
+    finally:
+        await conn.execute(f"DROP OWNED BY {service}; DROP ROLE {service}")
+        await conn.close()
