@@ -49,12 +49,13 @@ def upsert_marks(source: Source, rows: str) -> str:
 
 
 def day_of(created: datetime | None) -> date | None:
-    """`day_sql` in Python, for a time asyncpg will send as timestamptz: an aware time's UTC date, a
-    naive one's own date (asyncpg sends it as UTC). Raises OverflowError where the UTC date is not a
-    Python date, and asyncpg refuses to send such a time too."""
+    """`day_sql` in Python, for a time asyncpg sends as timestamptz: its UTC date (a naive time is
+    local time to asyncpg, as to astimezone; the parsers give aware ones). Raises OverflowError
+    where the UTC date is not a Python date; asyncpg refuses to send such a time too, so a page
+    that holds one never reaches its marks (its COPY fails first)."""
     if created is None:
         return None
-    if created.tzinfo is None or created.tzinfo is timezone.utc:
+    if created.tzinfo is timezone.utc:  # nearly every time: the parsers' own
         return created.date()
     return created.astimezone(timezone.utc).date()
 
