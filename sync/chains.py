@@ -1,19 +1,11 @@
-"""A scan's chains of pages, read at once, each asking for page N+1 as soon as page N is answered
-while its saves are at most one page behind (page N-2 saved), else once they are: its head (the
-list from its top) and the time slices the scan plan splits off (sync/plan/), each from its
-checkpoint until its plan is done or the scan is told to stop. worker.py opens the scan and runs
-its chains through `Chains`.
-
-Why that rule (issue 19): a chain that must read its pages one after another (the legacy head's
-never-sent block, a scan's critical path) keeps up with its saves, so it asks on every answer and
-waits for the API alone; where the API answers faster than Postgres saves, a chain stops at
-`UNSAVED` + 1 pages in hand instead of filling the account's pages in hand with parsed pages
-waiting for their save (twice the peak memory, for no speed: the saves are the limit there).
+"""A scan's chains of pages, read at once: its head (the list from its top) and the time slices
+the scan plan splits off (sync/plan/), each from its checkpoint until its plan is done or the
+scan is told to stop. worker.py opens the scan and runs its chains through `Chains`.
 
 Owns: the pages in hand (a `budget.Ticket` each, from before its request until its save), their
-order (the rule above; saves wait for nothing but the page before and their turn at the store:
-saves and errors in order; a new slice's first page is asked for while the page that split it
-off is saved),
+order (a chain asks for page N+1 once page N is answered, its saves wait for nothing but the page
+before and their turn at the store: saves and errors in order; a new slice's first page is asked
+for while the page that split it off is saved),
 the stop (no request after it, every page in hand saved), restarts after a stale page token, the
 loop guard (`pagination.LoopGuard`), and the errors, which the task groups carry. May not touch:
 SQL (it saves through `store.pages` and `store.scans`), HTTP (it asks `client.get_page`), or the
@@ -43,29 +35,21 @@ if TYPE_CHECKING:
 log = logs.get(__name__)
 
 MAX_RESTARTS = 3  # stale page tokens in one run before we stop trusting the API
-# A chain asks for page N+1 once page N is answered and page N - UNSAVED is saved: when it asks, at
-# most UNSAVED of its answered pages are unsaved, and it holds at most UNSAVED + 1 pages. 1 made the
-# critical path wait for each previous save; 2 lets one save lag behind the answers (measured:
-# docs/operations.md, *Time slices and pages in hand*).
-UNSAVED = 2
 
 
 class Chains:
-    """A scan's chains of pages, read at once, each asking for its next page as soon as a page is
-    answered while its saves are at most one page behind (`UNSAVED`), else once they are; each
-    from its checkpoint until its plan is done or `options.stop` is set, each slice a page splits
-    off asking for its first page while that page is saved (`_early`), and reading on once the
-    save has created it.
+    """A scan's chains of pages, read at once: each from its checkpoint until its plan is done or
+    `options.stop` is set, each slice a page splits off asking for its first page while that
+    page is saved (`_early`), and reading on once the save has created it.
 
     Each page in hand is one task (`_page`) that holds the page's `budget.Ticket` from before its
     request until its save, and gives it back when it ends, however it ends. It starts the
-    chain's next page once it is answered and the chain's saves allow it: a chain whose saves
-    keep up (the legacy head's never-sent block, read one page after another: the scan's
-    critical path) waits for the API alone; one whose saves lag waits for them, with at most
-    UNSAVED + 1 pages in hand. The tickets, taken the longest chains first, bound all the chains
-    of an account together (memory and what a kill loses: the pages in hand). The task groups
-    carry the errors: a failing chain stops the others' requests, waits until they have saved
-    the pages they hold, and ends the scan with its error."""
+    chain's next page as soon as it is answered: a chain that can only read one page after
+    another (the legacy head's never-sent block, the scan's critical path) waits for the API,
+    not for its saves; the tickets, taken the longest chains first, bound how far ahead any chain
+    runs (memory and what a kill loses: the pages in hand). The task groups carry the errors: a
+    failing chain stops the others' requests, waits until they have saved the pages they hold,
+    and ends the scan with its error."""
 
     def __init__(self, store: Store, client: TwilioClient, source: sources.Source, scan: Scan, scan_plan: plan.Plan,
                  counters: StreamProgress, options: ScanOptions) -> None:
@@ -180,16 +164,14 @@ class Chains:
             return
         try:
             async with anyio.create_task_group() as pages:
-                pages.start_soon(self._page, pages, chain, saved, saved.state, (), first)
+                pages.start_soon(self._page, pages, chain, saved, saved.state, None, first)
         except ExceptionGroup as group:
             raise first_error(group)  # noqa: B904 - the group is its context
 
     async def _page(self, pages: TaskGroup, chain: ChainId, saved: Saved, state: plan.State,
-                    behind: tuple[anyio.Event, ...], first: Prefetched | None = None) -> None:
+                    previous: anyio.Event | None, first: Prefetched | None = None) -> None:
         """One page of the chain, from its request to its save, holding its ticket all along;
-        `behind`: the saved events of the chain's last pages before it (at most UNSAVED, oldest
-        first): the next request waits for the oldest when there are UNSAVED of them, and this
-        page's save (or error) for the last: the saves, and the errors, go in order.
+        `previous` is set once the page before it is saved: the saves, and the errors, go in order.
         `first`: the chain's first page, already asked for (`_early`)."""
         queued = first.queued if first is not None else time.monotonic()
         ticket = first.ticket if first is not None else await self._ticket(state)
@@ -200,21 +182,20 @@ class Chains:
             try:
                 got = first.result() if first is not None else await self._fetch(state)
             except Exception:
-                if behind:
-                    await behind[-1].wait()  # the page before is saved first, then the chain ends
+                if previous is not None:
+                    await previous.wait()  # the page before is saved first, then the chain ends
                 raise
             if got is None:
                 return  # stopped
             step, page = got
             saved_here = anyio.Event()
-            if len(behind) == UNSAVED:
-                # The chain's saves lag by UNSAVED pages: asking on would only pile parsed pages
-                # up behind them (an API that answers faster than Postgres saves).
-                await behind[0].wait()
             if not step.state.done and not self.stopping:
-                pages.start_soon(self._page, pages, chain, saved, step.state, (*behind, saved_here)[-UNSAVED:])
-            if behind:
-                await behind[-1].wait()
+                # The next request goes out now, not once the pages before are saved: a chain
+                # that must read its pages one after another (the legacy head's never-sent
+                # block) waits for the API alone; its tickets bound how far it runs ahead.
+                pages.start_soon(self._page, pages, chain, saved, step.state, saved_here)
+            if previous is not None:
+                await previous.wait()
             answered = time.monotonic()
             # Once stopping, no slice asks early: the save starts its slices as it always did.
             handoffs = [] if self.stopping else [Handoff(new) for new in step.spawn]

@@ -157,9 +157,8 @@ async def test_a_slices_first_page_is_asked_for_while_the_page_that_split_it_off
 
 async def test_a_chain_asks_on_while_the_pages_before_are_saved_within_the_pages_in_hand():
     """A chain read one page after another (the legacy head) asks for its next page as soon as
-    a page is answered while its saves lag by less than UNSAVED pages: with its first save
-    held, it has as many pages in hand as the budget allows (3 x 1), no more, and saves them in order."""
-    assert chains.UNSAVED + 1 >= 3  # else this budget would not be what bounds it
+    a page is answered, not once the pages before are saved: with its first save held, it has
+    as many pages in hand as the budget allows (3 x 1), no more, and saves them in order."""
     records = legacy_records()
     twilio = fakes.Twilio(records)
     store, client = fakes.Store(), fakes.Client(twilio, concurrency=1)
@@ -167,46 +166,6 @@ async def test_a_chain_asks_on_while_the_pages_before_are_saved_within_the_pages
     result = await scan(store, client, LEGACY)
     assert asked[0] == (3, 0)
     assert result.complete and [k for _, keys in store.pages.saved for k in keys] == [r["sid"] for r in records]
-
-
-async def test_a_chain_whose_saves_lag_stops_asking_ahead_whatever_the_budget():
-    """Memory (issue 19): with its first save held, a chain holds at most UNSAVED + 1 pages
-    answered and unsaved, not every ticket of the account's pages in hand (3 x 2 here): against
-    an API that answers at once, saves are the bottleneck and parsed pages would pile up."""
-    records = legacy_records()
-    twilio = fakes.Twilio(records)
-    store, client = fakes.Store(), fakes.Client(twilio, concurrency=2)
-    tickets = 3 * 2
-    asked = hold_saves(store, lambda: len(twilio.requests), enough=tickets)
-    result = await scan(store, client, LEGACY)
-    assert asked[0] == (chains.UNSAVED + 1, 0) and chains.UNSAVED + 1 < tickets
-    assert result.complete and [k for _, keys in store.pages.saved for k in keys] == [r["sid"] for r in records]
-
-
-async def test_a_chain_whose_saves_keep_up_asks_before_the_page_before_is_saved():
-    """Latency (issue 19): a chain asks for page N+1 as soon as page N is answered while page
-    N-1 is still being saved: each save is held until the chain has asked for the page two after
-    it, which a chain waiting for its previous save would never do (the hold gives up after
-    1,000 turns of the event loop, and the count it saw shows it)."""
-    records = legacy_records()
-    twilio = fakes.Twilio(records)
-    store, client = fakes.Store(), fakes.Client(twilio, concurrency=4)
-    real, counts = store.pages.save, []
-
-    async def save(source, scan_, chain, before, after, page, *, spawn=(), seen=False):
-        target = len(counts) + 1 + 2  # this page's number, plus two
-        for _ in range(1_000):
-            if len(twilio.requests) >= target:
-                break
-            await anyio.sleep(0)
-        counts.append((len(twilio.requests), target))
-        return await real(source, scan_, chain, before, after, page, spawn=spawn, seen=seen)
-
-    store.pages.save = save
-    result = await scan(store, client, LEGACY)
-    pages = len(twilio.requests)
-    assert result.complete and pages >= 4
-    assert all(count >= min(target, pages) for count, target in counts), counts
 
 
 async def test_a_repeated_page_token_fails_the_scan_as_a_loop():
