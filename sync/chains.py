@@ -5,7 +5,8 @@ scan is told to stop. worker.py opens the scan and runs its chains through `Chai
 Owns: the pages in hand (a `budget.Ticket` each, from before its request until its save), their
 order (a chain asks for page N+1 once page N is answered, its saves wait for nothing but the page
 before and their turn at the store: saves and errors in order; a new slice's first page is asked
-for while the page that split it off is saved),
+for while the page that split it off is saved, and nothing keeps it once its chain has saved it:
+the chain outlives it, and every slice running would hold one, issue 19),
 the stop (no request after it, every page in hand saved), restarts after a stale page token, the
 loop guard (`pagination.LoopGuard`), and the errors, which the task groups carry. May not touch:
 SQL (it saves through `store.pages` and `store.scans`), HTTP (it asks `client.get_page`), or the
@@ -95,9 +96,10 @@ class Chains:
         with ticket or nullcontext():
             if ticket is not None:
                 asked = time.monotonic()
+                # No name here may keep the page: this frame lasts as long as the slice's chain,
+                # long after the page is saved (`Prefetched.take`).
                 try:
-                    got = await self._fetch(state)
-                    first = Prefetched(ticket, got, None, queued, asked) if got is not None else None  # None: stopped
+                    first = Prefetched(ticket, await self._fetch(state), None, queued, asked)  # got None: stopped
                 except Exception as exc:  # the chain raises it, in its order, as if it had asked
                     first = Prefetched(ticket, None, exc, queued, asked)
             await handoff.ready.wait()
@@ -180,7 +182,7 @@ class Chains:
         with ticket:
             asked = first.asked if first is not None else time.monotonic()
             try:
-                got = first.result() if first is not None else await self._fetch(state)
+                got = first.take() if first is not None else await self._fetch(state)
             except Exception:
                 if previous is not None:
                     await previous.wait()  # the page before is saved first, then the chain ends

@@ -31,10 +31,14 @@ class Prefetched:
     queued: float  # when it waited for its ticket, and was asked for (monotonic: the scan.page timeline)
     asked: float
 
-    def result(self) -> tuple[plan.Step, Page] | None:
-        if self.error is not None:
-            raise self.error
-        return self.got
+    def take(self) -> tuple[plan.Step, Page] | None:
+        """The page (or its error), handed over once, keeping no reference to it: `_early` and
+        the slice's chain hold this for as long as that chain runs, and a page kept here would
+        stay in memory long after its save (every slice running held its first page: issue 19)."""
+        got, error, self.got, self.error = self.got, self.error, None, None
+        if error is not None:
+            raise error
+        return got
 
 
 class Handoff:
