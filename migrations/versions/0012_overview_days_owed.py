@@ -84,6 +84,20 @@ def _recompute(where: str, indent: str) -> str:
     return textwrap.indent(text, indent).lstrip()
 
 
+
+def _copy_comments(renamed: str) -> str:
+    """The DO block that gives twilio.daily_account_overview the column comments of `renamed` (the
+    object it replaces), word for word. A DO block, so `migrate --sql` prints it too."""
+    return f"""DO $copy$
+    DECLARE
+        c record;
+    BEGIN
+        FOR c IN SELECT a.attname, col_description(a.attrelid, a.attnum) AS text FROM pg_attribute AS a
+                 WHERE a.attrelid = 'twilio.{renamed}'::regclass AND a.attnum > 0 LOOP
+            EXECUTE format('COMMENT ON COLUMN twilio.daily_account_overview.%I IS %L', c.attname, c.text);
+        END LOOP;
+    END $copy$"""
+
 OVERVIEW_COMMENT = (
     "One row per account, UTC day of creation, API (source) and currency (price_unit): message counts by "
     "direction and by current status, segments, exact spend and time to delivered. A day whose messages carry "
@@ -125,17 +139,12 @@ TABLE = [
     # The view's rows, when it held any (a view never refreshed cannot be read), and its column
     # comments word for word. A DO block, so `migrate --sql` prints it too.
     """DO $copy$
-    DECLARE
-        c record;
     BEGIN
         IF (SELECT relispopulated FROM pg_class WHERE oid = 'twilio.daily_account_overview_0011'::regclass) THEN
             INSERT INTO twilio.daily_account_overview SELECT * FROM twilio.daily_account_overview_0011;
         END IF;
-        FOR c IN SELECT a.attname, col_description(a.attrelid, a.attnum) AS text FROM pg_attribute AS a
-                 WHERE a.attrelid = 'twilio.daily_account_overview_0011'::regclass AND a.attnum > 0 LOOP
-            EXECUTE format('COMMENT ON COLUMN twilio.daily_account_overview.%I IS %L', c.attname, c.text);
-        END LOOP;
     END $copy$""",
+    _copy_comments("daily_account_overview_0011"),
     "DROP MATERIALIZED VIEW twilio.daily_account_overview_0011",
     "COMMENT ON TABLE twilio.daily_account_overview IS '" + OVERVIEW_COMMENT.replace("'", "''") + "'",
 ]
@@ -237,15 +246,7 @@ DOWNGRADE = [
     WITH DATA""",
     """CREATE UNIQUE INDEX daily_account_overview_key ON twilio.daily_account_overview
     (account_sid, day, source, price_unit) NULLS NOT DISTINCT""",
-    """DO $copy$
-    DECLARE
-        c record;
-    BEGIN
-        FOR c IN SELECT a.attname, col_description(a.attrelid, a.attnum) AS text FROM pg_attribute AS a
-                 WHERE a.attrelid = 'twilio.daily_account_overview_0012'::regclass AND a.attnum > 0 LOOP
-            EXECUTE format('COMMENT ON COLUMN twilio.daily_account_overview.%I IS %L', c.attname, c.text);
-        END LOOP;
-    END $copy$""",
+    _copy_comments("daily_account_overview_0012"),
     "DROP TABLE twilio.daily_account_overview_0012",
     "COMMENT ON MATERIALIZED VIEW twilio.daily_account_overview IS '" + OVERVIEW_COMMENT_0008.replace("'", "''") + "'",
 ]
