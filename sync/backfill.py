@@ -1,7 +1,7 @@
 """One pass over a window, as `backfill` and `demo` run it (and the tests that want the
 command's own pass): the store, the account's client, the progress line on stderr, the media
 owed by the legacy messages archived (media.py), then the analysts' daily overview brought up to
-what the pass archived, when it archived anything.
+what the pass archived (and whatever else it owes).
 Over many accounts (an accounts file, --subaccounts: `run_accounts`), a few accounts at once,
 an account failing its own way reported and the others archived."""
 
@@ -47,7 +47,6 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
     progress = Progress()
     async with await machinery.open_store(dsn) as store:
         await store.status.check_schema()
-        interrupted = await interrupted_before(store, twilio.account_sid, streams)
         async with machinery.twilio_client(twilio, store=store) as client, anyio.create_task_group() as tg:
             tg.start_soon(progress.render)
             results = await worker.backfill(store, client, twilio.account_sid, streams, window,
@@ -59,12 +58,10 @@ async def _pass(dsn: str, twilio: TwilioSettings, streams, window: models.Window
                 media_run = await media.follow(store, client, twilio.account_sid)
             tg.cancel_scope.cancel()
         progress.finish()
-        # The scans are done: bring the overview up to what they archived (the days they marked
-        # owed). A pass that wrote no row has nothing of its own to bring, unless an earlier pass
-        # was interrupted before its refresh: this one resumed or replaced it, and the days that
-        # one marked are still owed.
-        if interrupted or any(r.inserted or r.updated for r in results):
-            await analytics.refresh(store)
+        # The scans are done: bring the overview up to what they archived, and whatever else is
+        # owed (an earlier pass killed before its refresh, `run`'s writes since its last cycle).
+        # Owing nothing, a refresh costs a lock and an empty DELETE.
+        await analytics.refresh(store)
     return results, time.monotonic() - started, media_run
 
 
@@ -84,7 +81,7 @@ async def run_accounts(dsn: str, roster: Roster, streams, window: models.Window,
                        page_size: int = worker.PAGE_SIZE, bodies: privacy.Bodies = privacy.KEEP,
                        accounts_at_once: int = ACCOUNTS_AT_ONCE, with_media: bool = True) -> AccountsPass:
     """Backfill every account of `roster` (the listing's with --subaccounts) through the job queue,
-    `accounts_at_once` of them at a time; then the overviews' one refresh. Each account is one
+    `accounts_at_once` of them at a time; then the overview's one refresh. Each account is one
     job carrying the window of the process that offered it first, so the same command started on
     several machines shares the accounts between them (each reports its own), and an account a
     dead machine was passing is taken up by another after the heartbeat timeout. With the legacy
@@ -104,11 +101,9 @@ async def run_accounts(dsn: str, roster: Roster, streams, window: models.Window,
                    "now": now.isoformat(), "streams": list(streams), "media": with_media}
             await queue.offer(sorted(known), entrypoint=PASS,
                               payloads=[json.dumps({**job, "sid": sid}).encode() for sid in sorted(known)])
-            wrote = False
             bugs: list[BaseException] = []
 
             async def one(queued) -> None:
-                nonlocal wrote
                 spec = json.loads(queued.payload)
                 account = known.get(spec["sid"])
                 if account is None:
@@ -127,14 +122,12 @@ async def run_accounts(dsn: str, roster: Roster, streams, window: models.Window,
                     return
                 done.results[account.account_sid] = results
                 done.media.add(media_run)
-                wrote |= any(r.inserted or r.updated or r.resumed for r in results)
 
             await queue.work(one, at_once=accounts_at_once, heartbeat=PASS_HEARTBEAT, poll=1.0, stop=anyio.Event(),
                              entrypoint=PASS, drain=True)
             if bugs:
                 raise bugs[0]
-            if wrote:
-                await analytics.refresh(store)
+            await analytics.refresh(store)  # what the accounts' passes marked owed, as one pass does
     done.seconds = time.monotonic() - started
     return done
 
@@ -156,10 +149,3 @@ async def _account_pass(store: Store, account: TwilioSettings, spec: dict, page_
             media_run = await media.follow(store, client, account.account_sid)
     return results, media_run
 
-
-async def interrupted_before(store: Store, account_sid: str, streams: tuple[str, ...]) -> bool:
-    """Whether a backfill of these streams was left running (killed, or stopped) by an earlier pass."""
-    for stream in streams:
-        if await store.scans.running(account_sid, stream, "backfill") is not None:
-            return True
-    return False

@@ -104,8 +104,8 @@ OVERVIEW_COMMENT = (
     "several currencies has a row per currency, so spend is never summed across currencies; summed over all "
     "rows, messages equals count(*) of twilio.messages. A table kept from twilio.message_facts, as current as "
     "its last refresh, which recomputes only the (account, day)s whose messages were written since the one "
-    "before (twilio.overview_days_owed): `backfill` refreshes it at its end when it wrote rows or followed an "
-    "interrupted backfill, and `run` after each full cycle (every stream it holds fully scanned, about once "
+    "before (twilio.overview_days_owed): `backfill` refreshes it at its end, and `run` after "
+    "each full cycle (every stream it holds fully scanned, about once "
     "per --full-interval). By hand: SELECT "
     "twilio.refresh_daily_account_overview() (readers keep reading meanwhile)."
 )
