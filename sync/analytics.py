@@ -3,9 +3,9 @@
 `twilio.daily_account_overview` is a table recomputed per (account, day): every writer of a
 message row marks its day owed in the same transaction (sync/sql/views.py), and a refresh
 recomputes the owed days only, so it costs in proportion to what changed since the last one, and
-next to nothing when nothing did. `backfill` refreshes it when its scans are done, if they wrote
-rows (or an earlier pass was interrupted: sync/backfill.py), and `run` after each full cycle
-(sync/turns.py); this is the one place that does it."""
+next to nothing when nothing did. `backfill` refreshes it when its scans are done
+(sync/backfill.py), and `run` after each full cycle (sync/turns.py); this is the one place that
+does it."""
 
 from __future__ import annotations
 

@@ -134,13 +134,11 @@ class Postgres:
     async def fetchval(self, query: str, *args: Any) -> Any:
         return await self.retrying(lambda: self._pool.fetchval(query, *args), "read from the database")
 
-    async def execute(self, query: str, *args: Any, retry: bool = True) -> str:
-        """`retry=False`: one try, for a caller that must not wait on the database."""
+    async def execute(self, query: str, *args: Any, retry: bool = True, what: str = "write to the database") -> str:
+        """`retry=False`: one try, for a caller that must not wait on the database; `what` names the
+        write in errors and logs."""
         run = self.retrying if retry else self.once
-        return await run(lambda: self._pool.execute(query, *args), "write to the database")
-
-    async def executemany(self, query: str, args: list[tuple], *, what: str = "write to the database") -> None:
-        await self.retrying(lambda: self._pool.executemany(query, args), what)
+        return await run(lambda: self._pool.execute(query, *args), what)
 
     async def ping(self) -> None:
         """Fails (StoreUnavailableError) unless the database answers now: no retrying."""

@@ -37,5 +37,5 @@ class Hydration:
             "WHERE m.id = h.id AND m.last_changed_at = h.changed AND m.hydrated_at IS NULL "
             "RETURNING m.account_sid, m.created_at) "
             + views.mark_sql("stored", "created_at"),
-            *(list(column) for column in zip(*hydrated)),
+            *(list(column) for column in zip(*hydrated)), what="save message content",
         )
